@@ -1,0 +1,1 @@
+//! TODO(skeleton): safe streaming layer reader that applies layers onto an [`crate::ImageFs`].

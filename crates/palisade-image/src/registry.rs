@@ -1,0 +1,1 @@
+//! TODO(skeleton): OCI distribution client (oci-client), auth, platform selection.

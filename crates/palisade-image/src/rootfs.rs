@@ -1,0 +1,1 @@
+//! TODO(skeleton): scanning a plain root file system.

@@ -1,0 +1,1 @@
+//! TODO(skeleton): advisory importers (OSV, Debian tracker, Alpine secdb).

@@ -1,0 +1,1 @@
+//! TODO(skeleton): version ordering per ecosystem.
