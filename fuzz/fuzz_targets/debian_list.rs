@@ -1,0 +1,7 @@
+#![no_main]
+//! TODO(skeleton): fuzz target debian_list.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = data;
+});

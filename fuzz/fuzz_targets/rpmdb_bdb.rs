@@ -1,0 +1,7 @@
+#![no_main]
+//! TODO(skeleton): fuzz target rpmdb_bdb.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = data;
+});
