@@ -21,11 +21,8 @@ pub enum EntryKind {
     /// A symbolic link, target exactly as written in the layer.
     Symlink(String),
     Dir,
-    /// A file analysed in-stream by the named cataloger; what it found.
-    Analyzed {
-        cataloger: &'static str,
-        packages: Vec<Package>,
-    },
+    /// A file analysed in-stream; what each analysing cataloger found (by cataloger name).
+    Analyzed(Vec<(&'static str, Vec<Package>)>),
 }
 
 /// One path of the merged view, with the layer that last wrote it.

@@ -12,9 +12,11 @@ pub mod error;
 pub mod fs;
 pub mod layer;
 pub mod limits;
+pub mod progress;
 pub mod registry;
 pub mod rootfs;
 pub mod sbom;
+pub mod scan;
 pub mod source;
 
 pub use error::ImageError;

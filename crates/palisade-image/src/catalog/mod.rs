@@ -116,13 +116,12 @@ pub trait Cataloger: Send + Sync {
 pub fn analyzed_packages(cataloger: &'static str, fs: &ImageFs) -> CatalogOutput {
     let mut out = CatalogOutput::default();
     for (_, entry) in fs.iter() {
-        if let EntryKind::Analyzed {
-            cataloger: c,
-            packages,
-        } = &entry.kind
-            && *c == cataloger
-        {
-            out.packages.extend(packages.iter().cloned());
+        if let EntryKind::Analyzed(found) = &entry.kind {
+            for (c, packages) in found {
+                if *c == cataloger {
+                    out.packages.extend(packages.iter().cloned());
+                }
+            }
         }
     }
     out
@@ -145,22 +144,35 @@ pub fn all_catalogers() -> Vec<Box<dyn Cataloger>> {
     ]
 }
 
-/// The strongest interest any cataloger has in a file, and which cataloger analyses it.
+/// What all catalogers together want of a file: whether to keep its content, and which catalogers
+/// analyse it in-stream (a file can be both kept and analysed).
+#[derive(Default)]
+pub struct CombinedInterest<'c> {
+    pub keep: bool,
+    pub analyzers: Vec<&'c dyn Cataloger>,
+}
+
+impl CombinedInterest<'_> {
+    pub fn is_skip(&self) -> bool {
+        !self.keep && self.analyzers.is_empty()
+    }
+}
+
+/// Asks every cataloger (and the OS detector) about one file.
 pub fn combined_interest<'c>(
     catalogers: &'c [Box<dyn Cataloger>],
     file: &FileMeta<'_>,
-) -> (Interest, Option<&'c dyn Cataloger>) {
-    let mut keep = false;
+) -> CombinedInterest<'c> {
+    let mut out = CombinedInterest {
+        keep: os::wants(file.path),
+        analyzers: Vec::new(),
+    };
     for c in catalogers {
         match c.interest(file) {
-            Interest::Analyze => return (Interest::Analyze, Some(c.as_ref())),
-            Interest::Keep => keep = true,
+            Interest::Analyze => out.analyzers.push(c.as_ref()),
+            Interest::Keep => out.keep = true,
             Interest::Skip => {}
         }
     }
-    if keep || os::wants(file.path) {
-        (Interest::Keep, None)
-    } else {
-        (Interest::Skip, None)
-    }
+    out
 }
