@@ -108,10 +108,7 @@ fn v4_base_score(v: &str) -> Result<f64, cvss::Error> {
     let base: Vec<&str> = v
         .split('/')
         .skip(1)
-        .filter(|m| {
-            m.split_once(':')
-                .is_some_and(|(k, _)| V4_BASE.contains(&k))
-        })
+        .filter(|m| m.split_once(':').is_some_and(|(k, _)| V4_BASE.contains(&k)))
         .collect();
     let base_vector = format!("CVSS:4.0/{}", base.join("/"));
     Ok(cvss::v4::Vector::from_str(&base_vector)?.score().value())
@@ -128,9 +125,18 @@ mod tests {
     #[test]
     fn published_examples() {
         // CVSS v4.0: FIRST calculator / specification examples.
-        assert_eq!(s("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"), 9.3);
-        assert_eq!(s("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H"), 10.0);
-        assert_eq!(s("CVSS:4.0/AV:L/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N"), 0.0);
+        assert_eq!(
+            s("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"),
+            9.3
+        );
+        assert_eq!(
+            s("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H"),
+            10.0
+        );
+        assert_eq!(
+            s("CVSS:4.0/AV:L/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N"),
+            0.0
+        );
         // v3.1 specification examples (CVE-2014-0160 Heartbleed 7.5, CVE-2013-1937 6.1).
         assert_eq!(s("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"), 7.5);
         assert_eq!(s("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"), 6.1);
@@ -159,7 +165,12 @@ mod tests {
 
     #[test]
     fn versions_reported() {
-        assert_eq!(score("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H").unwrap().version, "3.0");
+        assert_eq!(
+            score("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+                .unwrap()
+                .version,
+            "3.0"
+        );
         assert_eq!(score("AV:N/AC:L/Au:N/C:P/I:P/A:P").unwrap().version, "2.0");
     }
 

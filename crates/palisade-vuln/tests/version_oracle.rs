@@ -12,7 +12,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/advisories");
+const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/advisories"
+);
 
 /// Deterministic pseudo-random numbers for sampling pairs.
 struct Rng(u64);
@@ -144,7 +147,9 @@ fn dpkg_oracle() -> Option<Command> {
 fn debian_versions() -> Vec<String> {
     let mut set = BTreeSet::new();
     for list in ["DSA/list", "DLA/list"] {
-        let path = Path::new(DATA).join("debian-security-tracker/data").join(list);
+        let path = Path::new(DATA)
+            .join("debian-security-tracker/data")
+            .join(list);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         for line in text.lines() {
             // `\t[bullseye] - apr-util 1.6.1-5+deb11u1` (optionally followed by a note).
@@ -180,7 +185,11 @@ fn debian_versions() -> Vec<String> {
 #[test]
 fn dpkg_real_versions_match_dpkg() {
     let versions = debian_versions();
-    assert!(versions.len() > 5000, "only {} versions found", versions.len());
+    assert!(
+        versions.len() > 5000,
+        "only {} versions found",
+        versions.len()
+    );
     // Every real version parses.
     let bad: Vec<_> = versions
         .iter()
@@ -199,7 +208,10 @@ fn dpkg_real_versions_match_dpkg() {
     }
     let oracle = run_oracle(cmd, &pairs);
     let n = check(VersionScheme::Dpkg, &pairs, &oracle, false);
-    eprintln!("dpkg: {n} real pairs agree with dpkg --compare-versions ({} versions)", versions.len());
+    eprintln!(
+        "dpkg: {n} real pairs agree with dpkg --compare-versions ({} versions)",
+        versions.len()
+    );
 }
 
 fn dpkg_part() -> impl Strategy<Value = String> {
@@ -275,7 +287,9 @@ fn rpm_version() -> impl Strategy<Value = String> {
     (
         proptest::option::of(0u32..3),
         proptest::string::string_regex("[0-9a-z][0-9a-zA-Z._+~^]{0,8}").unwrap(),
-        proptest::option::of(proptest::string::string_regex("[0-9a-z][0-9a-zA-Z._+~^]{0,5}").unwrap()),
+        proptest::option::of(
+            proptest::string::string_regex("[0-9a-z][0-9a-zA-Z._+~^]{0,5}").unwrap(),
+        ),
     )
         .prop_map(|(e, v, r)| {
             let mut s = String::new();
@@ -304,10 +318,24 @@ proptest! {
 #[test]
 fn rpm_real_style_versions_match_rpmvercmp() {
     let versions: Vec<String> = [
-        "2.17-326.el7_9", "2.17-325.el7_9", "1:1.1.1k-9.el8_7", "1:1.1.1k-12.el8_9",
-        "1:3.0.7-24.el9", "3.0.7-24.el9", "4.18.0-477.10.1.el8_8", "4.18.0-477.27.1.el8_8",
-        "7.76.1-26.el9_3.2", "7.76.1-26.el9", "1.0~rc1-1", "1.0-1", "1.0^git20230101-1",
-        "2.9.13-3.fc38", "2.9.14-1.fc38", "0.9.8e-fips-rhel5", "1.2.3a-1", "1.2.3-1a",
+        "2.17-326.el7_9",
+        "2.17-325.el7_9",
+        "1:1.1.1k-9.el8_7",
+        "1:1.1.1k-12.el8_9",
+        "1:3.0.7-24.el9",
+        "3.0.7-24.el9",
+        "4.18.0-477.10.1.el8_8",
+        "4.18.0-477.27.1.el8_8",
+        "7.76.1-26.el9_3.2",
+        "7.76.1-26.el9",
+        "1.0~rc1-1",
+        "1.0-1",
+        "1.0^git20230101-1",
+        "2.9.13-3.fc38",
+        "2.9.14-1.fc38",
+        "0.9.8e-fips-rhel5",
+        "1.2.3a-1",
+        "1.2.3-1a",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -386,7 +414,10 @@ fn pypi_versions() -> Vec<String> {
                     in_versions = false;
                 }
                 for key in ["introduced: ", "fixed: "] {
-                    if let Some(v) = t.strip_prefix(key).or_else(|| t.strip_prefix(&format!("- {key}"))) {
+                    if let Some(v) = t
+                        .strip_prefix(key)
+                        .or_else(|| t.strip_prefix(&format!("- {key}")))
+                    {
                         set.insert(v.trim().trim_matches(['"', '\'']).to_string());
                     }
                 }
@@ -400,7 +431,9 @@ fn pypi_versions() -> Vec<String> {
 fn pep440_real_versions_match_packaging() {
     let versions = pypi_versions();
     assert!(versions.len() > 10_000, "only {} versions", versions.len());
-    let Some(cmd) = python_packaging() else { return };
+    let Some(cmd) = python_packaging() else {
+        return;
+    };
     // Validity first: each version against itself.
     let selves: Vec<(String, String)> = versions.iter().map(|v| (v.clone(), v.clone())).collect();
     let valid = run_oracle(cmd, &selves);
@@ -426,7 +459,9 @@ fn pep440_version() -> impl Strategy<Value = String> {
         proptest::option::of((prop_oneof!["a", "b", "rc", "alpha", "c", "pre"], 0u32..4)),
         proptest::option::of(0u32..3),
         proptest::option::of(0u32..3),
-        proptest::option::of(proptest::string::string_regex("[a-z0-9]{1,3}(\\.[a-z0-9]{1,3}){0,2}").unwrap()),
+        proptest::option::of(
+            proptest::string::string_regex("[a-z0-9]{1,3}(\\.[a-z0-9]{1,3}){0,2}").unwrap(),
+        ),
     )
         .prop_map(|(epoch, rel, pre, post, dev, local)| {
             let mut s = String::new();
@@ -483,7 +518,9 @@ fn node_semver() -> Option<Command> {
         .status()
         .is_ok_and(|s| s.success());
     if !probe {
-        eprintln!("SKIP semver oracle: npm package `semver` not installed globally (npm install -g semver)");
+        eprintln!(
+            "SKIP semver oracle: npm package `semver` not installed globally (npm install -g semver)"
+        );
         return None;
     }
     let mut c = Command::new("node");
@@ -552,7 +589,13 @@ fn semver_version() -> impl Strategy<Value = String> {
     )
         .prop_map(|(core, pre, build, v)| {
             let mut s = if v { "v".to_string() } else { String::new() };
-            s.push_str(&core.iter().map(u32::to_string).collect::<Vec<_>>().join("."));
+            s.push_str(
+                &core
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join("."),
+            );
             if let Some(p) = pre {
                 s.push('-');
                 s.push_str(&p.join("."));
@@ -635,7 +678,10 @@ fn alpine_secdb_versions_are_valid_apk_versions() {
     // `0.8.21.r2`), so those are listed, and everything else must parse.
     bad.sort();
     bad.dedup();
-    eprintln!("apk: {} distinct of {n} secdb versions invalid: {bad:?}", bad.len());
+    eprintln!(
+        "apk: {} distinct of {n} secdb versions invalid: {bad:?}",
+        bad.len()
+    );
     assert!(bad.len() < 30, "too many invalid: {bad:?}");
     for typo in ["6.6.2p1-r0", "4.8.0.-r1", "0.8.21.r2", "1.11-20-r0"] {
         assert!(bad.iter().any(|b| b == typo), "{typo} should be rejected");
@@ -668,5 +714,38 @@ fn go_vulndb_versions_parse() {
     }
     assert!(n > 5000, "only {n}");
     assert!(bad.is_empty(), "{bad:?}");
-    assert_eq!(compare(VersionScheme::Go, "go1.20.3", "1.20.4").unwrap(), Ordering::Less);
+    assert_eq!(
+        compare(VersionScheme::Go, "go1.20.3", "1.20.4").unwrap(),
+        Ordering::Less
+    );
+}
+
+/// Throughput figure for the report (`cargo test --test version_oracle -- --ignored
+/// --nocapture throughput`); it prints and asserts nothing about time.
+#[test]
+#[ignore]
+fn throughput() {
+    for (scheme, versions) in [
+        (VersionScheme::Dpkg, debian_versions()),
+        (VersionScheme::Pep440, pypi_versions()),
+    ] {
+        let good: Vec<String> = versions
+            .into_iter()
+            .filter(|v| compare(scheme, v, v).is_ok())
+            .collect();
+        let pairs = sample_pairs(&good, 200_000, 42);
+        let start = std::time::Instant::now();
+        let mut less = 0usize;
+        for (a, b) in &pairs {
+            if compare(scheme, a, b) == Ok(Ordering::Less) {
+                less += 1;
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "{scheme:?}: {} compares in {secs:.3} s = {:.0} compares/s ({less} less)",
+            pairs.len(),
+            pairs.len() as f64 / secs
+        );
+    }
 }

@@ -7,7 +7,10 @@ use palisade_vuln::cvss::score;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/advisories");
+const DATA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/advisories"
+);
 
 fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -71,8 +74,16 @@ fn v3_reference(vector: &str) -> f64 {
             .unwrap()
     };
     let changed = m("S") == "C";
-    let av: f64 = match m("AV") { "N" => 0.85, "A" => 0.62, "L" => 0.55, _ => 0.2 };
-    let ac = match m("AC") { "L" => 0.77, _ => 0.44 };
+    let av: f64 = match m("AV") {
+        "N" => 0.85,
+        "A" => 0.62,
+        "L" => 0.55,
+        _ => 0.2,
+    };
+    let ac = match m("AC") {
+        "L" => 0.77,
+        _ => 0.44,
+    };
     let pr = match (m("PR"), changed) {
         ("N", _) => 0.85,
         ("L", false) => 0.62,
@@ -80,8 +91,17 @@ fn v3_reference(vector: &str) -> f64 {
         ("H", false) => 0.27,
         _ => 0.5,
     };
-    let ui = match m("UI") { "N" => 0.85, _ => 0.62 };
-    let cia = |k: &str| -> f64 { match m(k) { "H" => 0.56, "L" => 0.22, _ => 0.0 } };
+    let ui = match m("UI") {
+        "N" => 0.85,
+        _ => 0.62,
+    };
+    let cia = |k: &str| -> f64 {
+        match m(k) {
+            "H" => 0.56,
+            "L" => 0.22,
+            _ => 0.0,
+        }
+    };
     let iss: f64 = 1.0 - (1.0 - cia("C")) * (1.0 - cia("I")) * (1.0 - cia("A"));
     let impact = if changed {
         7.52 * (iss - 0.029) - 3.25 * (iss - 0.02).powi(15)
@@ -143,12 +163,30 @@ fn every_vector_in_the_data_parses_and_v3_matches_the_spec_equations() {
 fn v4_examples_from_real_advisories_and_the_spec() {
     // Scores as shown by the FIRST CVSS v4.0 calculator.
     for (v, want) in [
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", 9.3),
-        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N", 8.2),
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N", 8.7),
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:N/VA:N/SC:N/SI:N/SA:N", 8.7),
-        ("CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", 8.5),
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N", 0.0),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            9.3,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N",
+            8.2,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N",
+            8.7,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:N/VA:N/SC:N/SI:N/SA:N",
+            8.7,
+        ),
+        (
+            "CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            8.5,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N",
+            0.0,
+        ),
     ] {
         assert_eq!(score(v).unwrap().base_score, want, "{v}");
     }

@@ -80,13 +80,19 @@ mod tests {
         assert_eq!(c("v2.0.0+incompatible", "v2.0.0"), Equal);
         assert_eq!(c("v0.0.0-20210101000000-abcdef123456", "v0.0.1"), Less);
         assert_eq!(
-            c("v0.0.0-20210101000000-abcdef123456", "v0.0.0-20220101000000-abcdef123456"),
+            c(
+                "v0.0.0-20210101000000-abcdef123456",
+                "v0.0.0-20220101000000-abcdef123456"
+            ),
             Less
         );
         // Pseudo-version derived from a tag sorts after it but before the next release.
         assert_eq!(c("v1.2.4-0.20210101000000-abcdef123456", "v1.2.3"), Greater);
         assert_eq!(c("v1.2.4-0.20210101000000-abcdef123456", "v1.2.4"), Less);
-        assert_eq!(c("v1.2.4-pre.0.20210101000000-abcdef123456", "v1.2.4-pre"), Greater);
+        assert_eq!(
+            c("v1.2.4-pre.0.20210101000000-abcdef123456", "v1.2.4-pre"),
+            Greater
+        );
     }
 
     #[test]
@@ -105,7 +111,15 @@ mod tests {
 
     #[test]
     fn invalid() {
-        for bad in ["", "go", "go1.x", "go1.21foo1", "golang", "v1.2.3.4.5", "devel +abc"] {
+        for bad in [
+            "",
+            "go",
+            "go1.x",
+            "go1.21foo1",
+            "golang",
+            "v1.2.3.4.5",
+            "devel +abc",
+        ] {
             assert!(compare(bad, "v1.0.0").is_err(), "{bad:?}");
         }
     }

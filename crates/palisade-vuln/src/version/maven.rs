@@ -161,7 +161,10 @@ fn parse(input: &str) -> Result<Item, VersionError> {
     if v.is_empty() {
         return Err(err("empty version"));
     }
-    if !v.is_ascii() || v.bytes().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+    if !v.is_ascii()
+        || v.bytes()
+            .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+    {
         return Err(err("non-ASCII, whitespace or control characters"));
     }
     let v = v.to_ascii_lowercase();
@@ -288,8 +291,19 @@ mod tests {
     #[test]
     fn qualifier_chain() {
         let chain = [
-            "1.0-alpha-1", "1.0-alpha-2", "1.0-beta-1", "1.0-milestone-1", "1.0-rc-1",
-            "1.0-SNAPSHOT", "1.0", "1.0-sp-1", "1.0-abc", "1.0-xyz", "1.0-1", "1.0.1", "1.1",
+            "1.0-alpha-1",
+            "1.0-alpha-2",
+            "1.0-beta-1",
+            "1.0-milestone-1",
+            "1.0-rc-1",
+            "1.0-SNAPSHOT",
+            "1.0",
+            "1.0-sp-1",
+            "1.0-abc",
+            "1.0-xyz",
+            "1.0-1",
+            "1.0.1",
+            "1.1",
         ];
         for w in chain.windows(2) {
             assert_eq!(c(w[0], w[1]), Less, "{} < {}", w[0], w[1]);
@@ -301,7 +315,10 @@ mod tests {
         assert_eq!(c("9.4.41.v20210516", "9.4.40.v20210413"), Greater);
         assert_eq!(c("2.0.0-M1", "2.0.0"), Less);
         assert_eq!(c("1.10", "1.9"), Greater);
-        assert_eq!(c("1.0.0.99999999999999999999", "1.0.0.100000000000000000000"), Less);
+        assert_eq!(
+            c("1.0.0.99999999999999999999", "1.0.0.100000000000000000000"),
+            Less
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ impl<'a> RpmVersion<'a> {
         if s.is_empty() {
             return Err(err("version string is empty"));
         }
-        if s.bytes().any(|c| c.is_ascii_whitespace() || c.is_ascii_control()) {
+        if s.bytes()
+            .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+        {
             return Err(err("version has whitespace or control characters"));
         }
         let digits = s.bytes().take_while(u8::is_ascii_digit).count();
