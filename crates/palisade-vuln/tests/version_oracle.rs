@@ -244,7 +244,8 @@ proptest! {
     fn dpkg_generated_versions_match_dpkg(pairs in proptest::collection::vec((dpkg_version(), dpkg_version()), 120)) {
         if let Some(cmd) = dpkg_oracle() {
             let oracle = run_oracle(cmd, &pairs);
-            check(VersionScheme::Dpkg, &pairs, &oracle, false);
+            let n = check(VersionScheme::Dpkg, &pairs, &oracle, false);
+            prop_assert!(n * 2 > pairs.len(), "oracle rejected most pairs: {}", n);
         }
     }
 }
@@ -310,7 +311,8 @@ proptest! {
     #[test]
     fn rpm_generated_versions_match_rpmvercmp(pairs in proptest::collection::vec((rpm_version(), rpm_version()), 300)) {
         if let Some(oracle) = rpm_compare_with_oracle(&pairs) {
-            check(VersionScheme::Rpm, &pairs, &oracle, false);
+            let n = check(VersionScheme::Rpm, &pairs, &oracle, false);
+            prop_assert!(n * 2 > pairs.len(), "oracle rejected most pairs: {}", n);
         }
     }
 }
@@ -492,7 +494,8 @@ proptest! {
     fn pep440_generated_versions_match_packaging(pairs in proptest::collection::vec((pep440_version(), pep440_version()), 300)) {
         if let Some(cmd) = python_packaging() {
             let oracle = run_oracle(cmd, &pairs);
-            check(VersionScheme::Pep440, &pairs, &oracle, false);
+            let n = check(VersionScheme::Pep440, &pairs, &oracle, false);
+            prop_assert!(n * 2 > pairs.len(), "oracle rejected most pairs: {}", n);
         }
     }
 }
@@ -614,7 +617,8 @@ proptest! {
     fn semver_generated_versions_match_npm_semver(pairs in proptest::collection::vec((semver_version(), semver_version()), 300)) {
         if let Some(cmd) = node_semver() {
             let oracle = run_oracle(cmd, &pairs);
-            check(VersionScheme::Semver, &pairs, &oracle, false);
+            let n = check(VersionScheme::Semver, &pairs, &oracle, false);
+            prop_assert!(n * 2 > pairs.len(), "oracle rejected most pairs: {}", n);
         }
     }
 }
@@ -645,7 +649,8 @@ proptest! {
     fn rubygems_generated_versions_match_gem_version(pairs in proptest::collection::vec((gem_version(), gem_version()), 300)) {
         if let Some(cmd) = ruby_gem_version() {
             let oracle = run_oracle(cmd, &pairs);
-            check(VersionScheme::RubyGems, &pairs, &oracle, false);
+            let n = check(VersionScheme::RubyGems, &pairs, &oracle, false);
+            prop_assert!(n * 2 > pairs.len(), "oracle rejected most pairs: {}", n);
         }
     }
 }
@@ -747,5 +752,143 @@ fn throughput() {
             pairs.len(),
             pairs.len() as f64 / secs
         );
+    }
+}
+
+// ---------------------------------------------------------------- Composer
+
+fn php_composer() -> Option<Command> {
+    const AUTOLOAD: &str = "/usr/share/php/Composer/Semver/autoload.php";
+    if !have("php") || !Path::new(AUTOLOAD).exists() {
+        eprintln!(
+            "SKIP Composer oracle: needs `php` and composer/semver at {AUTOLOAD} (apt-get install php-cli php-composer-semver)"
+        );
+        return None;
+    }
+    let mut c = Command::new("php");
+    c.arg("-r").arg(format!(
+        "require '{AUTOLOAD}'; $p = new Composer\\Semver\\VersionParser;\
+         while (($l = fgets(STDIN)) !== false) {{ [$a, $b] = explode(\"\\t\", rtrim($l, \"\\n\"));\
+         try {{ $x = $p->normalize($a); $y = $p->normalize($b); }} catch (Exception $e) {{ echo \"E\\n\"; continue; }}\
+         echo (Composer\\Semver\\Comparator::lessThan($x, $y) ? -1 : (Composer\\Semver\\Comparator::equalTo($x, $y) ? 0 : 1)), \"\\n\"; }}"
+    ));
+    Some(c)
+}
+
+fn composer_version() -> impl Strategy<Value = String> {
+    (
+        proptest::bool::ANY,
+        proptest::collection::vec(0u32..12, 1..5),
+        proptest::option::of((
+            proptest::sample::select(vec!["", ".", "-", "_"]),
+            proptest::sample::select(vec![
+                "alpha", "a", "beta", "b", "RC", "rc", "patch", "pl", "p", "stable", "Beta",
+            ]),
+            proptest::option::of((proptest::sample::select(vec!["", ".", "-"]), 0u32..12)),
+        )),
+        proptest::option::of(proptest::sample::select(vec!["-dev", ".dev", "dev"])),
+    )
+        .prop_map(|(v, parts, modifier, dev)| {
+            let mut s = if v { "v".to_string() } else { String::new() };
+            s.push_str(
+                &parts
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join("."),
+            );
+            if let Some((sep, stab, num)) = modifier {
+                s.push_str(sep);
+                s.push_str(stab);
+                if let Some((nsep, n)) = num {
+                    s.push_str(nsep);
+                    s.push_str(&n.to_string());
+                }
+            }
+            if let Some(d) = dev {
+                s.push_str(d);
+            }
+            s
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+    #[test]
+    fn composer_generated_versions_match_composer_semver(pairs in proptest::collection::vec((composer_version(), composer_version()), 300)) {
+        if let Some(cmd) = php_composer() {
+            let oracle = run_oracle(cmd, &pairs);
+            let n = check(VersionScheme::Composer, &pairs, &oracle, false);
+            prop_assert!(n * 2 > pairs.len(), "oracle rejected most pairs: {}", n);
+        }
+    }
+}
+
+#[test]
+fn composer_table_matches_composer_semver() {
+    let versions: Vec<String> = [
+        "1.0.0",
+        "1.0",
+        "v1.0.0",
+        "1.0.0-RC1",
+        "1.0.0-rc.2",
+        "1.0.0-beta",
+        "1.0.0-alpha2",
+        "1.0.0-p1",
+        "1.0.0-patch2",
+        "1.0.0-dev",
+        "1.0.x-dev",
+        "2.*-dev",
+        "1.0.0.1",
+        "5.4.10",
+        "5.4.9",
+        "2021-01-01",
+        "2021.01.02",
+        "20210101",
+        "1.0.0+build.7",
+        "1.0.0@beta",
+        "1.0.0-beta2-dev",
+        "1.0.0-stable",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut pairs = Vec::new();
+    for a in &versions {
+        for b in &versions {
+            pairs.push((a.clone(), b.clone()));
+        }
+    }
+    if let Some(cmd) = php_composer() {
+        let oracle = run_oracle(cmd, &pairs);
+        let n = check(VersionScheme::Composer, &pairs, &oracle, false);
+        eprintln!("composer: {n} pairs agree with composer/semver");
+    }
+}
+
+// ---------------------------------------------------------------- robustness
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    /// Arbitrary input never panics, and comparisons that succeed are antisymmetric.
+    #[test]
+    fn arbitrary_input_never_panics(a in "[ -~]{0,40}|\\PC{0,20}", b in "[0-9a-zA-Z.~^+_:-]{0,30}") {
+        for scheme in [
+            VersionScheme::Dpkg, VersionScheme::Apk, VersionScheme::Rpm, VersionScheme::Pep440,
+            VersionScheme::Semver, VersionScheme::Go, VersionScheme::Maven,
+            VersionScheme::RubyGems, VersionScheme::NuGet, VersionScheme::Composer,
+        ] {
+            let ab = compare(scheme, &a, &b);
+            let ba = compare(scheme, &b, &a);
+            if let (Ok(x), Ok(y)) = (&ab, &ba) {
+                prop_assert_eq!(*x, y.reverse(), "{:?} {:?} {:?}", scheme, a, b);
+            }
+            if let Ok(x) = compare(scheme, &b, &b) {
+                prop_assert_eq!(x, Ordering::Equal, "{:?} {:?}", scheme, b);
+            }
+        }
+        let _ = palisade_vuln::cvss::score(&a);
+        let _ = palisade_vuln::cvss::score(&format!("CVSS:4.0/{b}"));
+        let _ = palisade_vuln::cvss::score(&format!("CVSS:3.1/{b}"));
     }
 }
