@@ -191,3 +191,172 @@ fn v4_examples_from_real_advisories_and_the_spec() {
         assert_eq!(score(v).unwrap().base_score, want, "{v}");
     }
 }
+
+/// Red Hat's Python `cvss` package (an independent implementation of all three specs) as the
+/// oracle: one process reads vectors and prints base scores.
+fn python_cvss() -> Option<std::process::Command> {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import cvss; cvss.CVSS4"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIP CVSS oracle: python3 package `cvss` (>= 3.0) not installed (pip install cvss)"
+        );
+        return None;
+    }
+    let mut c = std::process::Command::new("python3");
+    c.args([
+        "-c",
+        "import sys\nfrom cvss import CVSS2, CVSS3, CVSS4\nfor l in sys.stdin:\n    v = l.strip()\n    \
+         s = CVSS4(v).base_score if v.startswith('CVSS:4.0/') else (CVSS3(v).base_score if v.startswith('CVSS:3') else CVSS2(v).base_score)\n    \
+         print(float(s))",
+    ]);
+    Some(c)
+}
+
+fn oracle_scores(mut cmd: std::process::Command, vectors: &[String]) -> Vec<f64> {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = vectors.join("\n") + "\n";
+    let mut stdin = child.stdin.take().unwrap();
+    let w = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    w.join().unwrap().unwrap();
+    assert!(out.status.success(), "python cvss failed");
+    let scores: Vec<f64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(scores.len(), vectors.len());
+    scores
+}
+
+/// Every combination of `choices`, joined as `KEY:VALUE/...`.
+fn combinations(choices: &[(&str, &[&str])]) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for (key, values) in choices {
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for prefix in &out {
+            for v in *values {
+                let sep = if prefix.is_empty() { "" } else { "/" };
+                next.push(format!("{prefix}{sep}{key}:{v}"));
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+fn compare_with_oracle(vectors: &[String]) -> usize {
+    let Some(cmd) = python_cvss() else { return 0 };
+    let want = oracle_scores(cmd, vectors);
+    let mut bad = Vec::new();
+    for (v, w) in vectors.iter().zip(&want) {
+        let got = score(v).unwrap().base_score;
+        if (got - w).abs() > 1e-9 {
+            bad.push(format!("{v}: ours {got}, python cvss {w}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} differ:\n{}",
+        bad.len(),
+        vectors.len(),
+        bad[..bad.len().min(20)].join("\n")
+    );
+    vectors.len()
+}
+
+#[test]
+fn all_v2_and_v3_base_vectors_match_python_cvss_and_the_equations() {
+    let v2 = combinations(&[
+        ("AV", &["L", "A", "N"]),
+        ("AC", &["H", "M", "L"]),
+        ("Au", &["M", "S", "N"]),
+        ("C", &["N", "P", "C"]),
+        ("I", &["N", "P", "C"]),
+        ("A", &["N", "P", "C"]),
+    ]);
+    let v3body = combinations(&[
+        ("AV", &["N", "A", "L", "P"]),
+        ("AC", &["L", "H"]),
+        ("PR", &["N", "L", "H"]),
+        ("UI", &["N", "R"]),
+        ("S", &["U", "C"]),
+        ("C", &["H", "L", "N"]),
+        ("I", &["H", "L", "N"]),
+        ("A", &["H", "L", "N"]),
+    ]);
+    let mut v3 = Vec::new();
+    for body in &v3body {
+        for ver in ["3.0", "3.1"] {
+            let v = format!("CVSS:{ver}/{body}");
+            let got = score(&v).unwrap().base_score;
+            let want = v3_reference(&v);
+            assert!((got - want).abs() < 1e-9, "{v}: {got} vs equations {want}");
+            v3.push(v);
+        }
+    }
+    let n = compare_with_oracle(&v2) + compare_with_oracle(&v3);
+    eprintln!(
+        "cvss: {} v2 and {} v3 vectors checked, {n} against python cvss",
+        v2.len(),
+        v3.len()
+    );
+}
+
+#[test]
+fn v4_vectors_match_python_cvss() {
+    let all = combinations(&[
+        ("AV", &["N", "A", "L", "P"]),
+        ("AC", &["L", "H"]),
+        ("AT", &["N", "P"]),
+        ("PR", &["N", "L", "H"]),
+        ("UI", &["N", "P", "A"]),
+        ("VC", &["H", "L", "N"]),
+        ("VI", &["H", "L", "N"]),
+        ("VA", &["H", "L", "N"]),
+        ("SC", &["H", "L", "N"]),
+        ("SI", &["H", "L", "N"]),
+        ("SA", &["H", "L", "N"]),
+    ]);
+    // A deterministic sample of the 104,976 base vectors, plus every v4 vector in the data
+    // reduced to its base metrics.
+    let mut vectors: Vec<String> = all
+        .iter()
+        .step_by(29)
+        .map(|b| format!("CVSS:4.0/{b}"))
+        .collect();
+    for v in vectors_in_data()
+        .iter()
+        .filter(|v| v.starts_with("CVSS:4.0/"))
+    {
+        let base: Vec<&str> = v
+            .split('/')
+            .skip(1)
+            .filter(|m| {
+                [
+                    "AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA",
+                ]
+                .contains(&m.split(':').next().unwrap_or(""))
+            })
+            .collect();
+        vectors.push(format!("CVSS:4.0/{}", base.join("/")));
+    }
+    let n = compare_with_oracle(&vectors);
+    eprintln!(
+        "cvss: {} v4 vectors, {n} checked against python cvss",
+        vectors.len()
+    );
+}
+
+fn vectors_in_data() -> BTreeSet<String> {
+    vectors()
+}
