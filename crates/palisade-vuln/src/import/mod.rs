@@ -217,12 +217,13 @@ pub fn detect(path: &Path, data: &[u8]) -> Option<Format> {
         return Some(Format::OsvYaml);
     }
     let head = &data[..data.len().min(4096)];
+    // Checked before JSON: list entries start with `[date]`, like a JSON array.
+    if debian::looks_like_list(head) {
+        return Some(Format::DebianList);
+    }
     let first_non_ws = head.iter().copied().find(|b| !b.is_ascii_whitespace());
     if matches!(first_non_ws, Some(b'{') | Some(b'[')) {
         return sniff_json(head);
-    }
-    if debian::looks_like_list(head) {
-        return Some(Format::DebianList);
     }
     None
 }
