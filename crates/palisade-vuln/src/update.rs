@@ -8,8 +8,8 @@
 //! goes to a temporary directory beside the DB. Only when every source downloaded and imported is
 //! the new DB written; on any failure the previous DB stays as it was.
 //!
-//! The caller must have installed a rustls `CryptoProvider` (the binary installs ring) before
-//! fetching over HTTPS.
+//! TLS uses the process-wide rustls `CryptoProvider` (the binary installs ring); when none is
+//! installed, `update` installs ring itself rather than let reqwest panic.
 
 use crate::db::{DbBuilder, DbError, DbMetadata};
 use crate::import::{ImportError, MAX_DATABASE_FILE, MAX_ZIP_FILE};
@@ -236,10 +236,7 @@ pub async fn update(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let tmp_path = parent.join(format!(
-        ".palisade-update-{}-{nanos}",
-        std::process::id()
-    ));
+    let tmp_path = parent.join(format!(".palisade-update-{}-{nanos}", std::process::id()));
     let temp_err = |source| UpdateError::TempDir {
         path: tmp_path.clone(),
         source,
@@ -249,6 +246,11 @@ pub async fn update(
         .map_err(temp_err)?;
     let tmp = TempDir(tmp_path.clone());
 
+    // reqwest is built without a TLS crypto provider and panics when none is installed; the
+    // binary installs ring at start, and a library caller that did not gets ring here.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     let client = reqwest::Client::builder()
         .connect_timeout(opts.timeout)
         .read_timeout(opts.timeout)
@@ -355,12 +357,12 @@ async fn download(
     }
     let cap = source.max_bytes();
     let declared = resp.content_length();
-    if let Some(len) = declared {
-        if len > cap {
-            return Err(integrity(format!(
-                "Content-Length {len} exceeds the {cap}-byte cap"
-            )));
-        }
+    if let Some(len) = declared
+        && len > cap
+    {
+        return Err(integrity(format!(
+            "Content-Length {len} exceeds the {cap}-byte cap"
+        )));
     }
     let expected_md5 = goog_md5(resp.headers()).map_err(&integrity)?;
     progress.download_started(&name, url, declared);
@@ -389,12 +391,12 @@ async fn download(
         .await
         .map_err(|e| fetch(format!("writing {}: {e}", file.display())))?;
     drop(out);
-    if let Some(len) = declared {
-        if len != total {
-            return Err(integrity(format!(
-                "received {total} bytes, Content-Length said {len}"
-            )));
-        }
+    if let Some(len) = declared
+        && len != total
+    {
+        return Err(integrity(format!(
+            "received {total} bytes, Content-Length said {len}"
+        )));
     }
     if let Some(want) = expected_md5 {
         let got = md5.finish();
@@ -603,7 +605,9 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert(
             "x-goog-hash",
-            "crc32c=n03x6A==, md5=kAFQmDzST7DWlj99KOF/cg==".parse().unwrap(),
+            "crc32c=n03x6A==, md5=kAFQmDzST7DWlj99KOF/cg=="
+                .parse()
+                .unwrap(),
         );
         assert_eq!(
             hex::encode(goog_md5(&h).unwrap().unwrap()),
@@ -612,7 +616,11 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("x-goog-hash", "md5=!!".parse().unwrap());
         assert!(goog_md5(&h).is_err());
-        assert!(goog_md5(&reqwest::header::HeaderMap::new()).unwrap().is_none());
+        assert!(
+            goog_md5(&reqwest::header::HeaderMap::new())
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

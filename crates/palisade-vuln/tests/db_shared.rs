@@ -78,7 +78,11 @@ fn all_shared_data_round_trip() {
 
     let t = Instant::now();
     let c = db.lookup("PyPI", "requests").unwrap();
-    eprintln!("lookup PyPI/requests: {} candidates in {:?}", c.len(), t.elapsed());
+    eprintln!(
+        "lookup PyPI/requests: {} candidates in {:?}",
+        c.len(),
+        t.elapsed()
+    );
     let pysec = c
         .iter()
         .find(|c| c.advisory.id == "PYSEC-2018-28")
@@ -111,7 +115,10 @@ fn all_shared_data_round_trip() {
     assert!(c.iter().any(|c| c.advisory.id == "DLA-3372-1"));
 
     let c = db.lookup("alpine:v3.19", "aom").unwrap();
-    let a = c.iter().find(|c| c.advisory.id == "CVE-2021-30473").unwrap();
+    let a = c
+        .iter()
+        .find(|c| c.advisory.id == "CVE-2021-30473")
+        .unwrap();
     assert_eq!(
         a.affected.ranges[0].events[1],
         RangeEvent::Fixed("3.1.1-r0".into())
@@ -120,7 +127,11 @@ fn all_shared_data_round_trip() {
     assert!(!db.lookup("alpine:v3.18", "aom").unwrap().is_empty());
 
     // Withdrawn: RUSTSEC-2019-0031 (spin) is not returned.
-    for (eco, name) in db.packages().map(|k| k.unwrap()).filter(|(e, _)| e == "crates.io") {
+    for (eco, name) in db
+        .packages()
+        .map(|k| k.unwrap())
+        .filter(|(e, _)| e == "crates.io")
+    {
         for c in db.lookup(&eco, &name).unwrap() {
             assert_ne!(c.advisory.id, "RUSTSEC-2019-0031", "{name}");
             assert!(!c.advisory.withdrawn);

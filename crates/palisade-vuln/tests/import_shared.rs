@@ -60,7 +60,10 @@ fn rustsec_osv() {
     assert!(!r.withdrawn);
     assert_eq!(r.affected.len(), 1);
     let a = &r.affected[0];
-    assert_eq!((a.ecosystem.as_str(), a.name.as_str()), ("crates.io", "openssl"));
+    assert_eq!(
+        (a.ecosystem.as_str(), a.name.as_str()),
+        ("crates.io", "openssl")
+    );
     assert_eq!(a.ranges.len(), 1);
     assert_eq!(a.ranges[0].kind, RangeKind::Semver);
     assert_eq!(a.ranges[0].events, vec![intro("0.0.0-0"), fixed("0.9.0")]);
@@ -85,17 +88,17 @@ fn pypa_yaml() {
 
     let r = find(&recs, "PYSEC-2018-28");
     assert_eq!(r.aliases, vec!["CVE-2018-18074", "GHSA-x84v-xcm2-53pg"]);
-    assert!(
-        r.summary
-            .as_deref()
-            .unwrap()
-            .starts_with("The Requests package before 2.20.0 for Python sends an HTTP Authorization header")
-    );
+    assert!(r.summary.as_deref().unwrap().starts_with(
+        "The Requests package before 2.20.0 for Python sends an HTTP Authorization header"
+    ));
     assert_eq!(r.published.as_deref(), Some("2018-10-09T17:29:00Z"));
     assert_eq!(r.modified.as_deref(), Some("2021-06-16T00:03:24.800813Z"));
     assert_eq!(r.references.len(), 10);
     let a = &r.affected[0];
-    assert_eq!((a.ecosystem.as_str(), a.name.as_str()), ("PyPI", "requests"));
+    assert_eq!(
+        (a.ecosystem.as_str(), a.name.as_str()),
+        ("PyPI", "requests")
+    );
     // The GIT range is skipped; the ECOSYSTEM range is kept.
     assert_eq!(a.ranges.len(), 1);
     assert_eq!(a.ranges[0].kind, RangeKind::Ecosystem);
@@ -132,10 +135,9 @@ fn golang_vulndb() {
         ]
     );
     // Module paths keep their case.
-    assert!(recs.iter().any(|r| r
-        .affected
-        .iter()
-        .any(|a| a.name.starts_with("github.com/") && a.name.chars().any(|c| c.is_ascii_uppercase()))));
+    assert!(recs.iter().any(|r| r.affected.iter().any(
+        |a| a.name.starts_with("github.com/") && a.name.chars().any(|c| c.is_ascii_uppercase())
+    )));
 }
 
 #[test]
@@ -185,10 +187,13 @@ fn debian_dsa_list() {
         .filter(|a| a.ecosystem == "debian:lenny" && a.name == "tex-common")
         .count();
     assert_eq!(not_affected_pkg, 0);
-    assert!(recs.iter().flat_map(|r| r.affected.iter()).any(|a| a.ecosystem
-        == "debian:jessie"
-        && a.name == "virtualbox"
-        && a.ranges[0].events == vec![intro("0")]));
+    assert!(
+        recs.iter()
+            .flat_map(|r| r.affected.iter())
+            .any(|a| a.ecosystem == "debian:jessie"
+                && a.name == "virtualbox"
+                && a.ranges[0].events == vec![intro("0")])
+    );
 }
 
 #[test]

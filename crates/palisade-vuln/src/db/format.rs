@@ -193,7 +193,11 @@ mod tests {
         assert!(Header::decode(&bytes[..bytes.len() - 1]).is_err());
         let mut bad = bytes.clone();
         bad[8] = 99;
-        assert!(Header::decode(&bad).unwrap_err().contains("schema version 99"));
+        assert!(
+            Header::decode(&bad)
+                .unwrap_err()
+                .contains("schema version 99")
+        );
         let mut bad = bytes.clone();
         bad[0] = b'X';
         assert!(Header::decode(&bad).is_err());

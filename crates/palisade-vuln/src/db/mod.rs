@@ -21,7 +21,8 @@ use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
 /// What every "this DB is unusable" message tells the user to do.
-const REBUILD_HINT: &str = "run `palisade db update` (or `palisade db import PATH…` offline) to rebuild it";
+const REBUILD_HINT: &str =
+    "run `palisade db update` (or `palisade db import PATH…` offline) to rebuild it";
 /// Largest DB file opened.
 const MAX_DB_FILE: u64 = 4 * 1024 * 1024 * 1024;
 /// Largest single postcard block decoded.
@@ -174,7 +175,12 @@ impl AdvisoryDb {
         let len = u32_at(&self.bytes, base + 4) as usize;
         section(&self.bytes, self.header.keys)
             .get(off..off.saturating_add(len))
-            .ok_or_else(|| invalid(&self.path, format!("index entry {i} points outside the keys")))
+            .ok_or_else(|| {
+                invalid(
+                    &self.path,
+                    format!("index entry {i} points outside the keys"),
+                )
+            })
     }
 
     /// Every advisory naming `name` (normalised, see [`crate::keys::normalize_name`]) in the
@@ -551,8 +557,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/advisories.db");
         let mut b = DbBuilder::new();
-        b.add(rec("CVE-1", "alpine-secdb", &[("alpine:v3.19", "curl", "8.0-r0")]));
-        b.add(rec("CVE-1", "alpine-secdb", &[("alpine:v3.20", "curl", "8.1-r0")]));
+        b.add(rec(
+            "CVE-1",
+            "alpine-secdb",
+            &[("alpine:v3.19", "curl", "8.0-r0")],
+        ));
+        b.add(rec(
+            "CVE-1",
+            "alpine-secdb",
+            &[("alpine:v3.20", "curl", "8.1-r0")],
+        ));
         b.add(rec("GHSA-1", "osv", &[("PyPI", "requests", "2.0")]));
         b.add(rec("GHSA-1", "osv", &[("PyPI", "requests", "2.20.0")]));
         let mut w = rec("GHSA-2", "osv", &[("PyPI", "requests", "3.0")]);

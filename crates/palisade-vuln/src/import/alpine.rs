@@ -87,11 +87,13 @@ pub fn import_secdb(
                     .split_whitespace()
                     .filter(|t| !t.contains('?') && t.len() <= 128);
                 let Some(id) = tokens.next() else { continue };
-                let rec = by_id.entry(id.to_string()).or_insert_with(|| AdvisoryRecord {
-                    id: id.to_string(),
-                    source: "alpine-secdb".into(),
-                    ..Default::default()
-                });
+                let rec = by_id
+                    .entry(id.to_string())
+                    .or_insert_with(|| AdvisoryRecord {
+                        id: id.to_string(),
+                        source: "alpine-secdb".into(),
+                        ..Default::default()
+                    });
                 for alias in tokens {
                     if !rec.aliases.iter().any(|a| a == alias) {
                         rec.aliases.push(alias.to_string());

@@ -87,8 +87,7 @@ pub fn import_tracker_json(
     sink: &mut dyn FnMut(AdvisoryRecord),
 ) -> Result<(), DebianError> {
     // Typed at the inner levels so one odd issue is skipped, not the whole file.
-    let top: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
-        serde_json::from_slice(data)?;
+    let top: BTreeMap<String, BTreeMap<String, serde_json::Value>> = serde_json::from_slice(data)?;
     let mut by_cve: BTreeMap<String, AdvisoryRecord> = BTreeMap::new();
     for (srcpkg, issues) in top {
         let srcpkg = srcpkg.trim().to_string();
@@ -103,16 +102,12 @@ pub fn import_tracker_json(
                     continue;
                 }
             };
-            let rec = by_cve
-                .entry(cve.clone())
-                .or_insert_with(|| AdvisoryRecord {
-                    id: cve.clone(),
-                    source: "debian-tracker".into(),
-                    references: vec![format!(
-                        "https://security-tracker.debian.org/tracker/{cve}"
-                    )],
-                    ..Default::default()
-                });
+            let rec = by_cve.entry(cve.clone()).or_insert_with(|| AdvisoryRecord {
+                id: cve.clone(),
+                source: "debian-tracker".into(),
+                references: vec![format!("https://security-tracker.debian.org/tracker/{cve}")],
+                ..Default::default()
+            });
             if rec.summary.is_none() {
                 rec.summary = issue
                     .description

@@ -354,12 +354,11 @@ fn import_zip(
     stats: &mut ImportStats,
     sink: &mut dyn FnMut(AdvisoryRecord),
 ) -> Result<(), ImportError> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(data)).map_err(|e| {
-        ImportError::Invalid {
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(data)).map_err(|e| ImportError::Invalid {
             path: name.to_string(),
             message: format!("not a readable zip archive: {e}"),
-        }
-    })?;
+        })?;
     if archive.len() > MAX_ZIP_ENTRIES {
         return Err(ImportError::Invalid {
             path: name.to_string(),

@@ -42,8 +42,47 @@ pub fn parse_json(data: &[u8]) -> Result<Vec<AdvisoryRecord>, OsvError> {
 
 /// Parses one OSV YAML document (the PyPA advisory database's encoding).
 pub fn parse_yaml(data: &[u8]) -> Result<AdvisoryRecord, OsvError> {
+    check_yaml_nesting(data)?;
     let v: Value = yaml_serde::from_slice(data).map_err(|e| OsvError::Yaml(e.to_string()))?;
     from_value(&v)
+}
+
+/// Deepest flow nesting (`[`/`{`) and widest block-indentation prefix accepted in YAML.
+const MAX_YAML_DEPTH: usize = 64;
+const MAX_YAML_INDENT: usize = 256;
+
+/// Rejects deeply nested YAML before parsing: the YAML parser's own recursion limit fires only
+/// after it has tokenised the whole nest, which takes minutes for a few hundred kilobytes of
+/// brackets. The scan is conservative (it does not track quoting); real advisories nest a few
+/// levels deep.
+fn check_yaml_nesting(data: &[u8]) -> Result<(), OsvError> {
+    let mut depth = 0usize;
+    for line in data.split(|&b| b == b'\n') {
+        let indent = line
+            .iter()
+            .take_while(|&&b| matches!(b, b' ' | b'\t' | b'-'))
+            .count();
+        if indent > MAX_YAML_INDENT {
+            return Err(OsvError::Yaml(format!(
+                "indentation deeper than {MAX_YAML_INDENT} columns"
+            )));
+        }
+        for &b in line {
+            match b {
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > MAX_YAML_DEPTH {
+                        return Err(OsvError::Yaml(format!(
+                            "nesting deeper than {MAX_YAML_DEPTH} levels"
+                        )));
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The source name a record is listed under in the DB metadata: `osv:<ecosystem>` of its first
@@ -101,7 +140,11 @@ pub fn from_value(v: &Value) -> Result<AdvisoryRecord, OsvError> {
         .or_else(|| {
             obj.get("details").and_then(str_of).map(|d| {
                 // First paragraph of the details.
-                d.trim().split("\n\n").next().unwrap_or("").replace('\n', " ")
+                d.trim()
+                    .split("\n\n")
+                    .next()
+                    .unwrap_or("")
+                    .replace('\n', " ")
             })
         })
         .filter(|s| !s.trim().is_empty());
@@ -113,10 +156,10 @@ pub fn from_value(v: &Value) -> Result<AdvisoryRecord, OsvError> {
 
     if let Some(Value::Array(refs)) = obj.get("references") {
         for r in refs {
-            if let Some(url) = r.get("url").and_then(str_of) {
-                if !rec.references.contains(&url) {
-                    rec.references.push(url);
-                }
+            if let Some(url) = r.get("url").and_then(str_of)
+                && !rec.references.contains(&url)
+            {
+                rec.references.push(url);
             }
         }
     }
@@ -175,10 +218,10 @@ fn add_severities(rec: &mut AdvisoryRecord, sev: &[Value]) {
             continue;
         };
         if kind.starts_with("CVSS_") {
-            if let Some(c) = score_cvss(&score) {
-                if !rec.cvss.iter().any(|x| x.vector == c.vector) {
-                    rec.cvss.push(c);
-                }
+            if let Some(c) = score_cvss(&score)
+                && !rec.cvss.iter().any(|x| x.vector == c.vector)
+            {
+                rec.cvss.push(c);
             }
         } else if rec.severity.is_none() {
             rec.severity = qualitative(&score);
