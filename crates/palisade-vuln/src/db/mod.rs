@@ -64,6 +64,20 @@ pub struct DbMetadata {
     pub affected_packages: u64,
 }
 
+impl DbMetadata {
+    /// How long ago the DB was built (`None` when `built_at` does not parse or lies in the
+    /// future), for the "DB older than a day" warning.
+    pub fn age(&self) -> Option<std::time::Duration> {
+        let built = time::OffsetDateTime::parse(
+            &self.built_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?;
+        let secs = (time::OffsetDateTime::now_utc() - built).whole_seconds();
+        u64::try_from(secs).ok().map(std::time::Duration::from_secs)
+    }
+}
+
 /// One advisory that names a looked-up package, with the affected entry for that package.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -581,6 +595,7 @@ mod tests {
         let meta = b.write(&path).unwrap();
         assert_eq!(meta.advisories, 2);
         assert_eq!(meta.affected_packages, 3);
+        assert!(meta.age().unwrap() < std::time::Duration::from_secs(3600));
 
         let db = AdvisoryDb::open(&path).unwrap();
         db.verify().unwrap();

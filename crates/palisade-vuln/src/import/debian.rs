@@ -47,6 +47,15 @@ impl ListKind {
 
 // ---- JSON export ---------------------------------------------------------------------------
 
+/// One issue, or anything else (counted as an error) — so one odd issue is skipped, not the
+/// whole export, without buffering the whole export as a `Value`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MaybeIssue {
+    Good(TrackerIssue),
+    Bad(serde::de::IgnoredAny),
+}
+
 #[derive(Deserialize)]
 struct TrackerIssue {
     #[serde(default)]
@@ -87,7 +96,7 @@ pub fn import_tracker_json(
     sink: &mut dyn FnMut(AdvisoryRecord),
 ) -> Result<(), DebianError> {
     // Typed at the inner levels so one odd issue is skipped, not the whole file.
-    let top: BTreeMap<String, BTreeMap<String, serde_json::Value>> = serde_json::from_slice(data)?;
+    let top: BTreeMap<String, BTreeMap<String, MaybeIssue>> = serde_json::from_slice(data)?;
     let mut by_cve: BTreeMap<String, AdvisoryRecord> = BTreeMap::new();
     for (srcpkg, issues) in top {
         let srcpkg = srcpkg.trim().to_string();
@@ -95,10 +104,13 @@ pub fn import_tracker_json(
             continue;
         }
         for (cve, raw) in issues {
-            let issue: TrackerIssue = match serde_json::from_value(raw) {
-                Ok(i) => i,
-                Err(e) => {
-                    stats.error(format!("{srcpkg}/{cve}: {e}"));
+            let issue = match raw {
+                MaybeIssue::Good(i) => i,
+                MaybeIssue::Bad(_) => {
+                    stats.error(format!(
+                        "{srcpkg}/{cve}: not a tracker issue (expected description and a \
+                         releases table of status/fixed_version/urgency)"
+                    ));
                     continue;
                 }
             };
