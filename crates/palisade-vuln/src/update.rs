@@ -12,7 +12,7 @@
 //! installed, `update` installs ring itself rather than let reqwest panic.
 
 use crate::db::{DbBuilder, DbError, DbMetadata};
-use crate::import::{ImportError, MAX_DATABASE_FILE, MAX_ZIP_FILE};
+use crate::import::{Format, ImportError, MAX_DATABASE_FILE, MAX_ZIP_FILE};
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,6 +93,15 @@ impl UpdateSource {
             UpdateSource::Osv { .. } => MAX_ZIP_FILE,
             UpdateSource::DebianTracker => MAX_DATABASE_FILE,
             UpdateSource::AlpineSecdb { .. } => MAX_ALPINE_FILE,
+        }
+    }
+
+    /// The format of the downloaded file (known, not sniffed).
+    pub fn format(&self) -> Format {
+        match self {
+            UpdateSource::Osv { .. } => Format::Zip,
+            UpdateSource::DebianTracker => Format::DebianTrackerJson,
+            UpdateSource::AlpineSecdb { .. } => Format::AlpineSecdb,
         }
     }
 
@@ -289,7 +298,7 @@ pub async fn update(
             let name = source.name();
             progress2.importing(&name);
             let stats = builder
-                .import_path_as(&file, &url)
+                .import_file_as(&file, source.format(), &url)
                 .map_err(|e| import_error(&name, &url, e))?;
             progress2.imported(&name, stats.advisories, stats.error_count);
             if stats.advisories == 0 && stats.error_count > 0 {

@@ -53,7 +53,7 @@ fn all_shared_data_round_trip() {
     eprintln!(
         "shared data: {total} records imported in {import_time:?}, DB written in {write_time:?}: \
          {size} bytes, {} advisories, {} affected entries, {} package keys; open: first \
-         {:?}, best {:?} (debug build)",
+         {:?}, best {:?}",
         meta.advisories,
         meta.affected_packages,
         db.package_count(),

@@ -356,6 +356,35 @@ impl DbBuilder {
         location: &str,
     ) -> Result<ImportStats, ImportError> {
         let stats = crate::import::import_path(path, &mut |r| self.add(r))?;
+        self.note_sources(&stats, location);
+        Ok(stats)
+    }
+
+    /// Imports one file whose format is known (downloads: no sniffing), recording `location`.
+    pub fn import_file_as(
+        &mut self,
+        path: &Path,
+        format: crate::import::Format,
+        location: &str,
+    ) -> Result<ImportStats, ImportError> {
+        let cap = match format {
+            crate::import::Format::Zip => crate::import::MAX_ZIP_FILE,
+            _ => crate::import::MAX_DATABASE_FILE,
+        };
+        let data = crate::import::read_capped(path, cap)?;
+        let mut stats = ImportStats::default();
+        crate::import::import_bytes(
+            &path.display().to_string(),
+            format,
+            &data,
+            &mut stats,
+            &mut |r| self.add(r),
+        )?;
+        self.note_sources(&stats, location);
+        Ok(stats)
+    }
+
+    fn note_sources(&mut self, stats: &ImportStats, location: &str) {
         let now = now_rfc3339();
         for (name, count) in &stats.sources {
             self.add_source(SourceInfo {
@@ -365,7 +394,6 @@ impl DbBuilder {
                 fetched_at: now.clone(),
             });
         }
-        Ok(stats)
     }
 
     /// Records added so far (after merging).

@@ -240,11 +240,9 @@ fn sniff_json(head: &[u8]) -> Option<Format> {
     {
         return Some(Format::DebianTrackerJson);
     }
-    if text.contains("\"id\"")
-        && (text.contains("\"affected\"")
-            || text.contains("\"modified\"")
-            || text.contains("\"schema_version\""))
-    {
+    // Anything else with an id is taken as OSV, so a malformed advisory is counted as an error
+    // rather than skipped silently.
+    if text.contains("\"id\"") {
         return Some(Format::OsvJson);
     }
     None
