@@ -17,8 +17,10 @@
 //! data             postcard AdvisoryRecord (affected emptied) per advisory, and per package a
 //!                  postcard Vec<(advisory number u32, AffectedPackage)> block
 //! ```
-//! Opening reads the file, checks the header and the metadata/index checksum and decodes the
-//! metadata only; the index is binary-searched in place and records are decoded on lookup.
+//! Opening reads only the header, metadata, index, keys and advisory table (a few percent of the
+//! file), checks their checksum and decodes the metadata; the index is binary-searched in place,
+//! and package blocks and advisories are read from the file (positioned reads) and decoded on
+//! lookup. Memory use and open time therefore do not grow with the data section.
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"PALISDB\0";
@@ -75,13 +77,13 @@ impl Header {
         out
     }
 
-    /// Decodes and bounds-checks a header against the file length. Errors are plain reasons.
-    pub fn decode(bytes: &[u8]) -> Result<Header, String> {
-        if bytes.len() < HEADER_LEN {
+    /// Decodes and bounds-checks a header (`bytes`: at least the first [`HEADER_LEN`] bytes of
+    /// the file) against the actual file length. Errors are plain reasons.
+    pub fn decode(bytes: &[u8], actual_len: u64) -> Result<Header, String> {
+        if bytes.len() < HEADER_LEN || actual_len < HEADER_LEN as u64 {
             return Err(format!(
-                "file is {} bytes, shorter than the {HEADER_LEN}-byte header (truncated or not a \
-                 palisade advisory DB)",
-                bytes.len()
+                "file is {actual_len} bytes, shorter than the {HEADER_LEN}-byte header (truncated \
+                 or not a palisade advisory DB)"
             ));
         }
         if &bytes[0..8] != MAGIC {
@@ -95,10 +97,9 @@ impl Header {
             ));
         }
         let file_len = u64_at(bytes, 16);
-        if file_len != bytes.len() as u64 {
+        if file_len != actual_len {
             return Err(format!(
-                "file is {} bytes but its header says {file_len} (truncated or damaged)",
-                bytes.len()
+                "file is {actual_len} bytes but its header says {file_len} (truncated or damaged)"
             ));
         }
         let mut index_sha256 = [0u8; 32];
@@ -189,17 +190,19 @@ mod tests {
         };
         let mut bytes = h.encode().to_vec();
         bytes.extend_from_slice(&[0; 10]);
-        assert_eq!(Header::decode(&bytes).unwrap(), h);
-        assert!(Header::decode(&bytes[..bytes.len() - 1]).is_err());
+        let n = bytes.len() as u64;
+        assert_eq!(Header::decode(&bytes, n).unwrap(), h);
+        assert!(Header::decode(&bytes, n - 1).is_err());
+        assert!(Header::decode(&bytes[..HEADER_LEN - 1], n).is_err());
         let mut bad = bytes.clone();
         bad[8] = 99;
         assert!(
-            Header::decode(&bad)
+            Header::decode(&bad, n)
                 .unwrap_err()
                 .contains("schema version 99")
         );
         let mut bad = bytes.clone();
         bad[0] = b'X';
-        assert!(Header::decode(&bad).is_err());
+        assert!(Header::decode(&bad, n).is_err());
     }
 }

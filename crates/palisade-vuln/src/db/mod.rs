@@ -90,17 +90,28 @@ pub struct Candidate {
 /// are decoded on first lookup and cached.
 pub struct AdvisoryDb {
     path: PathBuf,
+    /// The file from offset 0 to the end of the advisory table: header, metadata, index, keys.
     bytes: Vec<u8>,
+    /// Where package blocks and advisories are read from.
+    data: DataStore,
     header: Header,
     metadata: DbMetadata,
     cache: Vec<OnceLock<Arc<AdvisoryRecord>>>,
+}
+
+/// The data section: the open file (read with positioned reads, so it is never loaded whole)
+/// or, for [`AdvisoryDb::from_bytes`], the bytes in memory.
+enum DataStore {
+    #[cfg(unix)]
+    File(std::fs::File),
+    Memory(Vec<u8>),
 }
 
 impl std::fmt::Debug for AdvisoryDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AdvisoryDb")
             .field("path", &self.path)
-            .field("bytes", &self.bytes.len())
+            .field("file_len", &self.header.file_len)
             .field("metadata", &self.metadata)
             .finish()
     }
@@ -119,9 +130,37 @@ fn section(bytes: &[u8], s: Section) -> &[u8] {
 }
 
 impl AdvisoryDb {
-    /// Opens a DB file written by [`DbBuilder::write`]: reads it, checks magic, schema version,
-    /// length and the checksum of metadata and index, and decodes the metadata. A missing file is
-    /// [`DbError::Io`] (kind `NotFound`); anything else wrong is [`DbError::Invalid`].
+    /// Opens a DB file written by [`DbBuilder::write`]: reads the header, metadata and index
+    /// (not the data section), checks magic, schema version, length and the checksum of what it
+    /// read, and decodes the metadata. A missing file is [`DbError::Io`] (kind `NotFound`);
+    /// anything else wrong is [`DbError::Invalid`].
+    #[cfg(unix)]
+    pub fn open(path: &Path) -> Result<AdvisoryDb, DbError> {
+        use std::io::Read;
+        let io = |source| DbError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len > MAX_DB_FILE {
+            return Err(invalid(
+                path,
+                format!("file of {len} bytes is larger than any advisory DB palisade writes"),
+            ));
+        }
+        let mut head = vec![0u8; HEADER_LEN.min(len as usize)];
+        file.read_exact(&mut head).map_err(io)?;
+        let header = Header::decode(&head, len).map_err(|m| invalid(path, m))?;
+        let head_end = header.advisories.offset + header.advisories.len;
+        let mut bytes = head;
+        bytes.resize(head_end as usize, 0);
+        file.read_exact(&mut bytes[HEADER_LEN..]).map_err(io)?;
+        Self::assemble(path, bytes, header, DataStore::File(file))
+    }
+
+    /// Opens a DB file (non-unix: read whole, without positioned reads).
+    #[cfg(not(unix))]
     pub fn open(path: &Path) -> Result<AdvisoryDb, DbError> {
         let io = |source| DbError::Io {
             path: path.to_path_buf(),
@@ -134,15 +173,24 @@ impl AdvisoryDb {
                 format!("file of {len} bytes is larger than any advisory DB palisade writes"),
             ));
         }
-        let bytes = std::fs::read(path).map_err(io)?;
-        Self::from_bytes(path, bytes)
+        Self::from_bytes(path, std::fs::read(path).map_err(io)?)
     }
 
-    /// Opens a DB from its bytes (`path` is used in messages only).
+    /// Opens a DB from its bytes in memory (`path` is used in messages only).
     pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<AdvisoryDb, DbError> {
-        let header = Header::decode(&bytes).map_err(|m| invalid(path, m))?;
-        let checked_end = (header.advisories.offset + header.advisories.len) as usize;
-        let digest: [u8; 32] = Sha256::digest(&bytes[HEADER_LEN..checked_end]).into();
+        let header = Header::decode(&bytes, bytes.len() as u64).map_err(|m| invalid(path, m))?;
+        let head_end = (header.advisories.offset + header.advisories.len) as usize;
+        let head = bytes[..head_end].to_vec();
+        Self::assemble(path, head, header, DataStore::Memory(bytes))
+    }
+
+    fn assemble(
+        path: &Path,
+        bytes: Vec<u8>,
+        header: Header,
+        data: DataStore,
+    ) -> Result<AdvisoryDb, DbError> {
+        let digest: [u8; 32] = Sha256::digest(&bytes[HEADER_LEN..]).into();
         if digest != header.index_sha256 {
             return Err(invalid(path, "index checksum mismatch (file damaged)"));
         }
@@ -154,6 +202,7 @@ impl AdvisoryDb {
         Ok(AdvisoryDb {
             path: path.to_path_buf(),
             bytes,
+            data,
             header,
             metadata,
             cache,
@@ -176,7 +225,16 @@ impl AdvisoryDb {
 
     /// Checks the checksum of the data section too (a full read; `open` skips it for speed).
     pub fn verify(&self) -> Result<(), DbError> {
-        let digest: [u8; 32] = Sha256::digest(section(&self.bytes, self.header.data)).into();
+        let d = self.header.data;
+        let mut hasher = Sha256::new();
+        let mut off = d.offset;
+        let end = d.offset + d.len;
+        while off < end {
+            let n = (end - off).min(1 << 20);
+            hasher.update(&self.read_data(off, n)?);
+            off += n;
+        }
+        let digest: [u8; 32] = hasher.finalize().into();
         if digest != self.header.data_sha256 {
             return Err(invalid(&self.path, "data checksum mismatch (file damaged)"));
         }
@@ -225,7 +283,7 @@ impl AdvisoryDb {
         let block_off = u64_at(&self.bytes, base + 8);
         let block_len = u32_at(&self.bytes, base + 16) as u64;
         let block = self.data_slice(block_off, block_len)?;
-        let entries: Vec<(u32, AffectedPackage)> = postcard::from_bytes(block).map_err(|e| {
+        let entries: Vec<(u32, AffectedPackage)> = postcard::from_bytes(&block).map_err(|e| {
             invalid(
                 &self.path,
                 format!("package block for {ecosystem_key}/{name} unreadable: {e}"),
@@ -254,7 +312,8 @@ impl AdvisoryDb {
         })
     }
 
-    fn data_slice(&self, off: u64, len: u64) -> Result<&[u8], DbError> {
+    /// Bytes `[off, off+len)` of the data section, bounds-checked.
+    fn data_slice(&self, off: u64, len: u64) -> Result<std::borrow::Cow<'_, [u8]>, DbError> {
         let d = self.header.data;
         let end = off.checked_add(len);
         if len > MAX_BLOCK || off < d.offset || end.is_none_or(|e| e > d.offset + d.len) {
@@ -263,7 +322,27 @@ impl AdvisoryDb {
                 format!("block at {off}+{len} lies outside the data section"),
             ));
         }
-        Ok(&self.bytes[off as usize..(off + len) as usize])
+        self.read_data(off, len)
+    }
+
+    fn read_data(&self, off: u64, len: u64) -> Result<std::borrow::Cow<'_, [u8]>, DbError> {
+        match &self.data {
+            DataStore::Memory(b) => b
+                .get(off as usize..(off + len) as usize)
+                .map(std::borrow::Cow::Borrowed)
+                .ok_or_else(|| invalid(&self.path, "read past the end of the data")),
+            #[cfg(unix)]
+            DataStore::File(f) => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; len as usize];
+                f.read_exact_at(&mut buf, off)
+                    .map_err(|source| DbError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })?;
+                Ok(std::borrow::Cow::Owned(buf))
+            }
+        }
     }
 
     /// Advisory number `n`, decoded once and cached.
@@ -280,7 +359,7 @@ impl AdvisoryDb {
         let base = self.header.advisories.offset as usize + n * ADV_ENTRY;
         let off = u64_at(&self.bytes, base);
         let len = u32_at(&self.bytes, base + 8) as u64;
-        let rec: AdvisoryRecord = postcard::from_bytes(self.data_slice(off, len)?)
+        let rec: AdvisoryRecord = postcard::from_bytes(&self.data_slice(off, len)?)
             .map_err(|e| invalid(&self.path, format!("advisory {n} unreadable: {e}")))?;
         Ok(slot.get_or_init(|| Arc::new(rec)).clone())
     }
