@@ -1,7 +1,10 @@
 #![no_main]
-//! TODO(skeleton): fuzz target debian_tracker_json.
+//! Debian security tracker JSON export importer.
 use libfuzzer_sys::fuzz_target;
+use palisade_vuln::import::ImportStats;
+use palisade_vuln::import::debian::import_tracker_json;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    let mut stats = ImportStats::default();
+    let _ = import_tracker_json(data, &mut stats, &mut |_| {});
 });
