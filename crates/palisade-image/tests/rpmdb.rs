@@ -53,14 +53,21 @@ fn sqlite_fixture_matches_rpm_listing() {
     assert_eq!(rpm::detect_format(&data), Some(DbFormat::Sqlite));
     let got = listing(&data);
     assert_eq!(got, expected(&fixture_dir()));
-    assert!(got.iter().any(|l| l.starts_with("openssl-libs|1:1.0.2k-19.el7|")));
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with("openssl-libs|1:1.0.2k-19.el7|"))
+    );
 }
 
 #[test]
 fn berkeleydb_fixtures_little_and_big_endian() {
     for name in ["Packages", "Packages.be"] {
         let data = fixture(name);
-        assert_eq!(rpm::detect_format(&data), Some(DbFormat::BerkeleyDb), "{name}");
+        assert_eq!(
+            rpm::detect_format(&data),
+            Some(DbFormat::BerkeleyDb),
+            "{name}"
+        );
         assert_eq!(listing(&data), expected(&fixture_dir()), "{name}");
     }
 }
@@ -185,7 +192,10 @@ fn rpm_based_test_root() {
         file(fixture("rpmdb.sqlite")),
     );
     // A leftover BerkeleyDB from before a backend conversion is ignored.
-    fs.insert("/usr/lib/sysimage/rpm/Packages".into(), file(fixture("Packages")));
+    fs.insert(
+        "/usr/lib/sysimage/rpm/Packages".into(),
+        file(fixture("Packages")),
+    );
 
     let distro = os::detect(&fs).unwrap();
     assert_eq!(distro.id, "rocky");
@@ -206,10 +216,7 @@ fn rpm_based_test_root() {
     assert_eq!(libcurl.source_version.as_deref(), Some("7.29.0-59.el7"));
     assert_eq!(libcurl.arch.as_deref(), Some("noarch"));
     assert_eq!(libcurl.license.as_deref(), Some("MIT"));
-    assert_eq!(
-        libcurl.location.path,
-        "/usr/lib/sysimage/rpm/rpmdb.sqlite"
-    );
+    assert_eq!(libcurl.location.path, "/usr/lib/sysimage/rpm/rpmdb.sqlite");
     let ssl = out
         .packages
         .iter()
@@ -243,7 +250,11 @@ fn corrupt_database_is_reported_not_fatal() {
     let out = rpm::RpmCataloger.catalog(&fs, &CatalogContext::default());
     assert!(out.packages.is_empty());
     assert_eq!(out.errors.len(), 1);
-    assert!(out.errors[0].to_string().starts_with("rpm: /var/lib/rpm/Packages: berkeleydb:"));
+    assert!(
+        out.errors[0]
+            .to_string()
+            .starts_with("rpm: /var/lib/rpm/Packages: berkeleydb:")
+    );
 }
 
 #[test]

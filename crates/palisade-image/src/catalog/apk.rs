@@ -231,7 +231,10 @@ L:GPL-2.0-only
         assert_eq!(pkgs[1].arch.as_deref(), Some("x86_64"));
         assert_eq!(pkgs[1].ecosystem, Ecosystem::Apk);
         // No origin: the package is its own origin.
-        assert_eq!(pkgs[2].source_name.as_deref(), Some("alpine-baselayout-data"));
+        assert_eq!(
+            pkgs[2].source_name.as_deref(),
+            Some("alpine-baselayout-data")
+        );
     }
 
     #[test]
@@ -242,7 +245,10 @@ L:GPL-2.0-only
         );
         assert_eq!(
             parse_installed(b"P:a\n\nP:b\nV:1\n"),
-            Err(ApkError::MissingField { line: 1, field: "V" })
+            Err(ApkError::MissingField {
+                line: 1,
+                field: "V"
+            })
         );
         assert_eq!(parse_installed(b"\n\n").unwrap(), vec![]);
     }

@@ -114,7 +114,12 @@ fn finish(fields: &[(&str, String)], line: usize) -> Result<DpkgEntry, DpkgError
         Some(v) => v,
         // Packages that were never unpacked (`install ok not-installed`) have no version; they
         // are dropped later, so do not fail the file on them.
-        None if status.as_deref().is_some_and(|s| !s.ends_with(" installed")) => String::new(),
+        None if status
+            .as_deref()
+            .is_some_and(|s| !s.ends_with(" installed")) =>
+        {
+            String::new()
+        }
         None => {
             return Err(DpkgError::MissingField {
                 line,
@@ -370,13 +375,19 @@ Description: selected, never unpacked
         };
         let c = DpkgCataloger;
         assert_eq!(c.interest(&m("/var/lib/dpkg/status")), Interest::Keep);
-        assert_eq!(c.interest(&m("/var/lib/dpkg/status.d/zlib1g")), Interest::Keep);
+        assert_eq!(
+            c.interest(&m("/var/lib/dpkg/status.d/zlib1g")),
+            Interest::Keep
+        );
         assert_eq!(
             c.interest(&m("/var/lib/dpkg/status.d/zlib1g.md5sums")),
             Interest::Skip
         );
         assert_eq!(c.interest(&m("/var/lib/dpkg/status-old")), Interest::Skip);
-        assert_eq!(c.interest(&m("/var/lib/dpkg/info/bash.list")), Interest::Skip);
+        assert_eq!(
+            c.interest(&m("/var/lib/dpkg/info/bash.list")),
+            Interest::Skip
+        );
     }
 
     /// This machine's own dpkg database against `dpkg-query`, where there is one.
@@ -402,7 +413,11 @@ Description: selected, never unpacked
                     .next()
                     .is_some_and(|s| s.split_whitespace().nth(2) == Some("installed"))
             })
-            .map(|l| l.rsplit_once('\t').map(|(a, _)| a.to_string()).unwrap_or_default())
+            .map(|l| {
+                l.rsplit_once('\t')
+                    .map(|(a, _)| a.to_string())
+                    .unwrap_or_default()
+            })
             .collect();
         want.sort();
         let entries = parse_status(&data).unwrap();

@@ -101,11 +101,7 @@ pub fn parse_os_release(text: &str) -> HashMap<String, String> {
             continue;
         };
         let key = key.trim();
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             continue;
         }
         out.insert(key.to_string(), unquote(raw.trim()));
@@ -137,7 +133,9 @@ fn unquote(raw: &str) -> String {
 }
 
 fn non_empty(m: &HashMap<String, String>, k: &str) -> Option<String> {
-    m.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    m.get(k)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// A [`Distro`] from parsed os-release fields; `None` without an `ID`.
@@ -370,22 +368,42 @@ BUG_REPORT_URL="https://bugs.debian.org/"
     #[test]
     fn redhat_family_release_files() {
         let cases = [
-            ("/etc/redhat-release", "CentOS Linux release 7.9.2009 (Core)\n", "centos", "7.9.2009"),
+            (
+                "/etc/redhat-release",
+                "CentOS Linux release 7.9.2009 (Core)\n",
+                "centos",
+                "7.9.2009",
+            ),
             (
                 "/etc/redhat-release",
                 "Red Hat Enterprise Linux Server release 7.9 (Maipo)\n",
                 "rhel",
                 "7.9",
             ),
-            ("/etc/centos-release", "CentOS release 6.10 (Final)\n", "centos", "6.10"),
-            ("/etc/system-release", "Amazon Linux release 2 (Karoo)\n", "amzn", "2"),
+            (
+                "/etc/centos-release",
+                "CentOS release 6.10 (Final)\n",
+                "centos",
+                "6.10",
+            ),
+            (
+                "/etc/system-release",
+                "Amazon Linux release 2 (Karoo)\n",
+                "amzn",
+                "2",
+            ),
             (
                 "/etc/system-release",
                 "Amazon Linux AMI release 2018.03\n",
                 "amzn",
                 "2018.03",
             ),
-            ("/etc/redhat-release", "Rocky Linux release 9.3 (Blue Onyx)\n", "rocky", "9.3"),
+            (
+                "/etc/redhat-release",
+                "Rocky Linux release 9.3 (Blue Onyx)\n",
+                "rocky",
+                "9.3",
+            ),
         ];
         for (path, text, id, version) in cases {
             let d = detect(&fs_with(&[(path, text)])).unwrap();

@@ -27,6 +27,9 @@ const H_DUPLICATE: u8 = 2;
 const H_OFFPAGE: u8 = 3;
 const H_OFFDUP: u8 = 4;
 
+/// One key and its data item.
+pub type KeyData = (Vec<u8>, Vec<u8>);
+
 fn err(msg: impl Into<String>) -> RpmError {
     RpmError::Bdb(msg.into())
 }
@@ -96,7 +99,10 @@ impl<'a> HashDb<'a> {
             return Err(err("checksummed databases are not supported"));
         }
         if data[25] != P_HASHMETA {
-            return Err(err(format!("page 0 has type {}, not hash metadata", data[25])));
+            return Err(err(format!(
+                "page 0 has type {}, not hash metadata",
+                data[25]
+            )));
         }
         let in_file = (data.len() / page_size) as u32;
         let last_pgno = order.u32(data, 32).unwrap_or(0);
@@ -123,7 +129,7 @@ impl<'a> HashDb<'a> {
     }
 
     /// Every key/data pair on the hash pages, overflow items resolved.
-    fn items(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RpmError> {
+    fn items(&self) -> Result<Vec<KeyData>, RpmError> {
         let mut out = Vec::new();
         for pgno in 1..=self.last_pgno {
             let page = self.page(pgno)?;
@@ -216,7 +222,7 @@ impl<'a> HashDb<'a> {
 }
 
 /// All key/data pairs of a BerkeleyDB hash database.
-pub fn read_items(data: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RpmError> {
+pub fn read_items(data: &[u8]) -> Result<Vec<KeyData>, RpmError> {
     HashDb::open(data)?.items()
 }
 
@@ -227,9 +233,10 @@ pub fn read_packages(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, RpmError> {
     let order = db.order;
     let mut out = Vec::new();
     for (k, v) in db.items()? {
-        let hnum = order.u32(&k, 0).filter(|_| k.len() == 4).ok_or_else(|| {
-            err(format!("key of {} bytes is not a header number", k.len()))
-        })?;
+        let hnum = order
+            .u32(&k, 0)
+            .filter(|_| k.len() == 4)
+            .ok_or_else(|| err(format!("key of {} bytes is not a header number", k.len())))?;
         if hnum == 0 {
             continue;
         }

@@ -241,7 +241,10 @@ fn check_region(e: &Entry, data: &[u8], il: u32) -> Result<(), RpmError> {
 /// STRING / I18NSTRING (first translation) / STRING_ARRAY (first element): NUL-terminated.
 fn string(e: &Entry, data: &[u8]) -> Result<String, RpmError> {
     if !matches!(e.kind, TYPE_STRING | TYPE_I18NSTRING | TYPE_STRING_ARRAY) {
-        return Err(err(format!("tag {} has type {}, not a string", e.tag, e.kind)));
+        return Err(err(format!(
+            "tag {} has type {}, not a string",
+            e.tag, e.kind
+        )));
     }
     if e.count == 0 {
         return Err(err(format!("tag {} has count 0", e.tag)));
@@ -261,7 +264,7 @@ fn int32(e: &Entry, data: &[u8]) -> Result<i32, RpmError> {
         )));
     }
     let start = e.offset as usize;
-    if start % 4 != 0 {
+    if !start.is_multiple_of(4) {
         return Err(err(format!("tag {} INT32 misaligned at {start}", e.tag)));
     }
     be_u32(data, start)

@@ -188,7 +188,12 @@ mod tests {
         let mut bad = db.clone();
         let last = bad.len() - 20;
         bad[last] ^= 1;
-        assert!(read_packages(&bad).unwrap_err().to_string().contains("checksum"));
+        assert!(
+            read_packages(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("checksum")
+        );
         for n in [0, 10, 31, 4096, db.len() - 1] {
             assert!(read_packages(&db[..n]).is_err());
         }
