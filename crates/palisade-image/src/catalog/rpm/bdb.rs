@@ -14,6 +14,7 @@
 //! free list holds only pages of type 0, so no stale items are returned.
 
 use super::RpmError;
+use std::cell::Cell;
 use std::collections::HashSet;
 
 const HASH_MAGIC: u32 = 0x0006_1561;
@@ -72,6 +73,9 @@ struct HashDb<'a> {
     order: Order,
     page_size: usize,
     last_pgno: u32,
+    /// Overflow bytes that may still be assembled: a sound file stores each byte once, so more
+    /// than the file size means shared overflow chains (a memory bomb).
+    budget: Cell<usize>,
 }
 
 impl<'a> HashDb<'a> {
@@ -116,6 +120,7 @@ impl<'a> HashDb<'a> {
             order,
             page_size,
             last_pgno,
+            budget: Cell::new(data.len()),
         })
     }
 
@@ -195,6 +200,13 @@ impl<'a> HashDb<'a> {
                 "overflow item of {total} bytes exceeds the file"
             )));
         }
+        let left = self.budget.get();
+        if total > left {
+            return Err(err(
+                "overflow items add up to more than the file size (shared overflow pages?)",
+            ));
+        }
+        self.budget.set(left - total);
         let mut out = Vec::with_capacity(total);
         let mut next = first;
         let mut seen = HashSet::new();
@@ -294,5 +306,38 @@ mod tests {
         db[p1 + data_off + 8..p1 + data_off + 12].copy_from_slice(&1000u32.to_le_bytes());
         let e = read_packages(&db).unwrap_err().to_string();
         assert!(e.contains("cycle"), "{e}");
+    }
+
+    #[test]
+    fn shared_overflow_chains_are_a_bomb_not_a_copy() {
+        let ps = 512usize;
+        let mut db = vec![0u8; ps * 3];
+        db[12..16].copy_from_slice(&HASH_MAGIC.to_le_bytes());
+        db[20..24].copy_from_slice(&(ps as u32).to_le_bytes());
+        db[25] = P_HASHMETA;
+        db[32..36].copy_from_slice(&2u32.to_le_bytes());
+        let p1 = ps;
+        db[p1 + 25] = P_HASH;
+        let pairs = 8usize;
+        db[p1 + 20..p1 + 22].copy_from_slice(&((pairs * 2) as u16).to_le_bytes());
+        let mut off = ps;
+        for i in 0..pairs {
+            // key: H_KEYDATA with a 4-byte header number
+            off -= 5;
+            db[p1 + 26 + 4 * i..p1 + 28 + 4 * i].copy_from_slice(&(off as u16).to_le_bytes());
+            db[p1 + off] = H_KEYDATA;
+            db[p1 + off + 1..p1 + off + 5].copy_from_slice(&(i as u32 + 1).to_le_bytes());
+            // data: every item points at the same overflow page
+            off -= 12;
+            db[p1 + 28 + 4 * i..p1 + 30 + 4 * i].copy_from_slice(&(off as u16).to_le_bytes());
+            db[p1 + off] = H_OFFPAGE;
+            db[p1 + off + 4..p1 + off + 8].copy_from_slice(&2u32.to_le_bytes());
+            db[p1 + off + 8..p1 + off + 12].copy_from_slice(&400u32.to_le_bytes());
+        }
+        let p2 = 2 * ps;
+        db[p2 + 25] = P_OVERFLOW;
+        db[p2 + 22..p2 + 24].copy_from_slice(&400u16.to_le_bytes());
+        let e = read_packages(&db).unwrap_err().to_string();
+        assert!(e.contains("more than the file size"), "{e}");
     }
 }

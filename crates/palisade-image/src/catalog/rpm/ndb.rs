@@ -69,6 +69,7 @@ pub fn read_packages(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, RpmError> {
     let file_blocks = data.len() / BLK_SIZE;
     let min_blkoff = slot_pages * (PAGE_SIZE / BLK_SIZE);
     let mut out = Vec::new();
+    let mut total = 0usize;
     for page in 0..slot_pages {
         let first = if page == 0 { HEADER_SIZE } else { 0 };
         for o in (first..PAGE_SIZE).step_by(SLOT_SIZE) {
@@ -89,6 +90,13 @@ pub fn read_packages(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, RpmError> {
                 return Err(err(format!(
                     "slot for package {pkgidx} points past the end of the file (truncated)"
                 )));
+            }
+            // Blobs of a sound file do not overlap; slots sharing one blob would multiply it.
+            total = total.saturating_add(blkcnt * BLK_SIZE);
+            if total > data.len() {
+                return Err(err(
+                    "blobs add up to more than the file size (overlapping slots)",
+                ));
             }
             let blob = read_blob(data, pkgidx, blkoff, blkcnt)?;
             out.push((pkgidx, blob));

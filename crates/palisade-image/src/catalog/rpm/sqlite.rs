@@ -9,6 +9,7 @@
 //! before anything is allocated.
 
 use super::RpmError;
+use std::cell::Cell;
 use std::collections::HashSet;
 
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -43,6 +44,10 @@ pub struct Database<'a> {
     usable: usize,
     page_count: u32,
     encoding: u32,
+    /// Payload bytes that may still be assembled. Every payload byte of a sound database lives in
+    /// its own place in the file, so more than the file size means overflow chains are shared
+    /// (a memory bomb) and the read stops.
+    budget: Cell<usize>,
 }
 
 impl<'a> Database<'a> {
@@ -87,6 +92,7 @@ impl<'a> Database<'a> {
             usable,
             page_count,
             encoding,
+            budget: Cell::new(data.len()),
         })
     }
 
@@ -214,6 +220,13 @@ impl<'a> Database<'a> {
             if k <= x { k } else { m }
         };
         let local_bytes = page.get(start..start + local).ok_or_else(bad)?;
+        let left = self.budget.get();
+        if p > left {
+            return Err(err(format!(
+                "page {pgno}: payloads add up to more than the file size (shared overflow pages?)"
+            )));
+        }
+        self.budget.set(left - p);
         let mut payload = Vec::with_capacity(p);
         payload.extend_from_slice(local_bytes);
         if local < p {
