@@ -146,12 +146,22 @@ impl Cataloger for ApkCataloger {
             let Some((real, entry)) = fs.lookup(path) else {
                 continue;
             };
-            let EntryKind::File(data) = &entry.kind else {
-                continue;
-            };
             if seen.contains(&real) {
                 continue;
             }
+            let data = match &entry.kind {
+                EntryKind::File(data) => data,
+                EntryKind::Skipped { size } => {
+                    out.errors.push(CatalogError::new(
+                        "apk",
+                        real.clone(),
+                        format!("database of {size} bytes was not kept (size limit)"),
+                    ));
+                    seen.push(real);
+                    continue;
+                }
+                _ => continue,
+            };
             match parse_installed(data) {
                 Ok(entries) => out.packages.extend(to_packages(&entries, &real)),
                 Err(e) => out.errors.push(CatalogError::new("apk", real.clone(), e)),

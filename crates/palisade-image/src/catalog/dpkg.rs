@@ -194,10 +194,16 @@ impl Cataloger for DpkgCataloger {
     fn catalog(&self, fs: &ImageFs, _ctx: &CatalogContext) -> CatalogOutput {
         let mut out = CatalogOutput::default();
         let mut files: Vec<(String, &[u8])> = Vec::new();
-        if let Some((real, entry)) = fs.lookup(STATUS_PATH)
-            && let EntryKind::File(data) = &entry.kind
-        {
-            files.push((real, data));
+        if let Some((real, entry)) = fs.lookup(STATUS_PATH) {
+            match &entry.kind {
+                EntryKind::File(data) => files.push((real, data)),
+                EntryKind::Skipped { size } => out.errors.push(CatalogError::new(
+                    "dpkg",
+                    real,
+                    format!("status file of {size} bytes was not kept (size limit)"),
+                )),
+                _ => {}
+            }
         }
         if let Some(dir) = fs.resolve(STATUS_DIR.trim_end_matches('/')) {
             let prefix = format!("{dir}/");
