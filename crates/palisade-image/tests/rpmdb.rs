@@ -267,3 +267,52 @@ fn header_with_every_byte_flipped_never_panics() {
         let _ = header::parse_header(&b);
     }
 }
+
+#[test]
+fn sqlite_write_ahead_log_is_applied() {
+    let main = fixture("rpmdb-wal.sqlite");
+    let wal = fixture("rpmdb-wal.sqlite-wal");
+    // Without the log: the database as it was before the uncheckpointed transaction.
+    let names = |blobs: Vec<(u32, Vec<u8>)>| -> Vec<(u32, String)> {
+        blobs
+            .into_iter()
+            .map(|(h, b)| (h, header::parse_header(&b).unwrap().name))
+            .collect()
+    };
+    let before = names(rpm::sqlite::read_packages(&main).unwrap());
+    assert_eq!(before.len(), 5);
+    let deleted = before.iter().find(|(h, _)| *h == 2).unwrap().1.clone();
+    assert_eq!(deleted, "curl");
+    let after = names(rpm::sqlite::read_packages_with_wal(&main, Some(&wal)).unwrap());
+    let hnums: Vec<u32> = after.iter().map(|(h, _)| *h).collect();
+    assert_eq!(hnums, [1, 3, 4, 5, 6]);
+    assert_eq!(after[0].1, after[4].1);
+
+    // A log whose frames are damaged is ignored from the damage on (here: all of it).
+    let mut bad = wal.clone();
+    bad[32 + 24 + 100] ^= 0xff;
+    assert_eq!(
+        rpm::sqlite::read_packages_with_wal(&main, Some(&bad))
+            .unwrap()
+            .len(),
+        5
+    );
+    // A log of another database (different salts in the header) is ignored too.
+    let mut other = wal.clone();
+    other[16] ^= 1;
+    assert_eq!(
+        rpm::sqlite::read_packages_with_wal(&main, Some(&other))
+            .unwrap()
+            .len(),
+        5
+    );
+
+    // The cataloger picks the log up from beside the database.
+    let mut fs = ImageFs::new(40);
+    fs.insert("/var/lib/rpm/rpmdb.sqlite".into(), file(main));
+    fs.insert("/var/lib/rpm/rpmdb.sqlite-wal".into(), file(wal));
+    let out = rpm::RpmCataloger.catalog(&fs, &CatalogContext::default());
+    assert!(out.errors.is_empty());
+    assert_eq!(out.packages.len(), 5);
+    assert!(!out.packages.iter().any(|p| p.name == deleted));
+}

@@ -24,6 +24,8 @@ pub const DB_DIRS: &[&str] = &["/var/lib/rpm", "/usr/lib/sysimage/rpm"];
 /// Database file names, in the order a directory holding several is read (only the first found
 /// is used: an in-place backend conversion can leave the old file behind).
 pub const DB_FILES: &[&str] = &["rpmdb.sqlite", "Packages.db", "Packages"];
+/// The SQLite write-ahead log beside `rpmdb.sqlite`, read with it when present.
+pub const SQLITE_WAL: &str = "rpmdb.sqlite-wal";
 
 /// A malformed rpm database or header. The message says where.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -63,8 +65,17 @@ pub fn detect_format(data: &[u8]) -> Option<DbFormat> {
 
 /// The raw header blobs of a database of any backend, with their header numbers.
 pub fn read_header_blobs(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, RpmError> {
+    read_header_blobs_with_wal(data, None)
+}
+
+/// [`read_header_blobs`], with the SQLite write-ahead log if there is one (ignored for the
+/// other backends).
+pub fn read_header_blobs_with_wal(
+    data: &[u8],
+    wal: Option<&[u8]>,
+) -> Result<Vec<(u32, Vec<u8>)>, RpmError> {
     match detect_format(data) {
-        Some(DbFormat::Sqlite) => sqlite::read_packages(data),
+        Some(DbFormat::Sqlite) => sqlite::read_packages_with_wal(data, wal),
         Some(DbFormat::Ndb) => ndb::read_packages(data),
         Some(DbFormat::BerkeleyDb) => bdb::read_packages(data),
         None => Err(RpmError::UnknownFormat),
@@ -82,8 +93,13 @@ pub struct RpmDatabase {
 /// Reads a database of any backend and decodes every header. A corrupt database is an error; a
 /// single undecodable header is recorded in [`RpmDatabase::bad_headers`] and skipped.
 pub fn parse_database(data: &[u8]) -> Result<RpmDatabase, RpmError> {
+    parse_database_with_wal(data, None)
+}
+
+/// [`parse_database`] with the SQLite write-ahead log, if there is one.
+pub fn parse_database_with_wal(data: &[u8], wal: Option<&[u8]>) -> Result<RpmDatabase, RpmError> {
     let mut out = RpmDatabase::default();
-    for (hnum, blob) in read_header_blobs(data)? {
+    for (hnum, blob) in read_header_blobs_with_wal(data, wal)? {
         match header::parse_header(&blob) {
             Ok(h) if h.name == "gpg-pubkey" => {}
             Ok(h) => out.headers.push(h),
@@ -121,7 +137,9 @@ pub struct RpmCataloger;
 
 fn is_db_path(path: &str) -> bool {
     match path.rsplit_once('/') {
-        Some((dir, file)) => DB_DIRS.contains(&dir) && DB_FILES.contains(&file),
+        Some((dir, file)) => {
+            DB_DIRS.contains(&dir) && (DB_FILES.contains(&file) || file == SQLITE_WAL)
+        }
         None => false,
     }
 }
@@ -155,7 +173,14 @@ impl Cataloger for RpmCataloger {
                 };
                 match &entry.kind {
                     EntryKind::File(data) => {
-                        match parse_database(data) {
+                        let wal = match fs.lookup(&format!("{real}-wal")) {
+                            Some((_, e)) if *file == "rpmdb.sqlite" => match &e.kind {
+                                EntryKind::File(w) => Some(&w[..]),
+                                _ => None,
+                            },
+                            _ => None,
+                        };
+                        match parse_database_with_wal(data, wal) {
                             Ok(db) => {
                                 for (hnum, e) in db.bad_headers {
                                     out.errors.push(CatalogError::new(

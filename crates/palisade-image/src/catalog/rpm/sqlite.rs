@@ -3,14 +3,16 @@
 //!
 //! Covered: the 100-byte database header (page size, reserved bytes, text encoding), the schema
 //! table on page 1, table b-tree interior and leaf pages, overflow page chains, and the record
-//! format with its serial types. Not covered: index b-trees (not needed), the write-ahead log
-//! (`-wal` file: rpm checkpoints it on close). Every loop is bounded: each page is visited at most
+//! format with its serial types, and the write-ahead log (`rpmdb.sqlite-wal`: rpm opens the
+//! database in WAL mode, and an image can be built before the log is checkpointed) — committed
+//! frames with matching salts and checksums override the main file's pages. Not covered: index
+//! b-trees (not needed). Every loop is bounded: each page is visited at most
 //! once per walk, the tree depth is capped, and payload sizes are checked against the file size
 //! before anything is allocated.
 
 use super::RpmError;
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const MAX_DEPTH: usize = 64;
@@ -44,6 +46,8 @@ pub struct Database<'a> {
     usable: usize,
     page_count: u32,
     encoding: u32,
+    /// Pages newer than the main file, from the committed part of the write-ahead log.
+    wal: HashMap<u32, &'a [u8]>,
     /// Payload bytes that may still be assembled. Every payload byte of a sound database lives in
     /// its own place in the file, so more than the file size means overflow chains are shared
     /// (a memory bomb) and the read stops.
@@ -53,6 +57,13 @@ pub struct Database<'a> {
 impl<'a> Database<'a> {
     /// Checks the header. Fails if this is not an SQLite 3 file or its geometry is impossible.
     pub fn open(data: &'a [u8]) -> Result<Self, RpmError> {
+        Self::open_with_wal(data, None)
+    }
+
+    /// Like [`Database::open`], with the `-wal` file next to the database, if there is one. A
+    /// log that does not belong to this database (wrong magic, page size or salts) or whose
+    /// frames fail their checksums is ignored from the first bad frame on, as SQLite does.
+    pub fn open_with_wal(data: &'a [u8], wal: Option<&'a [u8]>) -> Result<Self, RpmError> {
         if data.len() < 100 || &data[..16] != MAGIC {
             return Err(err("not an SQLite 3 database (bad magic)"));
         }
@@ -83,6 +94,23 @@ impl<'a> Database<'a> {
         } else {
             by_len
         };
+        let (wal, wal_size) = match wal {
+            Some(w) => committed_wal_pages(w, page_size),
+            None => (HashMap::new(), None),
+        };
+        let page_count = match wal_size {
+            // Pages past the end of the main file may live only in the log.
+            Some(n) if n > page_count => {
+                if (page_count + 1..=n).any(|p| !wal.contains_key(&p)) {
+                    return Err(err(format!(
+                        "write-ahead log grows the database to {n} pages but lacks some of them"
+                    )));
+                }
+                n
+            }
+            Some(n) => n,
+            None => page_count,
+        };
         if page_count == 0 {
             return Err(err("database has no complete page"));
         }
@@ -92,7 +120,8 @@ impl<'a> Database<'a> {
             usable,
             page_count,
             encoding,
-            budget: Cell::new(data.len()),
+            budget: Cell::new(data.len() + wal.len() * page_size),
+            wal,
         })
     }
 
@@ -102,6 +131,9 @@ impl<'a> Database<'a> {
                 "page {n} out of range (1..={})",
                 self.page_count
             )));
+        }
+        if let Some(p) = self.wal.get(&n) {
+            return Ok(p);
         }
         let start = (n as usize - 1) * self.page_size;
         self.data
@@ -310,6 +342,74 @@ impl<'a> Database<'a> {
     }
 }
 
+/// The newest committed version of each page in a write-ahead log, and the database size in
+/// pages after the last commit. Frames are taken while their salts match the log header and their
+/// running checksum holds; only frames up to the last commit frame among those count.
+fn committed_wal_pages(wal: &[u8], page_size: usize) -> (HashMap<u32, &[u8]>, Option<u32>) {
+    let mut pages = HashMap::new();
+    let Some(magic) = be32(wal, 0) else {
+        return (pages, None);
+    };
+    let big_endian = match magic {
+        0x377f_0682 => false,
+        0x377f_0683 => true,
+        _ => return (pages, None),
+    };
+    if be32(wal, 8) != Some(page_size as u32) || wal.len() < 32 {
+        return (pages, None);
+    }
+    let salts = (be32(wal, 16), be32(wal, 20));
+    let mut sum = wal_checksum(big_endian, (0, 0), &wal[..24]);
+    if (be32(wal, 24), be32(wal, 28)) != (Some(sum.0), Some(sum.1)) {
+        return (pages, None);
+    }
+    let mut pending: Vec<(u32, &[u8])> = Vec::new();
+    let mut size = None;
+    let frame = 24 + page_size;
+    let mut at = 32;
+    while at + frame <= wal.len() {
+        let head = &wal[at..at + 24];
+        let body = &wal[at + 24..at + frame];
+        if (be32(head, 8), be32(head, 12)) != salts {
+            break;
+        }
+        sum = wal_checksum(big_endian, sum, &head[..8]);
+        sum = wal_checksum(big_endian, sum, body);
+        if (be32(head, 16), be32(head, 20)) != (Some(sum.0), Some(sum.1)) {
+            break;
+        }
+        let pgno = be32(head, 0).unwrap_or(0);
+        if pgno == 0 {
+            break;
+        }
+        pending.push((pgno, body));
+        let commit = be32(head, 4).unwrap_or(0);
+        if commit != 0 {
+            pages.extend(pending.drain(..));
+            size = Some(commit);
+        }
+        at += frame;
+    }
+    (pages, size)
+}
+
+/// SQLite's WAL checksum over 32-bit words of the writer's byte order.
+fn wal_checksum(big_endian: bool, (mut s0, mut s1): (u32, u32), data: &[u8]) -> (u32, u32) {
+    for pair in data.chunks_exact(8) {
+        let word = |b: &[u8]| {
+            let a = [b[0], b[1], b[2], b[3]];
+            if big_endian {
+                u32::from_be_bytes(a)
+            } else {
+                u32::from_le_bytes(a)
+            }
+        };
+        s0 = s0.wrapping_add(word(&pair[..4])).wrapping_add(s1);
+        s1 = s1.wrapping_add(word(&pair[4..])).wrapping_add(s0);
+    }
+    (s0, s1)
+}
+
 fn check_ptr_array(page: &[u8], at: usize, n: usize, pgno: u32) -> Result<(), RpmError> {
     if at + 2 * n > page.len() {
         return Err(err(format!("page {pgno}: {n} cells do not fit")));
@@ -371,7 +471,15 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 
 /// The header blobs of rpm's `Packages` table, with their header numbers.
 pub fn read_packages(data: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, RpmError> {
-    let db = Database::open(data)?;
+    read_packages_with_wal(data, None)
+}
+
+/// [`read_packages`] with the database's `-wal` file, if present.
+pub fn read_packages_with_wal(
+    data: &[u8],
+    wal: Option<&[u8]>,
+) -> Result<Vec<(u32, Vec<u8>)>, RpmError> {
+    let db = Database::open_with_wal(data, wal)?;
     let rows = db.read_table("Packages")?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
