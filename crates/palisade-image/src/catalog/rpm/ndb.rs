@@ -139,8 +139,8 @@ fn read_blob(data: &[u8], pkgidx: u32, blkoff: usize, blkcnt: usize) -> Result<V
 }
 
 /// Writes an ndb database holding `blobs` (package index, header blob) in the layout rpm's ndb
-/// backend uses; the test suite builds `Packages.db` fixtures with it, since the rpm available
-/// here has no ndb backend.
+/// backend uses, for tests and fuzz seeds (the committed fixture itself comes from rpm's own
+/// ndb code, see tests/fixtures/rpm/make.sh).
 #[doc(hidden)]
 pub fn write_packages(blobs: &[(u32, Vec<u8>)], timestamp: u32) -> Vec<u8> {
     let slots_per_page = PAGE_SIZE / SLOT_SIZE;
