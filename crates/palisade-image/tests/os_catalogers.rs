@@ -165,3 +165,48 @@ fn distroless_root() {
         Some("sha256:base")
     );
 }
+
+#[test]
+fn the_files_detection_and_catalogers_need_are_kept() {
+    use palisade_image::catalog::{FileMeta, all_catalogers, combined_interest};
+    let catalogers = all_catalogers();
+    let keep = |path: &str| {
+        combined_interest(
+            &catalogers,
+            &FileMeta {
+                path,
+                size: 1000,
+                mode: 0o644,
+            },
+        )
+        .keep
+    };
+    for path in [
+        "/etc/os-release",
+        "/usr/lib/os-release",
+        "/etc/alpine-release",
+        "/etc/debian_version",
+        "/etc/lsb-release",
+        "/etc/redhat-release",
+        "/etc/system-release",
+        "/var/lib/dpkg/status",
+        "/var/lib/dpkg/status.d/libssl3",
+        "/lib/apk/db/installed",
+        "/usr/lib/apk/db/installed",
+        "/var/lib/rpm/Packages",
+        "/var/lib/rpm/rpmdb.sqlite",
+        "/var/lib/rpm/rpmdb.sqlite-wal",
+        "/usr/lib/sysimage/rpm/Packages.db",
+    ] {
+        assert!(keep(path), "{path} not kept");
+    }
+    for path in [
+        "/var/lib/dpkg/status.d/libssl3.md5sums",
+        "/var/lib/dpkg/status-old",
+        "/var/lib/rpm/Name",
+        "/var/lib/rpm/__db.001",
+        "/etc/passwd",
+    ] {
+        assert!(!keep(path), "{path} kept");
+    }
+}
