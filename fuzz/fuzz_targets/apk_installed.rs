@@ -1,7 +1,12 @@
 #![no_main]
-//! TODO(skeleton): fuzz target apk_installed.
+//! apk installed database parsing: must never panic.
 use libfuzzer_sys::fuzz_target;
+use palisade_image::catalog::apk;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    if let Ok(entries) = apk::parse_installed(data) {
+        for p in apk::to_packages(&entries, "/lib/apk/db/installed") {
+            assert!(!p.name.is_empty() && !p.version.is_empty());
+        }
+    }
 });
