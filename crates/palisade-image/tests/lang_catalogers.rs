@@ -131,3 +131,92 @@ fn go_binary_not_found_in_other_files() {
             .is_empty()
     );
 }
+
+mod java {
+    use palisade_image::catalog::java::{ArchiveLimits, JavaCataloger, parse_java_archive};
+    use palisade_image::catalog::{Cataloger, FileMeta, Interest};
+    use std::io::{Cursor, Write};
+
+    const LANG3: &str = "/usr/share/java/commons-lang3.jar";
+
+    /// Every jar Debian installed here parses; the Maven-built ones give their coordinates.
+    #[test]
+    fn debian_jars() {
+        let Ok(rd) = std::fs::read_dir("/usr/share/java") else {
+            eprintln!("no /usr/share/java; skipped");
+            return;
+        };
+        let mut jars = 0;
+        let mut with_packages = 0;
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_symlink() || p.extension().is_none_or(|x| x != "jar") {
+                continue;
+            }
+            let path = p.to_str().unwrap();
+            let data = std::fs::read(&p).unwrap();
+            let meta = FileMeta {
+                path,
+                size: data.len() as u64,
+                mode: 0o644,
+            };
+            assert_eq!(JavaCataloger.interest(&meta), Interest::Analyze);
+            assert!(JavaCataloger.accepts_head(&data[..64.min(data.len())]), "{path}");
+            let pkgs = JavaCataloger.analyze(path, &data).unwrap();
+            jars += 1;
+            if !pkgs.is_empty() {
+                with_packages += 1;
+            }
+        }
+        eprintln!("{with_packages}/{jars} Debian jars with packages");
+        assert!(jars == 0 || with_packages * 10 >= jars * 8);
+        if let Ok(data) = std::fs::read(LANG3) {
+            let pkgs = JavaCataloger.analyze(LANG3, &data).unwrap();
+            assert_eq!(pkgs.len(), 1);
+            assert_eq!(
+                pkgs[0].purl,
+                "pkg:maven/org.apache.commons/commons-lang3@3.12.0"
+            );
+        }
+    }
+
+    /// A war built here around real Debian jars.
+    #[test]
+    fn war_around_debian_jars() {
+        let (Ok(lang3), Ok(io)) = (
+            std::fs::read(LANG3),
+            std::fs::read("/usr/share/java/commons-io.jar"),
+        ) else {
+            eprintln!("Debian jars missing; skipped");
+            return;
+        };
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        for (name, data) in [
+            ("WEB-INF/web.xml", b"<web-app/>".as_slice()),
+            ("WEB-INF/lib/commons-lang3-3.12.0.jar", &lang3),
+            ("WEB-INF/lib/commons-io-2.11.0.jar", &io),
+        ] {
+            w.start_file(name, opts).unwrap();
+            w.write_all(data).unwrap();
+        }
+        let war = w.finish().unwrap().into_inner();
+        let pkgs = parse_java_archive("/srv/app.war", &war, &ArchiveLimits::default()).unwrap();
+        let mut got: Vec<String> = pkgs
+            .iter()
+            .map(|p| format!("{}@{}", p.name, p.version))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "commons-io:commons-io@2.11.0",
+                "org.apache.commons:commons-lang3@3.12.0"
+            ]
+        );
+        assert!(
+            pkgs.iter()
+                .any(|p| p.path == "/srv/app.war:WEB-INF/lib/commons-io-2.11.0.jar")
+        );
+    }
+}
