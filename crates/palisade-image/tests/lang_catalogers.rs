@@ -220,3 +220,35 @@ mod java {
         );
     }
 }
+
+/// Gem specifications as Ruby and Debian's rubygems-integration installed them here.
+#[test]
+fn debian_gemspecs() {
+    use palisade_image::catalog::ruby::parse_gemspec;
+    let mut parsed = 0;
+    for dir in [
+        "/usr/share/rubygems-integration/all/specifications",
+        "/usr/lib/ruby/gems/3.1.0/specifications/default",
+        "/usr/lib/ruby/gems/3.1.0/specifications",
+    ] {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let file = p.file_name().unwrap().to_str().unwrap().to_string();
+            let Some(stem) = file.strip_suffix(".gemspec") else {
+                continue;
+            };
+            let g = parse_gemspec(&std::fs::read(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            // Installed specs are named `<name>-<version>[-<platform>].gemspec`.
+            let expected = format!("{}-{}", g.name, g.version);
+            assert!(stem.starts_with(&expected), "{stem} vs {expected}");
+            parsed += 1;
+        }
+    }
+    if parsed == 0 {
+        eprintln!("no installed gem specifications here; skipped");
+    }
+}
