@@ -12,7 +12,11 @@ fn have(cmd: &str) -> bool {
 #[test]
 fn debian_go_binaries_have_a_go_version() {
     let mut checked = 0;
-    for bin in ["/usr/bin/docker-registry", "/usr/bin/skopeo", "/usr/bin/umoci"] {
+    for bin in [
+        "/usr/bin/docker-registry",
+        "/usr/bin/skopeo",
+        "/usr/bin/umoci",
+    ] {
         let Ok(data) = std::fs::read(bin) else {
             continue;
         };
@@ -112,10 +116,7 @@ fn go_module_binary_built_here() {
             .stdout,
     )
     .unwrap();
-    let stdlib = format!(
-        "stdlib@v{}",
-        go_version.trim().trim_start_matches("go")
-    );
+    let stdlib = format!("stdlib@v{}", go_version.trim().trim_start_matches("go"));
     // The main module is `(devel)` (no VCS) and is not reported.
     assert_eq!(got, vec!["example.com/greet@v1.4.2".to_string(), stdlib]);
 }
@@ -161,7 +162,10 @@ mod java {
                 mode: 0o644,
             };
             assert_eq!(JavaCataloger.interest(&meta), Interest::Analyze);
-            assert!(JavaCataloger.accepts_head(&data[..64.min(data.len())]), "{path}");
+            assert!(
+                JavaCataloger.accepts_head(&data[..64.min(data.len())]),
+                "{path}"
+            );
             let pkgs = JavaCataloger.analyze(path, &data).unwrap();
             jars += 1;
             if !pkgs.is_empty() {

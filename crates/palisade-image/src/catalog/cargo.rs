@@ -310,19 +310,25 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
         assert!(is_binary_head(&data[..64]));
         let pkgs = CargoCataloger.analyze("/usr/bin/hello", &data).unwrap();
         let got: Vec<_> = pkgs.iter().map(|p| p.purl.as_str()).collect();
-        assert_eq!(
-            got,
-            ["pkg:cargo/smallvec@0.6.9", "pkg:cargo/time@0.1.43"]
-        );
+        assert_eq!(got, ["pkg:cargo/smallvec@0.6.9", "pkg:cargo/time@0.1.43"]);
         assert_eq!(pkgs[0].location.path, "/usr/bin/hello");
         // The same binary without the section has no crates.
         let plain = std::fs::read("/usr/bin/true").unwrap();
-        assert!(CargoCataloger.analyze("/usr/bin/true", &plain).unwrap().is_empty());
+        assert!(
+            CargoCataloger
+                .analyze("/usr/bin/true", &plain)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn garbage_is_not_a_panic() {
-        assert!(parse_auditable_binary(b"\x7fELF\x02\x01\x01garbage").unwrap().is_empty());
+        assert!(
+            parse_auditable_binary(b"\x7fELF\x02\x01\x01garbage")
+                .unwrap()
+                .is_empty()
+        );
         assert!(parse_auditable_binary(b"").unwrap().is_empty());
     }
 

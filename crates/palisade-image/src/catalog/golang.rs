@@ -125,10 +125,7 @@ fn find_magic(data: &[u8]) -> Option<usize> {
 
 /// Parses the build info blob (starting at the magic); `memory` resolves the pointers of the
 /// pre-1.18 format.
-pub fn parse_buildinfo_blob(
-    blob: &[u8],
-    memory: &dyn AddressSpace,
-) -> Result<GoBuildInfo, String> {
+pub fn parse_buildinfo_blob(blob: &[u8], memory: &dyn AddressSpace) -> Result<GoBuildInfo, String> {
     if blob.len() < 32 || !blob.starts_with(MAGIC) {
         return Err("truncated Go build info header".into());
     }
@@ -160,7 +157,9 @@ fn read_varint_string(data: &[u8]) -> Result<(&[u8], &[u8]), String> {
     let mut shift = 0u32;
     let mut i = 0usize;
     loop {
-        let b = *data.get(i).ok_or("truncated string length in Go build info")?;
+        let b = *data
+            .get(i)
+            .ok_or("truncated string length in Go build info")?;
         i += 1;
         if shift >= 64 {
             return Err("overlong string length in Go build info".into());
@@ -182,7 +181,9 @@ fn read_varint_string(data: &[u8]) -> Result<(&[u8], &[u8]), String> {
 }
 
 fn read_ptr(data: &[u8], size: usize, big_endian: bool) -> Result<u64, String> {
-    let b = data.get(..size).ok_or("truncated pointer in Go build info")?;
+    let b = data
+        .get(..size)
+        .ok_or("truncated pointer in Go build info")?;
     let mut v: u64 = 0;
     if big_endian {
         for &x in b {
@@ -295,9 +296,7 @@ pub fn stdlib_version(go_version: &str) -> Option<String> {
     let patch = parts.get(2).copied().unwrap_or("0");
     let mut out = format!("v{major}.{minor}.{patch}");
     if !pre.is_empty() {
-        let label_end = pre
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(pre.len());
+        let label_end = pre.find(|c: char| c.is_ascii_digit()).unwrap_or(pre.len());
         let (label, num) = pre.split_at(label_end);
         if label.is_empty() || !label.bytes().all(|b| b.is_ascii_alphabetic()) {
             return None;
@@ -406,7 +405,11 @@ mod tests {
             .collect();
         assert_eq!(
             deps,
-            ["golang.org/x/net v0.7.0", "github.com/new/x v1.0.1", "./local "]
+            [
+                "golang.org/x/net v0.7.0",
+                "github.com/new/x v1.0.1",
+                "./local "
+            ]
         );
         let mut info = info;
         info.go_version = "go1.19.8".into();
@@ -474,7 +477,11 @@ mod tests {
         put(modinfo.len() as u64, &mut headers);
         (
             blob,
-            Regions(vec![(0x1000, headers), (0x2000, version), (0x3000, modinfo)]),
+            Regions(vec![
+                (0x1000, headers),
+                (0x2000, version),
+                (0x3000, modinfo),
+            ]),
         )
     }
 

@@ -349,7 +349,9 @@ impl Cataloger for JavaCataloger {
     fn accepts_head(&self, head: &[u8]) -> bool {
         // Zip local header, empty-archive end record, or a launch script before the zip
         // (Spring Boot "fully executable" jars).
-        head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") || head.starts_with(b"#!")
+        head.starts_with(b"PK\x03\x04")
+            || head.starts_with(b"PK\x05\x06")
+            || head.starts_with(b"#!")
     }
 
     fn analyze(&self, path: &str, data: &[u8]) -> Result<Vec<Package>, CatalogError> {
@@ -380,7 +382,8 @@ mod tests {
 
     fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let opts =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         for (name, data) in entries {
             w.start_file(*name, opts).unwrap();
             w.write_all(data).unwrap();
@@ -396,8 +399,14 @@ mod tests {
     #[test]
     fn pom_properties() {
         assert_eq!(
-            parse_pom_properties("artifactId=commons-lang3\ngroupId=org.apache.commons\nversion=3.12.0\n"),
-            Some(("org.apache.commons".into(), "commons-lang3".into(), "3.12.0".into()))
+            parse_pom_properties(
+                "artifactId=commons-lang3\ngroupId=org.apache.commons\nversion=3.12.0\n"
+            ),
+            Some((
+                "org.apache.commons".into(),
+                "commons-lang3".into(),
+                "3.12.0".into()
+            ))
         );
         assert_eq!(parse_pom_properties("groupId=a\nartifactId=b\n"), None);
         assert_eq!(
@@ -408,7 +417,9 @@ mod tests {
 
     #[test]
     fn manifest_continuations() {
-        let m = parse_manifest("Manifest-Version: 1.0\r\nImplementation-Title: Apache Commons\r\n  Lang\r\nBundle-Version: 3.1\r\n\r\nName: x\r\nFoo: bar\r\n");
+        let m = parse_manifest(
+            "Manifest-Version: 1.0\r\nImplementation-Title: Apache Commons\r\n  Lang\r\nBundle-Version: 3.1\r\n\r\nName: x\r\nFoo: bar\r\n",
+        );
         assert_eq!(m.len(), 3);
         assert_eq!(m[1].1, "Apache Commons Lang");
     }
@@ -439,13 +450,16 @@ mod tests {
             ),
         ]);
         // A shaded jar carrying two sets of coordinates.
-        let shaded = zip_of(&[(
-            "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
-            &pom("org.apache.logging.log4j", "log4j-core", "2.14.1"),
-        ), (
-            "META-INF/maven/com.lmax/disruptor/pom.properties",
-            &pom("com.lmax", "disruptor", "3.4.2"),
-        )]);
+        let shaded = zip_of(&[
+            (
+                "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+                &pom("org.apache.logging.log4j", "log4j-core", "2.14.1"),
+            ),
+            (
+                "META-INF/maven/com.lmax/disruptor/pom.properties",
+                &pom("com.lmax", "disruptor", "3.4.2"),
+            ),
+        ]);
         let manifest_only = zip_of(&[(
             "META-INF/MANIFEST.MF",
             b"Manifest-Version: 1.0\nImplementation-Title: thing\nImplementation-Version: 1.0.7\nImplementation-Vendor-Id: org.example\n",
@@ -477,8 +491,14 @@ mod tests {
             ]
         );
         let pkgs = JavaCataloger.analyze("/srv/app.ear", &ear).unwrap();
-        let log4j = pkgs.iter().find(|p| p.name.ends_with("log4j-core")).unwrap();
-        assert_eq!(log4j.purl, "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1");
+        let log4j = pkgs
+            .iter()
+            .find(|p| p.name.ends_with("log4j-core"))
+            .unwrap();
+        assert_eq!(
+            log4j.purl,
+            "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"
+        );
         assert_eq!(log4j.ecosystem, Ecosystem::Maven);
     }
 
@@ -506,7 +526,10 @@ mod tests {
     fn zip_bomb_is_bounded() {
         // 64 MiB of zeros deflates to ~64 KiB; nested ten times over it would be 640 MiB.
         let zeros = vec![0u8; 64 << 20];
-        let bomb_jar = zip_of(&[("a/zeros.bin", &zeros), ("META-INF/maven/g/a/pom.properties", &pom("g", "a", "1"))]);
+        let bomb_jar = zip_of(&[
+            ("a/zeros.bin", &zeros),
+            ("META-INF/maven/g/a/pom.properties", &pom("g", "a", "1")),
+        ]);
         let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
         for i in 0..10 {
             entries.push((format!("lib/bomb{i}-1.0.jar"), bomb_jar.clone()));
@@ -540,7 +563,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(parse_java_archive("/x.jar", b"PK\x03\x04garbage", &ArchiveLimits::default()).is_err());
+        assert!(
+            parse_java_archive("/x.jar", b"PK\x03\x04garbage", &ArchiveLimits::default()).is_err()
+        );
         assert!(JavaCataloger.analyze("/x.jar", b"").is_err());
     }
 
@@ -551,8 +576,14 @@ mod tests {
             size: 1000,
             mode: 0o644,
         };
-        assert_eq!(JavaCataloger.interest(&f("/usr/share/java/a.jar")), Interest::Analyze);
-        assert_eq!(JavaCataloger.interest(&f("/srv/app.war")), Interest::Analyze);
+        assert_eq!(
+            JavaCataloger.interest(&f("/usr/share/java/a.jar")),
+            Interest::Analyze
+        );
+        assert_eq!(
+            JavaCataloger.interest(&f("/srv/app.war")),
+            Interest::Analyze
+        );
         assert_eq!(JavaCataloger.interest(&f("/srv/app.txt")), Interest::Skip);
         assert!(JavaCataloger.accepts_head(b"PK\x03\x04\x14\x00"));
         assert!(!JavaCataloger.accepts_head(b"\x7fELF"));

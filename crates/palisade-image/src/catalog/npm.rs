@@ -217,8 +217,7 @@ impl Cataloger for NpmCataloger {
 
     fn interest(&self, file: &FileMeta<'_>) -> Interest {
         let name = file.file_name();
-        if (name == "package.json" && is_installed_manifest(file.path)) || is_lockfile_name(name)
-        {
+        if (name == "package.json" && is_installed_manifest(file.path)) || is_lockfile_name(name) {
             Interest::Keep
         } else {
             Interest::Skip
@@ -386,7 +385,9 @@ mod tests {
 
     #[test]
     fn manifest_paths() {
-        assert!(is_installed_manifest("/app/node_modules/lodash/package.json"));
+        assert!(is_installed_manifest(
+            "/app/node_modules/lodash/package.json"
+        ));
         assert!(is_installed_manifest(
             "/app/node_modules/@babel/core/package.json"
         ));
@@ -435,11 +436,7 @@ mod tests {
             "/app/node_modules/minimist/package.json",
             br#"{"name":"minimist","version":"1.2.0"}"#,
         );
-        kept(
-            &mut fs,
-            "/app/node_modules/broken/package.json",
-            b"{oops",
-        );
+        kept(&mut fs, "/app/node_modules/broken/package.json", b"{oops");
         // The same release installed under another app is a separate finding.
         kept(
             &mut fs,
@@ -464,7 +461,11 @@ mod tests {
                 "string-width@4.2.3 /app/package-lock.json",
             ]
         );
-        let babel = out.packages.iter().find(|p| p.name == "@babel/core").unwrap();
+        let babel = out
+            .packages
+            .iter()
+            .find(|p| p.name == "@babel/core")
+            .unwrap();
         assert_eq!(babel.purl, "pkg:npm/%40babel/core@7.0.0");
     }
 

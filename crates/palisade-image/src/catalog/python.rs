@@ -322,7 +322,11 @@ mod tests {
             let meta = if name.ends_with(".dist-info") {
                 p.join("METADATA")
             } else if name.ends_with(".egg-info") {
-                if p.is_dir() { p.join("PKG-INFO") } else { p.clone() }
+                if p.is_dir() {
+                    p.join("PKG-INFO")
+                } else {
+                    p.clone()
+                }
             } else {
                 continue;
             };

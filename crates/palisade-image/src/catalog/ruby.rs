@@ -286,7 +286,9 @@ end
         let g = parse_gemspec(b"Gem::Specification.new do |spec|\n  spec.name = 'x'\n  spec.version = Gem::Version.new('2.0.1')\nend\n").unwrap();
         assert_eq!((g.name.as_str(), g.version.as_str()), ("x", "2.0.1"));
         // Dynamic versions are not evaluated; the stub header (if any) is used.
-        let g = parse_gemspec(b"# stub: y 3.1.4 ruby lib\ns.name = \"y\"\ns.version = Y::VERSION\n").unwrap();
+        let g =
+            parse_gemspec(b"# stub: y 3.1.4 ruby lib\ns.name = \"y\"\ns.version = Y::VERSION\n")
+                .unwrap();
         assert_eq!(g.version, "3.1.4");
         assert!(parse_gemspec(b"s.name = \"y\"\ns.version = Y::VERSION\n").is_err());
         assert!(parse_gemspec(b"s.name = \"#{x}\"\ns.version = \"1\"\n").is_err());
@@ -302,7 +304,12 @@ end
             .collect();
         assert_eq!(
             got,
-            ["actionpack@6.1.4", "nokogiri@1.13.10", "rack@2.2.3", "racc@1.6.0"]
+            [
+                "actionpack@6.1.4",
+                "nokogiri@1.13.10",
+                "rack@2.2.3",
+                "racc@1.6.0"
+            ]
         );
         assert!(parse_gemfile_lock(b"GEM\n  specs:\n    broken\n").is_err());
         assert!(parse_gemfile_lock(b"    x (1)\n").is_err());
