@@ -333,11 +333,11 @@ mod tests {
             let data = std::fs::read(&meta).unwrap();
             let m = parse_metadata(&data).unwrap_or_else(|e| panic!("{}: {e}", meta.display()));
             assert!(!m.version.is_empty());
-            if let Some((stem, ver)) = name.trim_end_matches(".dist-info").split_once('-') {
-                if name.ends_with(".dist-info") {
-                    assert_eq!(normalize_name(stem), normalize_name(&m.name));
-                    assert_eq!(ver, m.version);
-                }
+            if name.ends_with(".dist-info")
+                && let Some((stem, ver)) = name.trim_end_matches(".dist-info").split_once('-')
+            {
+                assert_eq!(normalize_name(stem), normalize_name(&m.name));
+                assert_eq!(ver, m.version);
             }
             parsed += 1;
         }
