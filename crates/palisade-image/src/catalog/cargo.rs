@@ -280,6 +280,11 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
         assert!(parse_cargo_lock(b"[[package]]\nname = 3\n").is_err());
         assert!(parse_cargo_lock(b"[[package\n").is_err());
         assert!(parse_cargo_lock(b"\xff\xfe").is_err());
+        // Deep nesting is an error, not a stack overflow.
+        let deep = format!("x = {}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_cargo_lock(deep.as_bytes()).is_err());
+        let deep = format!("x = {}1{}", "{a = ".repeat(100_000), "}".repeat(100_000));
+        assert!(parse_cargo_lock(deep.as_bytes()).is_err());
     }
 
     #[test]
@@ -320,6 +325,60 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn catalog_merges_locks_and_analyzed_binaries() {
+        use crate::fs::FileEntry;
+        use std::sync::Arc;
+        let mut fs = ImageFs::new(40);
+        fs.insert(
+            "/src/Cargo.lock".into(),
+            FileEntry {
+                layer: None,
+                mode: 0o644,
+                kind: EntryKind::File(Arc::from(LOCK_V1.as_bytes())),
+            },
+        );
+        let found = to_packages(
+            vec![Crate {
+                name: "time".into(),
+                version: "0.1.43".into(),
+                source: "crates.io".into(),
+            }],
+            "/usr/bin/hello",
+        );
+        fs.insert(
+            "/usr/bin/hello".into(),
+            FileEntry {
+                layer: None,
+                mode: 0o755,
+                kind: EntryKind::Analyzed(vec![(NAME, found), ("golang", Vec::new())]),
+            },
+        );
+        fs.insert(
+            "/broken/Cargo.lock".into(),
+            FileEntry {
+                layer: None,
+                mode: 0o644,
+                kind: EntryKind::File(Arc::from(&b"[[package]]\nname = 1"[..])),
+            },
+        );
+        let out = CargoCataloger.catalog(&fs, &CatalogContext::default());
+        let got: Vec<_> = out
+            .packages
+            .iter()
+            .map(|p| format!("{} {}", p.purl, p.location.path))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "pkg:cargo/time@0.1.43 /usr/bin/hello",
+                "pkg:cargo/libc@0.2.20 /src/Cargo.lock"
+            ]
+        );
+        assert_eq!(out.errors.len(), 1);
+        assert_eq!(out.errors[0].path, "/broken/Cargo.lock");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct ArchiveLimits {
     pub max_depth: u32,
     /// Uncompressed bytes read over all entries of all nesting levels.
     pub max_total_bytes: u64,
+    /// Uncompressed size of one nested archive (it is held in memory while read).
+    pub max_nested_bytes: u64,
     /// Entries in one archive's central directory.
     pub max_entries_per_archive: usize,
     /// Entries over all archives.
@@ -32,7 +34,8 @@ impl Default for ArchiveLimits {
     fn default() -> Self {
         ArchiveLimits {
             max_depth: 4,
-            max_total_bytes: 1 << 30,
+            max_total_bytes: 512 << 20,
+            max_nested_bytes: 128 << 20,
             max_entries_per_archive: 200_000,
             max_total_entries: 1_000_000,
             max_metadata_bytes: 1 << 20,
@@ -178,7 +181,7 @@ fn read_archive(
     for (i, name) in nested {
         let inner_path = format!("{path}:{name}");
         // A corrupt nested archive loses only its own packages; exhausting a budget stops all.
-        let bytes = match read_entry_bytes(&mut zip, i, budget.bytes_left, budget) {
+        let bytes = match read_entry_bytes(&mut zip, i, limits.max_nested_bytes, budget) {
             Ok(b) => b,
             Err(ArchiveError::Corrupt(_)) => continue,
             Err(ArchiveError::Limit(e)) => {
