@@ -40,7 +40,19 @@ fn debian_go_binaries_have_a_go_version() {
                 info.go_version
             );
         }
+        let start = std::time::Instant::now();
         let pkgs = GoBinaryCataloger.analyze(bin, &data).unwrap();
+        let go_time = start.elapsed();
+        let start = std::time::Instant::now();
+        let crates = palisade_image::catalog::cargo::CargoCataloger
+            .analyze(bin, &data)
+            .unwrap();
+        assert!(crates.is_empty());
+        eprintln!(
+            "{bin}: {} MB, go analyze {go_time:?}, cargo analyze {:?}",
+            data.len() >> 20,
+            start.elapsed()
+        );
         let stdlib = pkgs.iter().find(|p| p.name == "stdlib").unwrap();
         assert_eq!(
             format!("go{}", stdlib.version.trim_start_matches('v')),
@@ -255,4 +267,70 @@ fn debian_gemspecs() {
     if parsed == 0 {
         eprintln!("no installed gem specifications here; skipped");
     }
+}
+
+/// `interest` runs for every file of every layer: measure it over real paths of this machine.
+#[test]
+fn interest_is_cheap() {
+    use palisade_image::catalog::{
+        cargo::CargoCataloger, dotnet::DotnetCataloger, java::JavaCataloger, npm::NpmCataloger,
+        php::PhpCataloger, python::PythonCataloger, ruby::RubyCataloger,
+    };
+    let catalogers: Vec<Box<dyn Cataloger>> = vec![
+        Box::new(PythonCataloger),
+        Box::new(NpmCataloger),
+        Box::new(CargoCataloger),
+        Box::new(GoBinaryCataloger),
+        Box::new(JavaCataloger),
+        Box::new(RubyCataloger),
+        Box::new(PhpCataloger),
+        Box::new(DotnetCataloger),
+    ];
+    let mut paths: Vec<(String, u32)> = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from("/usr")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = e.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
+                paths.push((e.path().to_string_lossy().into_owned(), mode));
+            }
+            if paths.len() >= 100_000 {
+                break;
+            }
+        }
+        if paths.len() >= 100_000 {
+            break;
+        }
+    }
+    let start = std::time::Instant::now();
+    let mut wanted = 0usize;
+    for (path, mode) in &paths {
+        let meta = FileMeta {
+            path,
+            size: 4096,
+            mode: *mode,
+        };
+        for c in &catalogers {
+            if c.interest(&meta) != Interest::Skip {
+                wanted += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    eprintln!(
+        "interest: {} files × {} catalogers in {:?} ({:.0} ns/file), {wanted} wanted",
+        paths.len(),
+        catalogers.len(),
+        elapsed,
+        elapsed.as_nanos() as f64 / paths.len().max(1) as f64
+    );
+    assert!(elapsed < std::time::Duration::from_secs(2));
+    assert!(wanted > 0);
 }

@@ -304,7 +304,7 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
     }
 
     /// A real ELF executable with a `.dep-v0` section added the way `cargo auditable` lays it out
-    /// (`tests/fixtures/cargo/auditable-true.elf`, see `tests/fixtures/README.md`).
+    /// (`tests/fixtures/cargo/auditable-true.elf`, see the README there).
     #[test]
     fn reads_audit_data_from_elf() {
         let data = std::fs::read(concat!(
@@ -379,6 +379,27 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
         );
         assert_eq!(out.errors.len(), 1);
         assert_eq!(out.errors[0].path, "/broken/Cargo.lock");
+    }
+
+    /// A binary really built by `cargo auditable` (see the fixture README).
+    #[test]
+    fn reads_real_cargo_auditable_binary() {
+        let gz = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/cargo/audhello-auditable.elf.gz"
+        ))
+        .unwrap();
+        let mut data = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut data)
+            .unwrap();
+        let got: Vec<_> = CargoCataloger
+            .analyze("/usr/local/bin/audhello", &data)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.purl)
+            .collect();
+        assert_eq!(got, ["pkg:cargo/hex@0.4.3", "pkg:cargo/itoa@1.0.19"]);
     }
 
     #[test]
