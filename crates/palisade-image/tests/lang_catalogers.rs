@@ -334,3 +334,207 @@ fn interest_is_cheap() {
     assert!(elapsed < std::time::Duration::from_secs(2));
     assert!(wanted > 0);
 }
+
+mod tree {
+    //! Whole-tree runs: files of a real directory fed through `interest`, `accepts_head`,
+    //! `analyze` and `catalog` the way the layer reader does.
+    use palisade_image::catalog::{
+        CatalogContext, CatalogOutput, Cataloger, FileMeta, Interest, cargo::CargoCataloger,
+        dotnet::DotnetCataloger, golang::GoBinaryCataloger, java::JavaCataloger, npm::NpmCataloger,
+        php::PhpCataloger, python::PythonCataloger, ruby::RubyCataloger,
+    };
+    use palisade_image::{EntryKind, FileEntry, ImageFs};
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    pub fn catalogers() -> Vec<Box<dyn Cataloger>> {
+        vec![
+            Box::new(PythonCataloger),
+            Box::new(NpmCataloger),
+            Box::new(CargoCataloger),
+            Box::new(GoBinaryCataloger),
+            Box::new(JavaCataloger),
+            Box::new(RubyCataloger),
+            Box::new(PhpCataloger),
+            Box::new(DotnetCataloger),
+        ]
+    }
+
+    /// Adds the regular files under `dir` to `fs` at `prefix` + their path below `dir`.
+    pub fn add_tree(fs: &mut ImageFs, cats: &[Box<dyn Cataloger>], dir: &Path, prefix: &str) {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let ft = e.file_type().unwrap();
+                if ft.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                if !ft.is_file() {
+                    continue;
+                }
+                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap();
+                let path = format!("{prefix}/{rel}");
+                let md = e.metadata().unwrap();
+                let mode = md.permissions().mode();
+                let meta = FileMeta {
+                    path: &path,
+                    size: md.len(),
+                    mode,
+                };
+                let mut keep = false;
+                let mut analyzers = Vec::new();
+                for c in cats {
+                    match c.interest(&meta) {
+                        Interest::Keep => keep = true,
+                        Interest::Analyze => analyzers.push(c),
+                        Interest::Skip => {}
+                    }
+                }
+                if !keep && analyzers.is_empty() {
+                    continue;
+                }
+                let data = std::fs::read(&p).unwrap();
+                let kind = if keep {
+                    EntryKind::File(Arc::from(data.as_slice()))
+                } else {
+                    let head = &data[..data.len().min(64)];
+                    let mut found = Vec::new();
+                    for c in analyzers {
+                        if c.accepts_head(head) {
+                            let pkgs = c.analyze(&path, &data).unwrap_or_default();
+                            found.push((c.name(), pkgs));
+                        }
+                    }
+                    EntryKind::Analyzed(found)
+                };
+                fs.insert(
+                    path,
+                    FileEntry {
+                        layer: None,
+                        mode,
+                        kind,
+                    },
+                );
+            }
+        }
+    }
+
+    pub fn catalog_all(fs: &ImageFs, cats: &[Box<dyn Cataloger>]) -> CatalogOutput {
+        let mut out = CatalogOutput::default();
+        for c in cats {
+            let o = c.catalog(fs, &CatalogContext::default());
+            out.packages.extend(o.packages);
+            out.errors.extend(o.errors);
+        }
+        out
+    }
+
+    /// Debian's Python distributions, jars and gems of this machine, plus the real lock file npm 9
+    /// wrote for `npm install express@4.16.0 lodash@4.17.4 minimist@1.2.0`.
+    #[test]
+    fn machine_tree() {
+        let cats = catalogers();
+        let mut fs = ImageFs::new(40);
+        for (dir, prefix) in [
+            (
+                "/usr/lib/python3/dist-packages",
+                "/usr/lib/python3/dist-packages",
+            ),
+            ("/usr/share/java", "/usr/share/java"),
+            (
+                "/usr/share/rubygems-integration",
+                "/usr/share/rubygems-integration",
+            ),
+        ] {
+            if Path::new(dir).is_dir() {
+                add_tree(&mut fs, &cats, Path::new(dir), prefix);
+            }
+        }
+        let lock = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/npm/express-4.16.0-package-lock.json"
+        ))
+        .unwrap();
+        fs.insert(
+            "/opt/nodeapp/package-lock.json".into(),
+            FileEntry {
+                layer: None,
+                mode: 0o644,
+                kind: EntryKind::File(Arc::from(lock.as_slice())),
+            },
+        );
+        // Two of them installed: the lock file entries for these must give way.
+        for (name, version) in [("lodash", "4.17.4"), ("express", "4.16.0")] {
+            fs.insert(
+                format!("/opt/nodeapp/node_modules/{name}/package.json"),
+                FileEntry {
+                    layer: None,
+                    mode: 0o644,
+                    kind: EntryKind::File(Arc::from(
+                        format!(r#"{{"name":"{name}","version":"{version}"}}"#).as_bytes(),
+                    )),
+                },
+            );
+        }
+        let out = catalog_all(&fs, &cats);
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let npm: Vec<_> = out
+            .packages
+            .iter()
+            .filter(|p| p.purl.starts_with("pkg:npm/"))
+            .collect();
+        assert_eq!(npm.len(), 53, "every lock entry once");
+        for (name, path) in [
+            ("lodash", "/opt/nodeapp/node_modules/lodash/package.json"),
+            ("express", "/opt/nodeapp/node_modules/express/package.json"),
+            ("minimist", "/opt/nodeapp/package-lock.json"),
+        ] {
+            let found: Vec<_> = npm.iter().filter(|p| p.name == name).collect();
+            assert_eq!(found.len(), 1, "{name}");
+            assert_eq!(found[0].location.path, path);
+        }
+        if Path::new("/usr/lib/python3/dist-packages/PyYAML-6.0.dist-info").is_dir() {
+            assert!(out.packages.iter().any(|p| p.purl == "pkg:pypi/pyyaml@6.0"));
+        }
+        if Path::new("/usr/share/java/commons-lang3.jar").is_file() {
+            assert!(
+                out.packages
+                    .iter()
+                    .any(|p| p.purl == "pkg:maven/org.apache.commons/commons-lang3@3.12.0")
+            );
+        }
+        if Path::new("/usr/share/rubygems-integration/all/specifications/rake-13.0.6.gemspec")
+            .is_file()
+        {
+            assert!(out.packages.iter().any(|p| p.purl == "pkg:gem/rake@13.0.6"));
+        }
+        let mut by_eco = std::collections::BTreeMap::new();
+        for p in &out.packages {
+            *by_eco.entry(p.ecosystem.to_string()).or_insert(0) += 1;
+        }
+        eprintln!("machine tree: {by_eco:?}");
+    }
+
+    /// Any directory, given in `LANGCAT_TREE` (e.g. a pip `--target` dir plus an npm app):
+    /// prints what the catalogers find. A manual tool, hence ignored.
+    #[test]
+    #[ignore]
+    fn tree_from_env() {
+        let Ok(root) = std::env::var("LANGCAT_TREE") else {
+            return;
+        };
+        let cats = catalogers();
+        let mut fs = ImageFs::new(40);
+        add_tree(&mut fs, &cats, Path::new(&root), "");
+        let out = catalog_all(&fs, &cats);
+        for p in &out.packages {
+            println!("{} {}", p.purl, p.location.path);
+        }
+        for e in &out.errors {
+            println!("ERROR {e}");
+        }
+    }
+}

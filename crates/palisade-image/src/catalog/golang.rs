@@ -90,9 +90,9 @@ pub fn parse_go_binary(data: &[u8]) -> Result<Option<GoBuildInfo>, String> {
     }
     // ELF files with section headers always carry the blob in `.go.buildinfo`: scanning the
     // whole of every other executable would be wasted work.
-    let elf_with_sections = parsed.as_ref().is_some_and(|f| {
-        f.format() == object::BinaryFormat::Elf && f.sections().next().is_some()
-    });
+    let elf_with_sections = parsed
+        .as_ref()
+        .is_some_and(|f| f.format() == object::BinaryFormat::Elf && f.sections().next().is_some());
     let blob = match blob {
         Some(b) => b,
         None if elf_with_sections => return Ok(None),

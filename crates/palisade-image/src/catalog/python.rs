@@ -1,5 +1,6 @@
 //! Python packages installed by pip, wheels or distro packages: the core metadata file of each
-//! distribution (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, or a single-file `*.egg-info`)
+//! distribution (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, a single-file `*.egg-info`, or
+//! `*.egg/EGG-INFO/PKG-INFO`)
 //! found in any `site-packages` or `dist-packages` directory.
 
 use super::{CatalogContext, CatalogError, CatalogOutput, Cataloger, FileMeta, Interest};
@@ -34,7 +35,8 @@ pub fn is_metadata_path(path: &str) -> bool {
     let shaped = if file == "METADATA" {
         dir.ends_with(".dist-info")
     } else if file == "PKG-INFO" {
-        dir.ends_with(".egg-info")
+        // `x.egg-info/PKG-INFO`, or `x-1.0-py3.11.egg/EGG-INFO/PKG-INFO` of an unzipped egg.
+        dir.ends_with(".egg-info") || dir.ends_with(".egg/EGG-INFO")
     } else {
         file.ends_with(".egg-info")
     };
@@ -248,6 +250,7 @@ mod tests {
             "/usr/lib/python3/dist-packages/cryptography.egg-info/PKG-INFO",
             "/usr/lib/python3/dist-packages/six-1.16.0.egg-info",
             "/opt/venv/lib/python3.12/site-packages/pip-24.0.dist-info/METADATA",
+            "/usr/local/lib/python3.8/site-packages/six-1.16.0-py3.8.egg/EGG-INFO/PKG-INFO",
         ];
         let no = [
             "/usr/local/lib/python3.11/site-packages/yaml/__init__.py",
