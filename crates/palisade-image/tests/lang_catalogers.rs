@@ -97,20 +97,40 @@ fn go_module_binary_built_here() {
         "vendor/modules.txt",
         "# example.com/greet v1.4.2\n## explicit\nexample.com/greet\n",
     );
-    let out_bin = root.join("hello");
-    let status = Command::new("go")
-        .args(["build", "-mod=vendor", "-buildvcs=false", "-o"])
-        .arg(&out_bin)
-        .arg(".")
-        .current_dir(root)
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "")
-        .env("GOCACHE", root.join("cache"))
-        .env("GOPATH", root.join("gopath"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let data = std::fs::read(&out_bin).unwrap();
+    let build = |goos: &str, goarch: &str| {
+        let out_bin = root.join(format!("hello-{goos}-{goarch}"));
+        let status = Command::new("go")
+            .args(["build", "-mod=vendor", "-buildvcs=false", "-o"])
+            .arg(&out_bin)
+            .arg(".")
+            .current_dir(root)
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "")
+            .env("GOOS", goos)
+            .env("GOARCH", goarch)
+            .env("CGO_ENABLED", "0")
+            .env("GOPATH", root.join("gopath"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "{goos}/{goarch}");
+        std::fs::read(&out_bin).unwrap()
+    };
+    // PE (no build info section: found by scanning), Mach-O (`__go_buildinfo`), 32-bit and
+    // big-endian ELF.
+    for (goos, goarch) in [
+        ("windows", "amd64"),
+        ("darwin", "arm64"),
+        ("linux", "386"),
+        ("linux", "s390x"),
+    ] {
+        let data = build(goos, goarch);
+        assert!(GoBinaryCataloger.accepts_head(&data[..64]), "{goos}/{goarch}");
+        let info = parse_go_binary(&data).unwrap().expect(goos);
+        assert!(info.go_version.starts_with("go1."), "{goos}/{goarch}");
+        assert_eq!(info.deps.len(), 1, "{goos}/{goarch}");
+        assert_eq!(info.deps[0].version, "v1.4.2");
+    }
+    let data = build("linux", "amd64");
     let info = parse_go_binary(&data).unwrap().unwrap();
     assert_eq!(info.path.as_deref(), Some("example.com/hello"));
     assert_eq!(info.main.as_ref().unwrap().path, "example.com/hello");
