@@ -124,7 +124,10 @@ fn go_module_binary_built_here() {
         ("linux", "s390x"),
     ] {
         let data = build(goos, goarch);
-        assert!(GoBinaryCataloger.accepts_head(&data[..64]), "{goos}/{goarch}");
+        assert!(
+            GoBinaryCataloger.accepts_head(&data[..64]),
+            "{goos}/{goarch}"
+        );
         let info = parse_go_binary(&data).unwrap().expect(goos);
         assert!(info.go_version.starts_with("go1."), "{goos}/{goarch}");
         assert_eq!(info.deps.len(), 1, "{goos}/{goarch}");
