@@ -16,6 +16,23 @@ use std::io::Read;
 
 const NAME: &str = "cargo";
 
+/// Why a Cargo.lock or cargo-auditable data could not be read: a description of the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<String> for FormatError {
+    fn from(s: String) -> Self {
+        FormatError(s)
+    }
+}
+
+impl From<&str> for FormatError {
+    fn from(s: &str) -> Self {
+        FormatError(s.to_string())
+    }
+}
+
 /// Largest decompressed audit data accepted (the data of a binary with thousands of crates is a
 /// few hundred KiB).
 pub const MAX_AUDIT_JSON: u64 = 16 << 20;
@@ -49,7 +66,7 @@ struct LockPackage {
 
 /// Parses a `Cargo.lock`; crates without a `source` (workspace members, path dependencies) are
 /// left out.
-pub fn parse_cargo_lock(data: &[u8]) -> Result<Vec<Crate>, String> {
+pub fn parse_cargo_lock(data: &[u8]) -> Result<Vec<Crate>, FormatError> {
     let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8: {e}"))?;
     let lock: Lock = toml::from_str(text).map_err(|e| format!("invalid Cargo.lock: {e}"))?;
     Ok(lock
@@ -85,7 +102,7 @@ struct AuditPackage {
 
 /// Parses the (decompressed) JSON of `cargo auditable` data, skipping the root crate and local
 /// (path) crates.
-pub fn parse_audit_json(json: &[u8]) -> Result<Vec<Crate>, String> {
+pub fn parse_audit_json(json: &[u8]) -> Result<Vec<Crate>, FormatError> {
     let audit: Audit =
         serde_json::from_slice(json).map_err(|e| format!("invalid audit data: {e}"))?;
     Ok(audit
@@ -102,7 +119,7 @@ pub fn parse_audit_json(json: &[u8]) -> Result<Vec<Crate>, String> {
 
 /// The crates recorded in a binary by `cargo auditable`; an empty list for binaries without
 /// audit data (or that are not ELF, PE or Mach-O files).
-pub fn parse_auditable_binary(data: &[u8]) -> Result<Vec<Crate>, String> {
+pub fn parse_auditable_binary(data: &[u8]) -> Result<Vec<Crate>, FormatError> {
     let Ok(file) = object::File::parse(data) else {
         return Ok(Vec::new());
     };
@@ -118,9 +135,9 @@ pub fn parse_auditable_binary(data: &[u8]) -> Result<Vec<Crate>, String> {
         .read_to_end(&mut json)
         .map_err(|e| format!("corrupt .dep-v0 section: {e}"))?;
     if json.len() as u64 > MAX_AUDIT_JSON {
-        return Err(format!(
+        return Err(FormatError::from(format!(
             "audit data decompresses to more than {MAX_AUDIT_JSON} bytes"
-        ));
+        )));
     }
     parse_audit_json(&json)
 }

@@ -10,11 +10,28 @@ use std::collections::BTreeSet;
 
 const NAME: &str = "dotnet";
 
+/// Why a .deps.json file could not be read: a description of the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<String> for FormatError {
+    fn from(s: String) -> Self {
+        FormatError(s)
+    }
+}
+
+impl From<&str> for FormatError {
+    fn from(s: &str) -> Self {
+        FormatError(s.to_string())
+    }
+}
+
 /// Finds NuGet packages in `.deps.json` files.
 pub struct DotnetCataloger;
 
 /// Parses a `.deps.json` into `(name, version)` pairs of NuGet packages, sorted and unique.
-pub fn parse_deps_json(data: &[u8]) -> Result<Vec<(String, String)>, String> {
+pub fn parse_deps_json(data: &[u8]) -> Result<Vec<(String, String)>, FormatError> {
     let v: Value = serde_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))?;
     let o = v.as_object().ok_or(".deps.json is not an object")?;
     let libraries = o.get("libraries").and_then(Value::as_object);

@@ -13,6 +13,23 @@ use palisade_core::{Ecosystem, Package, PackageLocation};
 
 const NAME: &str = "golang";
 
+/// Why a Go build information could not be read: a description of the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<String> for FormatError {
+    fn from(s: String) -> Self {
+        FormatError(s)
+    }
+}
+
+impl From<&str> for FormatError {
+    fn from(s: &str) -> Self {
+        FormatError(s.to_string())
+    }
+}
+
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 /// The 16-byte sentinels the linker puts around the module info string.
 const SENTINEL_LEN: usize = 16;
@@ -73,7 +90,7 @@ impl AddressSpace for ObjectMemory<'_> {
 
 /// Reads the build information of a Go binary. `Ok(None)` for files that are not Go binaries
 /// (or Go binaries older than 1.13, which carry none).
-pub fn parse_go_binary(data: &[u8]) -> Result<Option<GoBuildInfo>, String> {
+pub fn parse_go_binary(data: &[u8]) -> Result<Option<GoBuildInfo>, FormatError> {
     let parsed = object::File::parse(data).ok();
     // The blob: in its own section where the format has one, else anywhere in the file.
     let mut blob: Option<&[u8]> = None;
@@ -131,7 +148,10 @@ fn find_magic(data: &[u8]) -> Option<usize> {
 
 /// Parses the build info blob (starting at the magic); `memory` resolves the pointers of the
 /// pre-1.18 format.
-pub fn parse_buildinfo_blob(blob: &[u8], memory: &dyn AddressSpace) -> Result<GoBuildInfo, String> {
+pub fn parse_buildinfo_blob(
+    blob: &[u8],
+    memory: &dyn AddressSpace,
+) -> Result<GoBuildInfo, FormatError> {
     if blob.len() < 32 || !blob.starts_with(MAGIC) {
         return Err("truncated Go build info header".into());
     }
@@ -143,7 +163,9 @@ pub fn parse_buildinfo_blob(blob: &[u8], memory: &dyn AddressSpace) -> Result<Go
         (version.to_vec(), modinfo.to_vec())
     } else {
         if ptr_size != 4 && ptr_size != 8 {
-            return Err(format!("invalid pointer size {ptr_size} in Go build info"));
+            return Err(FormatError::from(format!(
+                "invalid pointer size {ptr_size} in Go build info"
+            )));
         }
         let big_endian = flags & 0x1 != 0;
         let version_ptr = read_ptr(&blob[16..], ptr_size, big_endian)?;
@@ -158,7 +180,7 @@ pub fn parse_buildinfo_blob(blob: &[u8], memory: &dyn AddressSpace) -> Result<Go
     Ok(info)
 }
 
-fn read_varint_string(data: &[u8]) -> Result<(&[u8], &[u8]), String> {
+fn read_varint_string(data: &[u8]) -> Result<(&[u8], &[u8]), FormatError> {
     let mut value: u64 = 0;
     let mut shift = 0u32;
     let mut i = 0usize;
@@ -177,7 +199,9 @@ fn read_varint_string(data: &[u8]) -> Result<(&[u8], &[u8]), String> {
         shift += 7;
     }
     if value > MAX_STRING {
-        return Err(format!("string of {value} bytes in Go build info"));
+        return Err(FormatError::from(format!(
+            "string of {value} bytes in Go build info"
+        )));
     }
     let end = i
         .checked_add(value as usize)
@@ -186,7 +210,7 @@ fn read_varint_string(data: &[u8]) -> Result<(&[u8], &[u8]), String> {
     Ok((&data[i..end], &data[end..]))
 }
 
-fn read_ptr(data: &[u8], size: usize, big_endian: bool) -> Result<u64, String> {
+fn read_ptr(data: &[u8], size: usize, big_endian: bool) -> Result<u64, FormatError> {
     let b = data
         .get(..size)
         .ok_or("truncated pointer in Go build info")?;
@@ -209,21 +233,23 @@ fn read_go_string(
     addr: u64,
     ptr_size: usize,
     big_endian: bool,
-) -> Result<&[u8], String> {
+) -> Result<&[u8], FormatError> {
     let header = memory
         .read(addr, 2 * ptr_size as u64)
         .ok_or_else(|| format!("Go build info points at unmapped address {addr:#x}"))?;
     let data_ptr = read_ptr(header, ptr_size, big_endian)?;
     let len = read_ptr(&header[ptr_size..], ptr_size, big_endian)?;
     if len > MAX_STRING {
-        return Err(format!("string of {len} bytes in Go build info"));
+        return Err(FormatError::from(format!(
+            "string of {len} bytes in Go build info"
+        )));
     }
     if len == 0 {
         return Ok(&[]);
     }
     memory
         .read(data_ptr, len)
-        .ok_or_else(|| format!("Go build info string at unmapped address {data_ptr:#x}"))
+        .ok_or_else(|| format!("Go build info string at unmapped address {data_ptr:#x}").into())
 }
 
 fn strip_sentinels(modinfo: &[u8]) -> &[u8] {

@@ -67,19 +67,14 @@ fn is_archive_name(name: &str) -> bool {
         .any(|e| ext.eq_ignore_ascii_case(e))
 }
 
-/// Why reading an archive stopped: a bound was hit (stops everything) or the data is corrupt
-/// (loses only that archive when nested).
-enum ArchiveError {
+/// Why reading an archive stopped: a bound was hit (stops everything, the archive may be hostile)
+/// or the data is corrupt (a nested archive that is corrupt loses only its own packages).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("limit exceeded: {0}")]
     Limit(String),
+    #[error("{0}")]
     Corrupt(String),
-}
-
-impl ArchiveError {
-    fn message(self) -> String {
-        match self {
-            ArchiveError::Limit(m) | ArchiveError::Corrupt(m) => m,
-        }
-    }
 }
 
 struct Budget {
@@ -92,13 +87,13 @@ pub fn parse_java_archive(
     path: &str,
     data: &[u8],
     limits: &ArchiveLimits,
-) -> Result<Vec<JavaPackage>, String> {
+) -> Result<Vec<JavaPackage>, ArchiveError> {
     let mut budget = Budget {
         bytes_left: limits.max_total_bytes,
         entries_left: limits.max_total_entries,
     };
     let mut out = Vec::new();
-    read_archive(path, data, 0, limits, &mut budget, &mut out).map_err(ArchiveError::message)?;
+    read_archive(path, data, 0, limits, &mut budget, &mut out)?;
     let mut seen = HashSet::new();
     out.retain(|p| seen.insert((p.name.clone(), p.version.clone(), p.path.clone())));
     Ok(out)
@@ -557,11 +552,17 @@ mod tests {
             ..ArchiveLimits::default()
         };
         let err = parse_java_archive("/bomb.jar", &outer, &tiny).unwrap_err();
-        assert!(err.contains("budget"), "{err}");
+        assert!(
+            matches!(&err, ArchiveError::Limit(m) if m.contains("budget")),
+            "{err}"
+        );
         // A nested entry that inflates hugely is refused before inflating.
         let nested_bomb = zip_of(&[("lib/zeros-1.0.jar", &zeros)]);
         let err = parse_java_archive("/b.jar", &nested_bomb, &tiny).unwrap_err();
-        assert!(err.contains("budget"), "{err}");
+        assert!(
+            matches!(&err, ArchiveError::Limit(m) if m.contains("budget")),
+            "{err}"
+        );
     }
 
     #[test]

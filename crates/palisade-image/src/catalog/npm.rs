@@ -13,6 +13,23 @@ use std::collections::HashSet;
 
 const NAME: &str = "npm";
 
+/// Why a package.json or npm lock file could not be read: a description of the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<String> for FormatError {
+    fn from(s: String) -> Self {
+        FormatError(s)
+    }
+}
+
+impl From<&str> for FormatError {
+    fn from(s: &str) -> Self {
+        FormatError(s.to_string())
+    }
+}
+
 /// Nesting depth of a v1 lock file's `dependencies` tree.
 const MAX_LOCK_DEPTH: usize = 256;
 
@@ -54,7 +71,7 @@ fn is_lockfile_name(name: &str) -> bool {
 
 /// Parses an installed package's `package.json`. `Ok(None)` for manifests without a name or
 /// version (they do not describe a published package).
-pub fn parse_package_json(data: &[u8]) -> Result<Option<NpmPackage>, String> {
+pub fn parse_package_json(data: &[u8]) -> Result<Option<NpmPackage>, FormatError> {
     let v: Value = serde_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))?;
     let obj = v.as_object().ok_or("package.json is not an object")?;
     let name = obj.get("name").and_then(Value::as_str).unwrap_or("");
@@ -80,7 +97,7 @@ fn license_of(v: Option<&Value>) -> Option<String> {
 /// Parses a `package-lock.json` / `npm-shrinkwrap.json` of any version: the `packages` map of
 /// v2/v3 when present, else the `dependencies` tree of v1. Skips the root project, links to
 /// workspace members, non-registry sources (`file:`, git, URLs) and dev dependencies.
-pub fn parse_package_lock(data: &[u8]) -> Result<Vec<NpmPackage>, String> {
+pub fn parse_package_lock(data: &[u8]) -> Result<Vec<NpmPackage>, FormatError> {
     let v: Value = serde_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))?;
     let obj = v.as_object().ok_or("lock file is not an object")?;
     let mut out = Vec::new();
@@ -126,11 +143,11 @@ fn walk_v1(
     deps: &serde_json::Map<String, Value>,
     depth: usize,
     out: &mut Vec<NpmPackage>,
-) -> Result<(), String> {
+) -> Result<(), FormatError> {
     if depth > MAX_LOCK_DEPTH {
-        return Err(format!(
+        return Err(FormatError::from(format!(
             "dependencies nested deeper than {MAX_LOCK_DEPTH} levels"
-        ));
+        )));
     }
     for (name, entry) in deps {
         let Some(e) = entry.as_object() else {

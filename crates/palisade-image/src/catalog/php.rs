@@ -13,6 +13,23 @@ use serde_json::Value;
 use std::collections::HashSet;
 
 const NAME: &str = "php";
+
+/// Why a Composer file could not be read: a description of the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<String> for FormatError {
+    fn from(s: String) -> Self {
+        FormatError(s)
+    }
+}
+
+impl From<&str> for FormatError {
+    fn from(s: &str) -> Self {
+        FormatError(s.to_string())
+    }
+}
 const INSTALLED_SUFFIX: &str = "/vendor/composer/installed.json";
 
 /// Finds Composer packages.
@@ -26,7 +43,7 @@ pub struct ComposerPackage {
     pub license: Option<String>,
 }
 
-fn package_list(v: &Value, out: &mut Vec<ComposerPackage>) -> Result<(), String> {
+fn package_list(v: &Value, out: &mut Vec<ComposerPackage>) -> Result<(), FormatError> {
     let list = v.as_array().ok_or("package list is not an array")?;
     for p in list {
         let Some(o) = p.as_object() else {
@@ -62,7 +79,7 @@ fn package_list(v: &Value, out: &mut Vec<ComposerPackage>) -> Result<(), String>
 }
 
 /// Parses a `composer.lock`: `packages` and `packages-dev`.
-pub fn parse_composer_lock(data: &[u8]) -> Result<Vec<ComposerPackage>, String> {
+pub fn parse_composer_lock(data: &[u8]) -> Result<Vec<ComposerPackage>, FormatError> {
     let v: Value = serde_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))?;
     let o = v.as_object().ok_or("composer.lock is not an object")?;
     let mut out = Vec::new();
@@ -82,7 +99,7 @@ pub fn parse_composer_lock(data: &[u8]) -> Result<Vec<ComposerPackage>, String> 
 }
 
 /// Parses `vendor/composer/installed.json` of Composer 1 (array) or 2 (object).
-pub fn parse_installed_json(data: &[u8]) -> Result<Vec<ComposerPackage>, String> {
+pub fn parse_installed_json(data: &[u8]) -> Result<Vec<ComposerPackage>, FormatError> {
     let v: Value = serde_json::from_slice(data).map_err(|e| format!("invalid JSON: {e}"))?;
     let mut out = Vec::new();
     match &v {

@@ -10,6 +10,23 @@ use std::collections::HashSet;
 
 const NAME: &str = "python";
 
+/// Why a core metadata file could not be read: a description of the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<String> for FormatError {
+    fn from(s: String) -> Self {
+        FormatError(s)
+    }
+}
+
+impl From<&str> for FormatError {
+    fn from(s: &str) -> Self {
+        FormatError(s.to_string())
+    }
+}
+
 /// Cap on the header lines read from one metadata file (the body is the long description).
 const MAX_HEADER_LINES: usize = 10_000;
 
@@ -48,7 +65,7 @@ fn in_site_dir(path: &str) -> bool {
 }
 
 /// Parses the RFC 822-style header block of a core metadata file.
-pub fn parse_metadata(data: &[u8]) -> Result<PythonMetadata, String> {
+pub fn parse_metadata(data: &[u8]) -> Result<PythonMetadata, FormatError> {
     let text = String::from_utf8_lossy(data);
     let mut name = None;
     let mut version = None;

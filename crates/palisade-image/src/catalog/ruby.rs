@@ -12,6 +12,23 @@ use std::collections::HashSet;
 
 const NAME: &str = "ruby";
 
+/// Why a gemspec or Gemfile.lock could not be read: a description of the first problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<String> for FormatError {
+    fn from(s: String) -> Self {
+        FormatError(s)
+    }
+}
+
+impl From<&str> for FormatError {
+    fn from(s: &str) -> Self {
+        FormatError(s.to_string())
+    }
+}
+
 /// Lines read from one file.
 const MAX_LINES: usize = 1_000_000;
 
@@ -35,7 +52,7 @@ fn is_gemfile_lock(path: &str) -> bool {
 }
 
 /// Reads the name, version and licenses of an installed gem specification without evaluating it.
-pub fn parse_gemspec(data: &[u8]) -> Result<Gem, String> {
+pub fn parse_gemspec(data: &[u8]) -> Result<Gem, FormatError> {
     let text = String::from_utf8_lossy(data);
     let mut name = None;
     let mut version = None;
@@ -127,7 +144,7 @@ fn all_strings(expr: &str) -> Vec<String> {
 
 /// The gems of a `Gemfile.lock`'s `GEM` sections (`    name (version)` lines under `specs:`),
 /// with platform suffixes (`-x86_64-linux`) removed from versions.
-pub fn parse_gemfile_lock(data: &[u8]) -> Result<Vec<Gem>, String> {
+pub fn parse_gemfile_lock(data: &[u8]) -> Result<Vec<Gem>, FormatError> {
     let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut out = Vec::new();
     let mut in_gem = false;
@@ -161,15 +178,15 @@ pub fn parse_gemfile_lock(data: &[u8]) -> Result<Vec<Gem>, String> {
             continue; // a dependency of the gem above
         }
         let Some((name, rest)) = entry.split_once(" (") else {
-            return Err(format!("malformed spec line {line:?}"));
+            return Err(FormatError::from(format!("malformed spec line {line:?}")));
         };
         let Some(version) = rest.strip_suffix(')') else {
-            return Err(format!("malformed spec line {line:?}"));
+            return Err(FormatError::from(format!("malformed spec line {line:?}")));
         };
         // Gem versions never contain '-': what follows is the platform.
         let version = version.split('-').next().unwrap_or(version);
         if name.is_empty() || version.is_empty() {
-            return Err(format!("malformed spec line {line:?}"));
+            return Err(FormatError::from(format!("malformed spec line {line:?}")));
         }
         out.push(Gem {
             name: name.to_string(),
