@@ -1,7 +1,8 @@
 #![no_main]
-//! TODO(skeleton): fuzz target dotnet_deps.
+//! .NET *.deps.json parser.
 use libfuzzer_sys::fuzz_target;
+use palisade_image::catalog::dotnet::parse_deps_json;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    let _ = parse_deps_json(data);
 });

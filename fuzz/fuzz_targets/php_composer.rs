@@ -1,7 +1,9 @@
 #![no_main]
-//! TODO(skeleton): fuzz target php_composer.
+//! composer.lock and vendor/composer/installed.json parsers.
 use libfuzzer_sys::fuzz_target;
+use palisade_image::catalog::php::{parse_composer_lock, parse_installed_json};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    let _ = parse_composer_lock(data);
+    let _ = parse_installed_json(data);
 });

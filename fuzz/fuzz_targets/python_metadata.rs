@@ -1,7 +1,10 @@
 #![no_main]
-//! TODO(skeleton): fuzz target python_metadata.
+//! Python core metadata (METADATA / PKG-INFO) parser.
 use libfuzzer_sys::fuzz_target;
+use palisade_image::catalog::python::{normalize_name, parse_metadata};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    if let Ok(m) = parse_metadata(data) {
+        let _ = normalize_name(&m.name);
+    }
 });

@@ -1,7 +1,9 @@
 #![no_main]
-//! TODO(skeleton): fuzz target ruby_gemfile_lock.
+//! Gemfile.lock and installed gemspec readers.
 use libfuzzer_sys::fuzz_target;
+use palisade_image::catalog::ruby::{parse_gemfile_lock, parse_gemspec};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    let _ = parse_gemfile_lock(data);
+    let _ = parse_gemspec(data);
 });
