@@ -541,20 +541,8 @@ impl Parser<'_> {
                     )),
                     Some(t) => {
                         if self.shadowed.contains(&path_hash(&t)) {
-                            // The target's content went by unkept earlier in this layer.
-                            let interest = combined_interest(
-                                self.catalogers,
-                                &FileMeta {
-                                    path: &path,
-                                    size: 0,
-                                    mode,
-                                },
-                            );
-                            if !interest.is_skip() {
-                                self.warn(format!(
-                                    "hard link {path} -> {t}: target content was not retained, skipped"
-                                ));
-                            }
+                            // The target's content went by unkept earlier in this layer (nobody
+                            // wanted it, or it was over a cap and reported then).
                             self.shadow(&path);
                         } else {
                             self.add(path, |path| Addition::HardLink { path, target: t });

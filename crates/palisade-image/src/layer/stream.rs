@@ -5,7 +5,7 @@
 //!        ─ Capped (decompressed bytes, layer + image caps) ─ BufReader ─ tar
 //! ```
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
