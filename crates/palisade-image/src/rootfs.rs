@@ -198,13 +198,7 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn file(
-        &mut self,
-        real: &Path,
-        path: String,
-        size: u64,
-        mode: u32,
-    ) -> Result<(), ImageError> {
+    fn file(&mut self, real: &Path, path: String, size: u64, mode: u32) -> Result<(), ImageError> {
         let interest = combined_interest(
             self.catalogers,
             &FileMeta {

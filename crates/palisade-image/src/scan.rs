@@ -27,11 +27,7 @@ pub fn scan_image(
         target.layers = layers.iter().map(|l| l.digest.clone()).collect();
     }
     let merged = merge_layers(&layers, catalogers, limits, progress)?;
-    let warnings = merged
-        .stats
-        .into_iter()
-        .flat_map(|s| s.warnings)
-        .collect();
+    let warnings = merged.stats.into_iter().flat_map(|s| s.warnings).collect();
     Ok(catalog_fs(target, &merged.fs, catalogers, warnings))
 }
 

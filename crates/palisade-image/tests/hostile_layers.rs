@@ -33,13 +33,22 @@ fn traversal_paths_are_skipped_with_a_warning() {
         .file("ok/../fine.keep", b"fine")
         .finish();
     let stats = apply_ok(&mut fs, blob);
-    assert!(has_warning(&stats, "../../etc/passwd.keep"), "{:?}", stats.warnings);
+    assert!(
+        has_warning(&stats, "../../etc/passwd.keep"),
+        "{:?}",
+        stats.warnings
+    );
     assert!(has_warning(&stats, "a/../../../etc/shadow.keep"));
     assert_eq!(stats.warnings.len(), 2);
     assert!(fs.entry("/etc/passwd.keep").is_none());
     assert!(fs.entry("/etc/shadow.keep").is_none());
     assert_eq!(text(&fs, "/fine.keep").as_deref(), Some("fine"));
-    assert_eq!(fs.iter().filter(|(_, e)| matches!(e.kind, EntryKind::File(_))).count(), 1);
+    assert_eq!(
+        fs.iter()
+            .filter(|(_, e)| matches!(e.kind, EntryKind::File(_)))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -90,8 +99,14 @@ fn hardlinks_to_outside_or_missing_targets_are_skipped() {
         .hardlink("self.keep", "self.keep")
         .finish();
     let stats = apply_ok(&mut fs, blob);
-    assert!(has_warning(&stats, "out.keep -> \"../../etc/shadow\": target leaves"));
-    assert!(has_warning(&stats, "abs.keep -> /etc/missing.keep: target not in this"));
+    assert!(has_warning(
+        &stats,
+        "out.keep -> \"../../etc/shadow\": target leaves"
+    ));
+    assert!(has_warning(
+        &stats,
+        "abs.keep -> /etc/missing.keep: target not in this"
+    ));
     assert!(has_warning(&stats, "self.keep"));
     assert_eq!(stats.warnings.len(), 3, "{:?}", stats.warnings);
     assert!(fs.entry("/out.keep").is_none());
@@ -113,9 +128,16 @@ fn symlink_loops_are_bounded() {
     let start = Instant::now();
     let stats = apply_ok(&mut fs, blob);
     assert!(start.elapsed() < Duration::from_secs(5));
-    assert!(has_warning(&stats, "/a/x.keep: symlink loop"), "{:?}", stats.warnings);
+    assert!(
+        has_warning(&stats, "/a/x.keep: symlink loop"),
+        "{:?}",
+        stats.warnings
+    );
     assert!(has_warning(&stats, "/self/y.keep: symlink loop"));
-    assert!(has_warning(&stats, "hard link /z.keep -> /a/x.keep: symlink loop"));
+    assert!(has_warning(
+        &stats,
+        "hard link /z.keep -> /a/x.keep: symlink loop"
+    ));
     assert_eq!(fs.resolve("/a/x.keep"), None);
     assert_eq!(fs.read("/self/y.keep"), None);
 }
@@ -155,7 +177,11 @@ fn decompression_bomb_hits_the_layer_cap_quickly() {
     let mut fs = ImageFs::new(40);
     let start = Instant::now();
     let err = apply(&mut fs, blob.clone(), &limits).unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     match err {
         ImageError::LimitExceeded { layer, limit } => {
             assert_eq!(layer, D);
@@ -170,7 +196,11 @@ fn decompression_bomb_hits_the_layer_cap_quickly() {
         ..Limits::default()
     };
     let stats = apply(&mut fs, blob, &limits).unwrap();
-    assert!(has_warning(&stats, "over max_kept_file_bytes"), "{:?}", stats.warnings);
+    assert!(
+        has_warning(&stats, "over max_kept_file_bytes"),
+        "{:?}",
+        stats.warnings
+    );
     assert_eq!(stats.decompressed_bytes, (256 << 20) + 512 + 1024);
     assert!(fs.entry("/zeros.keep").is_none());
 }
@@ -223,7 +253,12 @@ fn sample_tar() -> Vec<u8> {
 fn truncated_gzip_is_a_layer_error() {
     let gz = gzip(&sample_tar());
     for cut in [gz.len() / 2, gz.len() - 4, 5] {
-        let err = apply(&mut ImageFs::new(40), gz[..cut].to_vec(), &Limits::default()).unwrap_err();
+        let err = apply(
+            &mut ImageFs::new(40),
+            gz[..cut].to_vec(),
+            &Limits::default(),
+        )
+        .unwrap_err();
         match err {
             ImageError::Layer { layer, message } => {
                 assert_eq!(layer, D);
@@ -239,7 +274,11 @@ fn truncated_tar_is_a_layer_error() {
     let tar = sample_tar();
     // Inside the kept file's data, inside the skipped file's data, inside a header.
     for cut in [512 * 2 + 100, 512 * 9 + 10, 512 * 19 + 200] {
-        let err = apply(&mut ImageFs::new(40), tar[..cut].to_vec(), &Limits::default());
+        let err = apply(
+            &mut ImageFs::new(40),
+            tar[..cut].to_vec(),
+            &Limits::default(),
+        );
         assert!(
             matches!(&err, Err(ImageError::Layer { layer, .. }) if layer == D),
             "cut {cut}: {err:?}"
@@ -249,7 +288,11 @@ fn truncated_tar_is_a_layer_error() {
     let cut = 512 * 21;
     let mut fs = ImageFs::new(40);
     let stats = apply_ok(&mut fs, tar[..cut].to_vec());
-    assert!(has_warning(&stats, "without an end-of-archive block"), "{:?}", stats.warnings);
+    assert!(
+        has_warning(&stats, "without an end-of-archive block"),
+        "{:?}",
+        stats.warnings
+    );
     assert_eq!(text(&fs, "/etc/b.keep").as_deref(), Some("b"));
 }
 
@@ -339,7 +382,10 @@ fn whiteouts_and_opaque_dirs_apply_to_lower_layers_only() {
     assert!(fs.entry("/b/old.keep").is_none());
     assert!(fs.entry("/b/sub/deep.keep").is_none());
     assert!(fs.entry("/b/sub").is_none());
-    assert!(matches!(fs.entry("/b").map(|e| &e.kind), Some(EntryKind::Dir)));
+    assert!(matches!(
+        fs.entry("/b").map(|e| &e.kind),
+        Some(EntryKind::Dir)
+    ));
     assert_eq!(text(&fs, "/b/new.keep").as_deref(), Some("new"));
     assert!(fs.entry("/c").is_none());
     assert!(fs.entry("/c/d/e.keep").is_none());
@@ -364,7 +410,10 @@ fn oversized_kept_files_are_skipped_and_consumed() {
         .finish();
     let mut fs = ImageFs::new(40);
     let stats = apply(&mut fs, blob, &limits).unwrap();
-    assert!(has_warning(&stats, "/big.keep: 5000 bytes is over max_kept_file_bytes"));
+    assert!(has_warning(
+        &stats,
+        "/big.keep: 5000 bytes is over max_kept_file_bytes"
+    ));
     assert_eq!(stats.warnings.len(), 1);
     assert!(fs.entry("/big.keep").is_none());
     assert_eq!(text(&fs, "/after.keep").as_deref(), Some("after"));
@@ -376,7 +425,11 @@ fn oversized_kept_files_are_skipped_and_consumed() {
     let mut data = b"PKG:left-pad\n".to_vec();
     data.resize(500, b' ');
     let stats = apply(&mut fs, Tar::new().exe("big.bin", &data).finish(), &limits).unwrap();
-    assert!(has_warning(&stats, "over max_analyzed_file_bytes"), "{:?}", stats.warnings);
+    assert!(
+        has_warning(&stats, "over max_analyzed_file_bytes"),
+        "{:?}",
+        stats.warnings
+    );
     assert!(fs.entry("/big.bin").is_none());
 }
 
@@ -442,7 +495,10 @@ fn nothing_is_ever_written_to_disk() {
         let mut fs = ImageFs::new(40);
         apply_ok(&mut fs, b);
         assert_eq!(text(&fs, &format!("{abs}/abs.keep")).as_deref(), Some("1"));
-        assert_eq!(text(&fs, &format!("{abs}/through.keep")).as_deref(), Some("3"));
+        assert_eq!(
+            text(&fs, &format!("{abs}/through.keep")).as_deref(),
+            Some("3")
+        );
         assert_eq!(text(&fs, "/hl.keep").as_deref(), Some("1"));
     }
     let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();

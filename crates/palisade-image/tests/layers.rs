@@ -70,9 +70,14 @@ fn three_layers() -> Vec<(String, Vec<u8>)> {
 fn check_merged(fs: &ImageFs) {
     // Base layer content that survived.
     assert!(fs.entry("/usr/lib/os.keep").is_none(), "whited out in top");
-    assert!(matches!(fs.entry("/lib").map(|e| &e.kind), Some(EntryKind::Symlink(t)) if t == "usr/lib"));
+    assert!(
+        matches!(fs.entry("/lib").map(|e| &e.kind), Some(EntryKind::Symlink(t)) if t == "usr/lib")
+    );
     // Written through the /lib symlink: lands in /usr/lib.
-    assert_eq!(text(fs, "/usr/lib/through-link.keep").as_deref(), Some("through"));
+    assert_eq!(
+        text(fs, "/usr/lib/through-link.keep").as_deref(),
+        Some("through")
+    );
     assert!(fs.entry("/lib/through-link.keep").is_none());
     // The analysed binary was overwritten by an unanalysed file: its packages are gone.
     assert!(fs.entry("/usr/bin/app.bin").is_none());
@@ -90,7 +95,10 @@ fn check_merged(fs: &ImageFs) {
             assert_eq!(found[0].0, "test");
             assert_eq!(found[0].1[0].name, "left-pad");
             assert_eq!(found[0].1[0].location.path, "/srv/tool.bin");
-            assert_eq!(found[0].1[0].location.layer_digest.as_deref(), Some("sha256:top"));
+            assert_eq!(
+                found[0].1[0].location.layer_digest.as_deref(),
+                Some("sha256:top")
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -98,7 +106,10 @@ fn check_merged(fs: &ImageFs) {
         EntryKind::Analyzed(found) => assert_eq!(found[0].1[0].location.path, "/srv/tool-copy.bin"),
         other => panic!("unexpected {other:?}"),
     }
-    assert_eq!(fs.entry("/etc/top.keep").unwrap().layer.as_deref(), Some("sha256:top"));
+    assert_eq!(
+        fs.entry("/etc/top.keep").unwrap().layer.as_deref(),
+        Some("sha256:top")
+    );
 }
 
 #[test]
@@ -157,7 +168,10 @@ fn scan_image_merges_layers_in_order_and_catalogs() {
     };
     let progress = Recorder::default();
     let sbom = scan_image(image, &catalogers(), &Limits::default(), &progress).unwrap();
-    assert_eq!(sbom.target.layers, ["sha256:base", "sha256:middle", "sha256:top"]);
+    assert_eq!(
+        sbom.target.layers,
+        ["sha256:base", "sha256:middle", "sha256:top"]
+    );
     assert_eq!(progress.bytes.load(Ordering::Relaxed), total);
     assert_eq!(progress.tasks.lock().unwrap().len(), 6);
     let mut names: Vec<_> = sbom
@@ -193,7 +207,10 @@ fn parallel_merge_equals_sequential_apply() {
         if i > 0 {
             t.file(&format!(".wh.l{}.keep", i - 1), b"");
         }
-        t.exe(&format!("bin/t{i}.bin"), format!("PKG:tool{i}\n").as_bytes());
+        t.exe(
+            &format!("bin/t{i}.bin"),
+            format!("PKG:tool{i}\n").as_bytes(),
+        );
         t.file("shared.keep", format!("shared{i}").as_bytes());
         layers.push((format!("sha256:{i:02}"), gzip(&t.finish())));
     }
@@ -202,13 +219,26 @@ fn parallel_merge_equals_sequential_apply() {
     for (d, data) in &layers {
         apply_layer(&mut seq, d, reader(data.clone()), &cats, &Limits::default()).unwrap();
     }
-    let blobs: Vec<_> = layers.iter().map(|(d, data)| blob(d, data.clone())).collect();
+    let blobs: Vec<_> = layers
+        .iter()
+        .map(|(d, data)| blob(d, data.clone()))
+        .collect();
     let merged = merge_layers(&blobs, &cats, &Limits::default(), &NoProgress).unwrap();
-    let a: Vec<_> = seq.iter().map(|(p, e)| (p.to_string(), e.clone())).collect();
-    let b: Vec<_> = merged.fs.iter().map(|(p, e)| (p.to_string(), e.clone())).collect();
+    let a: Vec<_> = seq
+        .iter()
+        .map(|(p, e)| (p.to_string(), e.clone()))
+        .collect();
+    let b: Vec<_> = merged
+        .fs
+        .iter()
+        .map(|(p, e)| (p.to_string(), e.clone()))
+        .collect();
     assert_eq!(a, b);
     assert_eq!(merged.stats.len(), 12);
-    assert_eq!(text(&merged.fs, "/shared.keep").as_deref(), Some("shared11"));
+    assert_eq!(
+        text(&merged.fs, "/shared.keep").as_deref(),
+        Some("shared11")
+    );
     assert_eq!(text(&merged.fs, "/l11.keep").as_deref(), Some("pkg11"));
     assert!(merged.fs.entry("/l10.keep").is_none());
 }
@@ -219,18 +249,29 @@ fn scan_image_fails_on_a_bad_layer_and_on_the_image_byte_cap() {
         .into_iter()
         .map(|(d, data)| blob(&d, data))
         .collect();
-    blobs.insert(1, blob("sha256:broken", b"garbage garbage garbage".repeat(100)));
+    blobs.insert(
+        1,
+        blob("sha256:broken", b"garbage garbage garbage".repeat(100)),
+    );
     let image = ResolvedImage {
         target: ScanTarget::default(),
         config: None,
         layers: blobs,
     };
     let err = scan_image(image, &catalogers(), &Limits::default(), &NoProgress).unwrap_err();
-    assert!(matches!(&err, ImageError::Layer { layer, .. } if layer == "sha256:broken"), "{err}");
+    assert!(
+        matches!(&err, ImageError::Layer { layer, .. } if layer == "sha256:broken"),
+        "{err}"
+    );
 
     // Each layer fits the layer cap, together they do not fit the image cap.
     let blobs: Vec<_> = (0..4)
-        .map(|i| blob(&format!("sha256:{i}"), gzip(&Tar::new().file("f", &[0u8; 40_000]).finish())))
+        .map(|i| {
+            blob(
+                &format!("sha256:{i}"),
+                gzip(&Tar::new().file("f", &[0u8; 40_000]).finish()),
+            )
+        })
         .collect();
     let limits = Limits {
         max_layer_bytes: 50_000,
@@ -272,13 +313,20 @@ fn long_names_pax_paths_and_warnings_reach_the_sbom() {
         layers: vec![blob("sha256:one", data)],
     };
     let sbom = scan_image(image, &catalogers(), &Limits::default(), &NoProgress).unwrap();
-    let mut names: Vec<_> = sbom.packages.iter().map(|p| (p.name.clone(), p.location.path.clone())).collect();
+    let mut names: Vec<_> = sbom
+        .packages
+        .iter()
+        .map(|p| (p.name.clone(), p.location.path.clone()))
+        .collect();
     names.sort();
     assert_eq!(
         names,
         [
             ("long-name-pkg".to_string(), format!("/{long}")),
-            ("pax-pkg".to_string(), "/pax/very/long/path/name.keep".to_string()),
+            (
+                "pax-pkg".to_string(),
+                "/pax/very/long/path/name.keep".to_string()
+            ),
         ]
     );
     assert_eq!(sbom.warnings.len(), 1, "{:?}", sbom.warnings);
@@ -307,7 +355,10 @@ fn rootfs_scan_keeps_analyses_and_does_not_follow_symlinks() {
     };
     let (fs, warnings) = read_rootfs(r, &catalogers(), &limits, &RootfsOptions::default()).unwrap();
     assert_eq!(text(&fs, "/lib/os.keep").as_deref(), Some("rootpkg"));
-    assert!(matches!(fs.entry("/out").map(|e| &e.kind), Some(EntryKind::Symlink(_))));
+    assert!(matches!(
+        fs.entry("/out").map(|e| &e.kind),
+        Some(EntryKind::Symlink(_))
+    ));
     // The link points outside: resolved inside the memory root it leads nowhere.
     assert_eq!(fs.read("/out/outside.keep"), None);
     assert!(fs.iter().all(|(p, _)| !p.contains("outside.keep")));
@@ -319,12 +370,20 @@ fn rootfs_scan_keeps_analyses_and_does_not_follow_symlinks() {
 
     let sbom = scan_rootfs(r, &catalogers(), &Limits::default()).unwrap();
     assert_eq!(sbom.target.kind, "filesystem");
-    let mut paths: Vec<_> = sbom.packages.iter().map(|p| p.location.path.as_str()).collect();
+    let mut paths: Vec<_> = sbom
+        .packages
+        .iter()
+        .map(|p| p.location.path.as_str())
+        .collect();
     paths.sort();
     assert_eq!(paths, ["/srv/app.bin", "/srv/big.keep", "/usr/lib/os.keep"]);
     assert!(sbom.packages.iter().any(|p| p.name == "express"));
     assert!(sbom.packages.iter().any(|p| p.name == "rootpkg"));
-    assert!(sbom.packages.iter().all(|p| p.location.layer_digest.is_none()));
+    assert!(
+        sbom.packages
+            .iter()
+            .all(|p| p.location.layer_digest.is_none())
+    );
 }
 
 #[test]

@@ -305,15 +305,15 @@ pub fn read_layer(
     budget: &ImageBudget,
     progress: &dyn Progress,
 ) -> Result<ChangeSet, ImageError> {
-    read_layer_inner(layer_digest, reader, catalogers, limits, budget, progress).map_err(|e| {
-        match e {
+    read_layer_inner(layer_digest, reader, catalogers, limits, budget, progress).map_err(
+        |e| match e {
             ReadFailure::Failed(e) => e,
             ReadFailure::Cancelled => ImageError::Layer {
                 layer: layer_digest.to_string(),
                 message: "cancelled because another layer failed".into(),
             },
-        }
-    })
+        },
+    )
 }
 
 pub(crate) fn read_layer_inner(
@@ -500,8 +500,7 @@ impl Parser<'_> {
             } else if hidden.is_empty() || hidden == "." || hidden == ".." {
                 self.warn(format!("{raw_path:?}: malformed whiteout, skipped"));
             } else {
-                self.whiteouts
-                    .push(Whiteout::Remove(join(parent, hidden)));
+                self.whiteouts.push(Whiteout::Remove(join(parent, hidden)));
             }
             return Ok(());
         }
@@ -536,9 +535,9 @@ impl Parser<'_> {
                     None => self.warn(format!(
                         "hard link {path} -> {target:?}: target leaves the image root, skipped"
                     )),
-                    Some(t) if t == path || t == "/" || path == "/" => self.warn(format!(
-                        "hard link {path} -> {target:?}: unusable, skipped"
-                    )),
+                    Some(t) if t == path || t == "/" || path == "/" => {
+                        self.warn(format!("hard link {path} -> {target:?}: unusable, skipped"))
+                    }
                     Some(t) => {
                         if self.shadowed.contains(&path_hash(&t)) {
                             // The target's content went by unkept earlier in this layer (nobody

@@ -121,7 +121,7 @@ impl Read for RawCounter<'_> {
 
 /// The decompressor chosen by sniffing.
 pub(crate) enum Decoder<R: BufRead> {
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
     Zstd(Box<zstd::stream::read::Decoder<'static, R>>),
     Plain(R),
 }
@@ -134,7 +134,9 @@ impl<R: BufRead> Decoder<R> {
         let head = inner.fill_buf()?;
         let compression = Compression::sniff(head);
         let dec = match compression {
-            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(inner)),
+            Compression::Gzip => {
+                Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(inner)))
+            }
             Compression::Zstd => {
                 Decoder::Zstd(Box::new(zstd::stream::read::Decoder::with_buffer(inner)?))
             }
@@ -216,7 +218,11 @@ impl<R: Read> Read for Capped<'_, R> {
         let room = (self.layer_cap - self.count).min(buf.len() as u64) as usize;
         let n = self.inner.read(&mut buf[..room])?;
         self.count += n as u64;
-        let total = self.budget.image_bytes.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        let total = self
+            .budget
+            .image_bytes
+            .fetch_add(n as u64, Ordering::Relaxed)
+            + n as u64;
         if total > self.image_cap {
             return Err(limit_error(
                 &self.flag,
@@ -257,7 +263,10 @@ mod tests {
     #[test]
     fn sniffs_magic() {
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
-        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::sniff(b"usr/"), Compression::None);
         assert_eq!(Compression::sniff(&[]), Compression::None);
     }
@@ -266,7 +275,7 @@ mod tests {
     fn capped_reader_stops_at_layer_cap() {
         let budget = ImageBudget::new();
         let flag = LimitFlag::default();
-        let data = vec![0u8; 100];
+        let data = [0u8; 100];
         let mut r = Capped::new(&data[..], 50, u64::MAX, &budget, flag.clone());
         let mut out = Vec::new();
         assert!(r.read_to_end(&mut out).is_err());
@@ -282,7 +291,7 @@ mod tests {
     #[test]
     fn capped_reader_counts_image_budget() {
         let budget = ImageBudget::new();
-        let data = vec![0u8; 60];
+        let data = [0u8; 60];
         let mut out = Vec::new();
         let mut r = Capped::new(&data[..], 1000, 100, &budget, LimitFlag::default());
         r.read_to_end(&mut out).unwrap();

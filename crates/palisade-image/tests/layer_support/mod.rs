@@ -29,7 +29,14 @@ impl Tar {
     }
 
     /// One ustar header plus padded data; `name` and `link` are written verbatim.
-    pub fn entry(&mut self, name: &str, typeflag: u8, data: &[u8], link: &str, mode: u32) -> &mut Self {
+    pub fn entry(
+        &mut self,
+        name: &str,
+        typeflag: u8,
+        data: &[u8],
+        link: &str,
+        mode: u32,
+    ) -> &mut Self {
         let mut h = [0u8; 512];
         assert!(name.len() <= 100 && link.len() <= 100);
         h[..name.len()].copy_from_slice(name.as_bytes());
@@ -175,5 +182,6 @@ pub fn catalogers() -> Vec<Box<dyn Cataloger>> {
 
 /// Content of a kept file as text.
 pub fn text(fs: &ImageFs, path: &str) -> Option<String> {
-    fs.read(path).map(|d| String::from_utf8_lossy(d).into_owned())
+    fs.read(path)
+        .map(|d| String::from_utf8_lossy(d).into_owned())
 }
