@@ -3,7 +3,7 @@
 
 use crate::catalog::Cataloger;
 use crate::fs::ImageFs;
-use crate::layer::{ChangeSet, ImageBudget, LayerStats, ReadFailure, read_layer_inner};
+use crate::layer::{ChangeSet, ImageBudget, LayerCache, LayerStats, ReadFailure, read_layer_inner};
 use crate::progress::Progress;
 use crate::sbom::{Sbom, catalog_fs};
 use crate::source::{LayerBlob, ResolvedImage};
@@ -20,13 +20,37 @@ pub fn scan_image(
     limits: &Limits,
     progress: &dyn Progress,
 ) -> Result<Sbom, ImageError> {
+    scan_image_with(image, catalogers, limits, progress, &ScanOptions::default())
+}
+
+/// Options of an image scan beyond the caps.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Reuse (and fill) per-layer change sets cached on disk: a warm scan then reads no blob.
+    pub layer_cache: Option<LayerCache>,
+}
+
+/// [`scan_image`] with options.
+pub fn scan_image_with(
+    image: ResolvedImage,
+    catalogers: &[Box<dyn Cataloger>],
+    limits: &Limits,
+    progress: &dyn Progress,
+    opts: &ScanOptions,
+) -> Result<Sbom, ImageError> {
     let ResolvedImage {
         mut target, layers, ..
     } = image;
     if target.layers.is_empty() {
         target.layers = layers.iter().map(|l| l.digest.clone()).collect();
     }
-    let merged = merge_layers(&layers, catalogers, limits, progress)?;
+    let merged = merge_layers_with(
+        &layers,
+        catalogers,
+        limits,
+        progress,
+        opts.layer_cache.as_ref(),
+    )?;
     let warnings = merged.stats.into_iter().flat_map(|s| s.warnings).collect();
     Ok(catalog_fs(target, &merged.fs, catalogers, warnings))
 }
@@ -49,6 +73,18 @@ pub fn merge_layers(
     limits: &Limits,
     progress: &dyn Progress,
 ) -> Result<MergedLayers, ImageError> {
+    merge_layers_with(layers, catalogers, limits, progress, None)
+}
+
+/// [`merge_layers`], taking change sets from `cache` when it has them and storing the ones it
+/// reads (a failure to store is a warning of that layer).
+pub fn merge_layers_with(
+    layers: &[LayerBlob],
+    catalogers: &[Box<dyn Cataloger>],
+    limits: &Limits,
+    progress: &dyn Progress,
+    cache: Option<&LayerCache>,
+) -> Result<MergedLayers, ImageError> {
     let budget = ImageBudget::new();
     let mut fs = ImageFs::new(limits.max_symlink_hops);
     let mut stats = Vec::with_capacity(layers.len());
@@ -59,11 +95,23 @@ pub fn merge_layers(
 
     let read_one = |blob: &LayerBlob| -> Result<ChangeSet, ReadFailure> {
         progress.start(&blob.digest, blob.size);
+        if let Some(cs) = cache.and_then(|c| c.load(&blob.digest, catalogers, limits)) {
+            progress.advance(&blob.digest, blob.size);
+            progress.finish(&blob.digest);
+            cs.charge(&budget, limits)?;
+            return Ok(cs);
+        }
         let result = (blob.open)()
             .map_err(ReadFailure::Failed)
             .and_then(|r| read_layer_inner(&blob.digest, r, catalogers, limits, &budget, progress));
         progress.finish(&blob.digest);
-        result
+        let mut cs = result?;
+        if let Some(c) = cache
+            && let Err(e) = c.store(&cs, catalogers, limits)
+        {
+            cs.warn(format!("layer cache: {e}"));
+        }
+        Ok(cs)
     };
 
     if workers <= 1 {

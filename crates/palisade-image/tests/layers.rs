@@ -410,3 +410,106 @@ fn rootfs_errors_are_typed() {
     let err = scan_rootfs(root.path(), &catalogers(), &limits).unwrap_err();
     assert!(matches!(err, ImageError::LimitExceeded { .. }), "{err}");
 }
+
+#[test]
+fn layer_cache_makes_warm_scans_skip_the_blobs() {
+    use palisade_image::layer::LayerCache;
+    use palisade_image::scan::merge_layers_with;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = LayerCache::new(dir.path().join("changes"), "test-salt").unwrap();
+    let opened = Arc::new(AtomicUsize::new(0));
+    let blobs = || -> Vec<LayerBlob> {
+        three_layers()
+            .into_iter()
+            .map(|(d, data)| {
+                let opened = opened.clone();
+                LayerBlob {
+                    digest: d,
+                    media_type: String::new(),
+                    size: data.len() as u64,
+                    open: Box::new(move || {
+                        opened.fetch_add(1, Ordering::SeqCst);
+                        Ok(reader(data.clone()))
+                    }),
+                }
+            })
+            .collect()
+    };
+    let cats = catalogers();
+    let cold = merge_layers_with(
+        &blobs(),
+        &cats,
+        &Limits::default(),
+        &NoProgress,
+        Some(&cache),
+    )
+    .unwrap();
+    assert_eq!(opened.load(Ordering::SeqCst), 3);
+    assert!(cold.stats.iter().all(|s| !s.from_cache));
+    let warm = merge_layers_with(
+        &blobs(),
+        &cats,
+        &Limits::default(),
+        &NoProgress,
+        Some(&cache),
+    )
+    .unwrap();
+    assert_eq!(opened.load(Ordering::SeqCst), 3, "warm scan opened a blob");
+    assert!(warm.stats.iter().all(|s| s.from_cache));
+    check_merged(&warm.fs);
+    let a: Vec<_> = cold
+        .fs
+        .iter()
+        .map(|(p, e)| (p.to_string(), e.clone()))
+        .collect();
+    let b: Vec<_> = warm
+        .fs
+        .iter()
+        .map(|(p, e)| (p.to_string(), e.clone()))
+        .collect();
+    assert_eq!(a, b);
+    // Other limits or another salt: a different key, so the blobs are read again.
+    let limits = Limits {
+        max_kept_file_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    merge_layers_with(&blobs(), &cats, &limits, &NoProgress, Some(&cache)).unwrap();
+    assert_eq!(opened.load(Ordering::SeqCst), 6);
+    let other = LayerCache::new(dir.path().join("changes"), "other-salt").unwrap();
+    merge_layers_with(
+        &blobs(),
+        &cats,
+        &Limits::default(),
+        &NoProgress,
+        Some(&other),
+    )
+    .unwrap();
+    assert_eq!(opened.load(Ordering::SeqCst), 9);
+    // Damaged cache files are misses, not errors.
+    for f in std::fs::read_dir(dir.path().join("changes")).unwrap() {
+        let p = f.unwrap().path();
+        let mut bytes = std::fs::read(&p).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(&p, bytes).unwrap();
+    }
+    let again = merge_layers_with(
+        &blobs(),
+        &cats,
+        &Limits::default(),
+        &NoProgress,
+        Some(&cache),
+    )
+    .unwrap();
+    check_merged(&again.fs);
+    assert_eq!(opened.load(Ordering::SeqCst), 12);
+    // Cached layers still count against the image caps.
+    let limits = Limits {
+        max_image_bytes: 1000,
+        ..Limits::default()
+    };
+    let err = merge_layers_with(&blobs(), &cats, &limits, &NoProgress, Some(&cache)).unwrap_err();
+    assert!(matches!(err, ImageError::LimitExceeded { .. }), "{err}");
+}

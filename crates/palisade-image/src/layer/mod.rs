@@ -15,8 +15,10 @@
 //! root, symlinks are stored as text and only ever resolved inside the in-memory root, and caps
 //! ([`Limits`]) bound decompressed bytes, entries and the bytes held.
 
+mod cache;
 mod stream;
 
+pub use cache::LayerCache;
 pub use stream::{Compression, ImageBudget};
 
 use crate::catalog::{Cataloger, FileMeta, combined_interest};
@@ -61,6 +63,9 @@ pub struct LayerStats {
     pub whiteouts: u64,
     /// Entries skipped as unsafe or unusable, and other problems that did not stop the scan.
     pub warnings: Vec<String>,
+    /// The change set came from a [`LayerCache`] (the blob was not read this time).
+    #[serde(default)]
+    pub from_cache: bool,
 }
 
 /// A whiteout from a layer: it removes paths of the layers below.
@@ -132,6 +137,37 @@ impl ChangeSet {
     /// What reading the layer did so far.
     pub fn stats(&self) -> &LayerStats {
         &self.stats
+    }
+
+    pub(crate) fn warn(&mut self, msg: String) {
+        self.stats
+            .warnings
+            .push(format!("layer {}: {msg}", self.layer));
+    }
+
+    /// Counts a change set that was not read through `budget` (one from a [`LayerCache`])
+    /// against the per-image caps, so cached and uncached scans fail alike.
+    pub fn charge(&self, budget: &ImageBudget, limits: &Limits) -> Result<(), ImageError> {
+        let limit = |limit: String| ImageError::LimitExceeded {
+            layer: self.layer.to_string(),
+            limit,
+        };
+        let bytes = self.stats.decompressed_bytes;
+        if budget.image_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes > limits.max_image_bytes {
+            return Err(limit(format!(
+                "more than {} decompressed bytes in the image (max_image_bytes)",
+                limits.max_image_bytes
+            )));
+        }
+        let kept = self.stats.kept_bytes;
+        if budget.kept_bytes.fetch_add(kept, Ordering::Relaxed) + kept > limits.max_total_kept_bytes
+        {
+            return Err(limit(format!(
+                "more than {} bytes of file content kept (max_total_kept_bytes)",
+                limits.max_total_kept_bytes
+            )));
+        }
+        Ok(())
     }
 
     /// Applies the layer on top of `fs`: first its whiteouts (they only ever concern lower
