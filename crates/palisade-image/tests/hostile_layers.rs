@@ -504,3 +504,30 @@ fn nothing_is_ever_written_to_disk() {
     let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(after.is_empty(), "something was created in {abs}");
 }
+
+/// Hands out at most 3 bytes per read (a slow or adversarial stream).
+struct Trickle(io::Cursor<Vec<u8>>);
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(3);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+#[test]
+fn short_reads_do_not_confuse_sniffing() {
+    for blob in [sample_tar(), gzip(&sample_tar()), zstd(&sample_tar())] {
+        let mut fs = ImageFs::new(40);
+        let stats = apply_layer(
+            &mut fs,
+            D,
+            Box::new(Trickle(io::Cursor::new(blob.clone()))),
+            &catalogers(),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(stats.compressed_bytes, blob.len() as u64);
+        assert_eq!(text(&fs, "/etc/b.keep").as_deref(), Some("b"));
+    }
+}

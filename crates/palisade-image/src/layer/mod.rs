@@ -31,7 +31,7 @@ use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use stream::{BUF_SIZE, Capped, Decoder, LimitFlag, RawCounter};
+use stream::{BUF_SIZE, Capped, Decoder, LimitFlag, Prefixed, RawCounter};
 
 /// Bytes of a file shown to [`Cataloger::accepts_head`].
 pub const HEAD_BYTES: usize = 64;
@@ -378,13 +378,13 @@ pub(crate) fn read_layer_inner(
         last_entry_end: 0,
     };
 
-    let raw = BufReader::with_capacity(
-        BUF_SIZE,
-        RawCounter::new(reader, Some((progress, layer_digest))),
-    );
-    let (decoder, compression) =
-        Decoder::new(raw).map_err(|e| p.io_error(&e, "reading the blob"))?;
+    let mut counter = RawCounter::new(reader, Some((progress, layer_digest)));
+    let (head, head_len) =
+        stream::read_head(&mut counter).map_err(|e| p.io_error(&e, "reading the blob"))?;
+    let compression = Compression::sniff(&head[..head_len]);
     p.stats.compression = compression;
+    let raw = BufReader::with_capacity(BUF_SIZE, Prefixed::new(head, head_len, counter));
+    let decoder = Decoder::new(raw, compression).map_err(|e| p.io_error(&e, "reading the blob"))?;
     let capped = Capped::new(
         decoder,
         limits.max_layer_bytes,
@@ -436,7 +436,7 @@ pub(crate) fn read_layer_inner(
         }
         Err(e) => return Err(p.io_error(&e, "reading the end of the blob").into()),
     }
-    p.stats.compressed_bytes = raw.get_ref().count;
+    p.stats.compressed_bytes = raw.get_ref().inner.count;
 
     Ok(ChangeSet {
         layer: p.layer,

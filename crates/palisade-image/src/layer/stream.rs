@@ -119,6 +119,53 @@ impl Read for RawCounter<'_> {
     }
 }
 
+/// The first bytes of a stream (up to 4, fewer only if the stream is shorter), read before
+/// anything else so short reads cannot hide the magic.
+pub(crate) fn read_head<R: Read>(r: &mut R) -> io::Result<([u8; 4], usize)> {
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((head, n))
+}
+
+/// A stream whose first bytes were already read by [`read_head`]: gives them back first.
+pub(crate) struct Prefixed<R> {
+    head: [u8; 4],
+    pos: usize,
+    len: usize,
+    pub(crate) inner: R,
+}
+
+impl<R> Prefixed<R> {
+    pub(crate) fn new(head: [u8; 4], len: usize, inner: R) -> Self {
+        Prefixed {
+            head,
+            pos: 0,
+            len: len.min(4),
+            inner,
+        }
+    }
+}
+
+impl<R: Read> Read for Prefixed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.len {
+            let n = (self.len - self.pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// The decompressor chosen by sniffing.
 pub(crate) enum Decoder<R: BufRead> {
     Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
@@ -127,13 +174,8 @@ pub(crate) enum Decoder<R: BufRead> {
 }
 
 impl<R: BufRead> Decoder<R> {
-    pub(crate) fn new(mut inner: R) -> io::Result<(Self, Compression)> {
-        // fill_buf returns at least the first bytes of the stream (a short first read of fewer
-        // than 4 bytes can only happen for a stream shorter than that or an odd reader; such a
-        // stream is then read as plain tar and fails there if it is not one).
-        let head = inner.fill_buf()?;
-        let compression = Compression::sniff(head);
-        let dec = match compression {
+    pub(crate) fn new(inner: R, compression: Compression) -> io::Result<Self> {
+        Ok(match compression {
             Compression::Gzip => {
                 Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(inner)))
             }
@@ -141,8 +183,7 @@ impl<R: BufRead> Decoder<R> {
                 Decoder::Zstd(Box::new(zstd::stream::read::Decoder::with_buffer(inner)?))
             }
             Compression::None => Decoder::Plain(inner),
-        };
-        Ok((dec, compression))
+        })
     }
 
     pub(crate) fn into_inner(self) -> R {
@@ -269,6 +310,33 @@ mod tests {
         );
         assert_eq!(Compression::sniff(b"usr/"), Compression::None);
         assert_eq!(Compression::sniff(&[]), Compression::None);
+    }
+
+    /// Hands out one byte per read, like a slow network stream might.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.0[0];
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn head_survives_short_reads() {
+        let mut r = Trickle(&[0x28, 0xb5, 0x2f, 0xfd, 9]);
+        let (head, n) = read_head(&mut r).unwrap();
+        assert_eq!(Compression::sniff(&head[..n]), Compression::Zstd);
+        let mut p = Prefixed::new(head, n, r);
+        let mut out = Vec::new();
+        p.read_to_end(&mut out).unwrap();
+        assert_eq!(out, [0x28, 0xb5, 0x2f, 0xfd, 9]);
+        let mut short = Trickle(&[0x1f]);
+        let (head, n) = read_head(&mut short).unwrap();
+        assert_eq!((n, Compression::sniff(&head[..n])), (1, Compression::None));
     }
 
     #[test]
