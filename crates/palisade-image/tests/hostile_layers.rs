@@ -531,3 +531,18 @@ fn short_reads_do_not_confuse_sniffing() {
         assert_eq!(text(&fs, "/etc/b.keep").as_deref(), Some("b"));
     }
 }
+
+#[test]
+fn warnings_of_a_flood_of_bad_entries_are_capped() {
+    let mut t = Tar::new();
+    for i in 0..5000 {
+        t.file(&format!("../escape{i}"), b"");
+    }
+    let stats = apply_ok(&mut ImageFs::new(40), gzip(&t.finish()));
+    assert_eq!(stats.entries, 5000);
+    assert_eq!(
+        stats.warnings.len(),
+        palisade_image::layer::MAX_WARNINGS_PER_LAYER + 1
+    );
+    assert!(stats.warnings.last().unwrap().contains("suppressed"));
+}

@@ -40,6 +40,20 @@ pub const HEAD_BYTES: usize = 64;
 /// header cannot reserve memory the stream never delivers.
 const MAX_PREALLOC: u64 = 16 << 20;
 
+/// Warnings kept per layer: a hostile layer with a million bad entries must not make a million
+/// strings.
+pub const MAX_WARNINGS_PER_LAYER: usize = 100;
+
+fn push_warning(stats: &mut LayerStats, layer: &str, msg: String) {
+    match stats.warnings.len() {
+        n if n < MAX_WARNINGS_PER_LAYER => stats.warnings.push(format!("layer {layer}: {msg}")),
+        n if n == MAX_WARNINGS_PER_LAYER => stats
+            .warnings
+            .push(format!("layer {layer}: further warnings suppressed")),
+        _ => {}
+    }
+}
+
 /// What reading and applying one layer did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LayerStats {
@@ -183,9 +197,7 @@ impl ChangeSet {
             shadowed,
             mut stats,
         } = self;
-        let warn = |stats: &mut LayerStats, msg: String| {
-            stats.warnings.push(format!("layer {layer}: {msg}"));
-        };
+        let warn = |stats: &mut LayerStats, msg: String| push_warning(stats, &layer, msg);
         for w in whiteouts {
             let (path, opaque) = match &w {
                 Whiteout::Remove(p) => (p, false),
@@ -466,9 +478,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn warn(&mut self, msg: String) {
-        self.stats
-            .warnings
-            .push(format!("layer {}: {msg}", self.layer));
+        push_warning(&mut self.stats, &self.layer, msg);
     }
 
     fn limit(&self, limit: String) -> ReadFailure {
@@ -512,9 +522,15 @@ impl Parser<'_> {
 
     fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), ReadFailure> {
         let size = entry.size();
+        // Bytes the entry occupies in the stream (for sparse files less than their size).
+        let stored = if entry.header().entry_type().is_gnu_sparse() {
+            entry.header().entry_size().unwrap_or(size)
+        } else {
+            size
+        };
         let data_end = entry
             .raw_file_position()
-            .saturating_add(size.div_ceil(512).saturating_mul(512));
+            .saturating_add(stored.div_ceil(512).saturating_mul(512));
         self.last_entry_end = data_end;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let Some(path) = normalize_path(&raw_path) else {
