@@ -134,3 +134,66 @@ fn layer_throughput() {
         );
     }
 }
+
+/// `PALISADE_LAYER_BENCH_MULTI=a.tar.gz:b.tar.gz:…` — one image of several layers, read one by
+/// one versus in parallel.
+#[test]
+#[ignore = "needs PALISADE_LAYER_BENCH_MULTI=<blob>:<blob>…"]
+fn parallel_layers_throughput() {
+    let Ok(paths) = std::env::var("PALISADE_LAYER_BENCH_MULTI") else {
+        eprintln!("PALISADE_LAYER_BENCH_MULTI not set");
+        return;
+    };
+    let paths: Vec<String> = paths.split(':').map(str::to_string).collect();
+    let cats = all_catalogers();
+    let start = Instant::now();
+    let mut fs = ImageFs::new(40);
+    let mut bytes = 0;
+    for p in &paths {
+        let s = apply_layer(
+            &mut fs,
+            p,
+            Box::new(std::fs::File::open(p).unwrap()),
+            &cats,
+            &Limits::default(),
+        )
+        .unwrap();
+        bytes += s.decompressed_bytes;
+    }
+    let t = start.elapsed().as_secs_f64();
+    eprintln!(
+        "sequential: {} layers, {:.1} MB in {:.3} s = {:.0} MB/s",
+        paths.len(),
+        bytes as f64 / 1e6,
+        t,
+        bytes as f64 / 1e6 / t
+    );
+    let layers: Vec<LayerBlob> = paths
+        .iter()
+        .map(|p| {
+            let p2 = p.clone();
+            LayerBlob {
+                digest: p.clone(),
+                media_type: String::new(),
+                size: 0,
+                open: Box::new(move || {
+                    Ok(Box::new(
+                        std::fs::File::open(&p2)
+                            .map_err(|e| palisade_image::ImageError::io(&p2, e))?,
+                    ) as Box<dyn Read + Send>)
+                }),
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    let merged = merge_layers(&layers, &cats, &Limits::default(), &NoProgress).unwrap();
+    let t = start.elapsed().as_secs_f64();
+    assert_eq!(merged.fs.len(), fs.len());
+    eprintln!(
+        "parallel ({} cores): {:.3} s = {:.0} MB/s, peak RSS {:.0} MB",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t,
+        bytes as f64 / 1e6 / t,
+        peak_rss_mb()
+    );
+}
