@@ -101,6 +101,63 @@ impl ImageFs {
         }
     }
 
+    /// Number of paths in the view.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the view holds no path at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Removes every path (and, for directories, its subtree) for which `doomed` returns true.
+    /// Used when a layer overwrites paths with files that are not retained, so stale content from
+    /// lower layers does not survive.
+    pub fn remove_matching(&mut self, mut doomed: impl FnMut(&str) -> bool) {
+        let keys: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|k| doomed(k.as_str()))
+            .cloned()
+            .collect();
+        for k in keys {
+            self.remove_tree(&k);
+        }
+    }
+
+    /// Where a layer entry named `path` really lands: symlinks in its parent directories are
+    /// followed (inside the root, as a container runtime extracting the layer would), the last
+    /// component is not. Returns `None` when resolving the parent exceeds the symlink hop limit.
+    pub fn resolve_parent(&self, path: &str) -> Option<String> {
+        // Fast path: no ancestor is a symlink, so the path lands where it says.
+        let mut through_link = false;
+        for (i, b) in path.bytes().enumerate().skip(1) {
+            if b == b'/'
+                && let Some(FileEntry {
+                    kind: EntryKind::Symlink(_),
+                    ..
+                }) = self.entries.get(&path[..i])
+            {
+                through_link = true;
+                break;
+            }
+        }
+        if !through_link {
+            return Some(path.to_string());
+        }
+        let (parent, name) = match path.rfind('/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => ("/", path),
+        };
+        let real_parent = self.resolve(if parent.is_empty() { "/" } else { parent })?;
+        Some(if real_parent == "/" {
+            format!("/{name}")
+        } else {
+            format!("{real_parent}/{name}")
+        })
+    }
+
     /// The entry at exactly this path, without following symlinks.
     pub fn entry(&self, path: &str) -> Option<&FileEntry> {
         self.entries.get(path)
@@ -267,6 +324,30 @@ mod tests {
         assert!(fs.entry("/d/y/z").is_none());
         assert!(fs.entry("/dd").is_some());
         assert_eq!(fs.kept_bytes(), 1);
+    }
+
+    #[test]
+    fn resolve_parent_follows_links_in_parents_only() {
+        let mut fs = ImageFs::new(40);
+        fs.insert("/lib".into(), link("usr/lib"));
+        fs.insert("/out".into(), link("../../../../tmp"));
+        fs.insert("/loop".into(), link("/loop"));
+        assert_eq!(fs.resolve_parent("/lib/x").as_deref(), Some("/usr/lib/x"));
+        assert_eq!(fs.resolve_parent("/lib").as_deref(), Some("/lib"));
+        assert_eq!(fs.resolve_parent("/out/f").as_deref(), Some("/tmp/f"));
+        assert_eq!(fs.resolve_parent("/a/b/c").as_deref(), Some("/a/b/c"));
+        assert_eq!(fs.resolve_parent("/loop/f"), None);
+    }
+
+    #[test]
+    fn remove_matching_drops_subtrees() {
+        let mut fs = ImageFs::new(40);
+        fs.insert("/d/x".into(), file(b"1"));
+        fs.insert("/e".into(), file(b"1"));
+        fs.remove_matching(|p| p == "/d/x");
+        assert!(fs.entry("/d/x").is_none());
+        assert_eq!(fs.len(), 1);
+        assert!(!fs.is_empty());
     }
 
     #[test]
