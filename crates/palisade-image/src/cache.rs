@@ -237,14 +237,21 @@ mod tests {
             .unwrap();
         assert_eq!(out, data);
         // No temp files left behind.
-        assert_eq!(std::fs::read_dir(dir.path().join("c/tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("c/tmp")).unwrap().count(),
+            0
+        );
 
         // Corrupt the entry in place (same size): detected at EOF and evicted.
         let mut bad = data.clone();
         bad[5] ^= 1;
         std::fs::write(cache.path_for(&d), &bad).unwrap();
         assert!(cache.contains(&d, data.len() as u64));
-        let err = cache.open(&d, None).unwrap().read_to_end(&mut Vec::new()).unwrap_err();
+        let err = cache
+            .open(&d, None)
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         assert!(!cache.contains(&d, data.len() as u64));
         assert_eq!(cache.read_small(&d, data.len() as u64), None);
@@ -265,7 +272,10 @@ mod tests {
         w.write(b"expe").unwrap();
         assert!(w.commit().unwrap_err().to_string().contains("truncated"));
         assert!(!cache.path_for(&d).exists());
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
         cache.put(&d, b"expected").unwrap();
         assert_eq!(cache.read_small(&d, 8).as_deref(), Some(&b"expected"[..]));
     }

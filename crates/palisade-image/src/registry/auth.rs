@@ -89,6 +89,7 @@ fn config_error(message: impl Into<String>) -> ImageError {
 
 /// Parses a docker `config.json`. Unknown fields are ignored; wrong types are errors.
 pub fn parse_docker_config(bytes: &[u8]) -> Result<DockerConfig, ImageError> {
+    super::manifest::require_object("docker config", bytes)?;
     let raw: RawDockerConfig =
         serde_json::from_slice(bytes).map_err(|e| config_error(format!("invalid JSON: {e}")))?;
     let mut auths = BTreeMap::new();
@@ -176,13 +177,18 @@ pub fn parse_helper_answer(out: &[u8]) -> Result<Credential, ImageError> {
 
 /// Runs `docker-credential-<helper> get` for `registry`. `Ok(None)` when the helper knows no
 /// credentials for it.
-pub fn run_credential_helper(helper: &str, registry: &str) -> Result<Option<Credential>, ImageError> {
+pub fn run_credential_helper(
+    helper: &str,
+    registry: &str,
+) -> Result<Option<Credential>, ImageError> {
     if helper.is_empty()
         || !helper
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(config_error(format!("invalid credential helper name {helper:?}")));
+        return Err(config_error(format!(
+            "invalid credential helper name {helper:?}"
+        )));
     }
     let program = format!("docker-credential-{helper}");
     let helper_err = |message: String| ImageError::Auth {
@@ -262,7 +268,10 @@ pub fn load_docker_config(path: &Path) -> Result<Option<DockerConfig>, ImageErro
         .read_to_end(&mut bytes)
         .map_err(|e| ImageError::io(path.display().to_string(), e))?;
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(config_error(format!("{} is larger than 4 MiB", path.display())));
+        return Err(config_error(format!(
+            "{} is larger than 4 MiB",
+            path.display()
+        )));
     }
     parse_docker_config(&bytes)
         .map(Some)
@@ -414,14 +423,18 @@ mod tests {
         }
         let cfg = parse_docker_config(br#"{"auths":{"x.io":{"auth":"!!!"}}}"#).unwrap();
         assert!(cfg.credential_for("x.io", &no_helper).is_err());
-        let cfg = parse_docker_config(format!(r#"{{"auths":{{"x.io":{{"auth":"{}"}}}}}}"#, b64("nocolon")).as_bytes()).unwrap();
+        let cfg = parse_docker_config(
+            format!(r#"{{"auths":{{"x.io":{{"auth":"{}"}}}}}}"#, b64("nocolon")).as_bytes(),
+        )
+        .unwrap();
         assert!(cfg.credential_for("x.io", &no_helper).is_err());
     }
 
     #[test]
     fn helper_answers() {
         assert_eq!(
-            parse_helper_answer(br#"{"ServerURL":"x","Username":"<token>","Secret":"rt"}"#).unwrap(),
+            parse_helper_answer(br#"{"ServerURL":"x","Username":"<token>","Secret":"rt"}"#)
+                .unwrap(),
             Credential::IdentityToken { token: "rt".into() }
         );
         assert!(parse_helper_answer(b"not json").is_err());

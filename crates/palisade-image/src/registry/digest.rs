@@ -33,7 +33,10 @@ impl Sha256Digest {
                 value: format!("{algo} (in {s:?}); only sha256 is supported"),
             });
         }
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Err(ImageError::Malformed {
                 what: "digest".into(),
@@ -281,7 +284,10 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         let msg = err.to_string();
         assert!(msg.contains(d.as_str()), "{msg}");
-        assert!(msg.contains(Sha256Digest::of(b"hello worle").as_str()), "{msg}");
+        assert!(
+            msg.contains(Sha256Digest::of(b"hello worle").as_str()),
+            "{msg}"
+        );
         // The error sticks.
         assert!(r.read(&mut [0u8; 4]).is_err());
     }
@@ -291,9 +297,19 @@ mod tests {
         let data = b"0123456789";
         let d = Sha256Digest::of(data);
         let mut short = VerifyingReader::new(&data[..5], "blob", d.clone(), Some(10));
-        assert!(read_all(&mut short).unwrap_err().to_string().contains("truncated"));
+        assert!(
+            read_all(&mut short)
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
         let mut endless = VerifyingReader::new(io::repeat(0), "blob", d, Some(10));
-        assert!(read_all(&mut endless).unwrap_err().to_string().contains("more than"));
+        assert!(
+            read_all(&mut endless)
+                .unwrap_err()
+                .to_string()
+                .contains("more than")
+        );
     }
 
     #[test]

@@ -27,7 +27,12 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// Docker image config media type.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// The media types a registry is asked for (`Accept`).
-pub const ACCEPT: [&str; 4] = [OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST];
+pub const ACCEPT: [&str; 4] = [
+    OCI_INDEX,
+    DOCKER_MANIFEST_LIST,
+    OCI_MANIFEST,
+    DOCKER_MANIFEST,
+];
 
 /// Layer media types Palisade reads (the layer reader also sniffs compression from magic bytes).
 pub const LAYER_MEDIA_TYPES: [&str; 11] = [
@@ -127,6 +132,14 @@ struct RawManifest {
     fs_layers: Option<serde_json::Value>,
 }
 
+/// Serde reads a struct from a JSON array too; documents must be objects.
+pub(crate) fn require_object(what: &str, bytes: &[u8]) -> Result<(), ImageError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(malformed(what, "invalid JSON: not a JSON object")),
+    }
+}
+
 fn malformed(what: &str, message: impl Into<String>) -> ImageError {
     ImageError::Malformed {
         what: what.to_string(),
@@ -134,7 +147,11 @@ fn malformed(what: &str, message: impl Into<String>) -> ImageError {
     }
 }
 
-fn descriptor(what: &str, raw: RawDescriptor, default_type: &str) -> Result<Descriptor, ImageError> {
+fn descriptor(
+    what: &str,
+    raw: RawDescriptor,
+    default_type: &str,
+) -> Result<Descriptor, ImageError> {
     let digest = Sha256Digest::parse(&raw.digest).map_err(|e| malformed(what, e.to_string()))?;
     let size = u64::try_from(raw.size)
         .map_err(|_| malformed(what, format!("negative size {} for {digest}", raw.size)))?;
@@ -159,6 +176,7 @@ fn descriptor(what: &str, raw: RawDescriptor, default_type: &str) -> Result<Desc
 /// are refused with [`ImageError::Unsupported`].
 pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, ImageError> {
     let what = "manifest";
+    require_object(what, bytes)?;
     let raw: RawManifest =
         serde_json::from_slice(bytes).map_err(|e| malformed(what, format!("invalid JSON: {e}")))?;
     let content_type = content_type
@@ -167,7 +185,9 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
     let media_type = raw.media_type.clone().or(content_type);
     if raw.schema_version == Some(1)
         || raw.fs_layers.is_some()
-        || media_type.as_deref().is_some_and(|m| DOCKER_SCHEMA1.contains(&m))
+        || media_type
+            .as_deref()
+            .is_some_and(|m| DOCKER_SCHEMA1.contains(&m))
     {
         return Err(ImageError::Unsupported {
             what: "manifest".into(),
@@ -197,7 +217,10 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
     };
     if is_index {
         if raw.config.is_some() || raw.layers.is_some() {
-            return Err(malformed("index", "an index must not have config or layers"));
+            return Err(malformed(
+                "index",
+                "an index must not have config or layers",
+            ));
         }
         let entries = raw
             .manifests
@@ -222,7 +245,8 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
         }
         let config = descriptor(
             "manifest config",
-            raw.config.ok_or_else(|| malformed(what, "missing config"))?,
+            raw.config
+                .ok_or_else(|| malformed(what, "missing config"))?,
             OCI_CONFIG,
         )?;
         if config.media_type != OCI_CONFIG && config.media_type != DOCKER_CONFIG {
@@ -231,7 +255,9 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
                 value: config.media_type,
             });
         }
-        let raw_layers = raw.layers.ok_or_else(|| malformed(what, "missing layers"))?;
+        let raw_layers = raw
+            .layers
+            .ok_or_else(|| malformed(what, "missing layers"))?;
         if raw_layers.len() > MAX_LAYERS {
             return Err(malformed(
                 what,
@@ -240,7 +266,13 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
         }
         let layers = raw_layers
             .into_iter()
-            .map(|d| descriptor("manifest layer", d, "application/vnd.oci.image.layer.v1.tar"))
+            .map(|d| {
+                descriptor(
+                    "manifest layer",
+                    d,
+                    "application/vnd.oci.image.layer.v1.tar",
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(bad) = layers
             .iter()
@@ -262,13 +294,22 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Manife
 impl ImageIndex {
     /// Picks the entry for `wanted` (default `linux/amd64`), ignoring entries that are not
     /// manifests or indexes (attestations, signatures, other artifacts).
-    pub fn select(&self, reference: &str, wanted: Option<&Platform>) -> Result<&Descriptor, ImageError> {
+    pub fn select(
+        &self,
+        reference: &str,
+        wanted: Option<&Platform>,
+    ) -> Result<&Descriptor, ImageError> {
         let entries: Vec<(Option<Platform>, &Descriptor)> = self
             .manifests
             .iter()
             .filter(|d| {
-                [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST]
-                    .contains(&d.media_type.as_str())
+                [
+                    OCI_MANIFEST,
+                    DOCKER_MANIFEST,
+                    OCI_INDEX,
+                    DOCKER_MANIFEST_LIST,
+                ]
+                .contains(&d.media_type.as_str())
                     && d.annotations
                         .get("vnd.docker.reference.type")
                         .is_none_or(|t| t != "attestation-manifest")
@@ -307,6 +348,7 @@ struct RawRootfs {
 
 /// Parses an image config (already digest-verified) into JSON plus the fields Palisade uses.
 pub fn parse_config(bytes: &[u8]) -> Result<(serde_json::Value, ImageConfigInfo), ImageError> {
+    require_object("image config", bytes)?;
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| malformed("image config", format!("invalid JSON: {e}")))?;
     let raw: RawConfig = serde_json::from_value(value.clone())
@@ -318,7 +360,8 @@ pub fn parse_config(bytes: &[u8]) -> Result<(serde_json::Value, ImageConfigInfo)
         }
         for d in rootfs.diff_ids {
             diff_ids.push(
-                Sha256Digest::parse(&d).map_err(|e| malformed("image config diff_id", e.to_string()))?,
+                Sha256Digest::parse(&d)
+                    .map_err(|e| malformed("image config diff_id", e.to_string()))?,
             );
         }
     }
@@ -377,7 +420,9 @@ mod tests {
             None,
         )
         .unwrap();
-        let Manifest::Image(m) = m else { panic!("not an image") };
+        let Manifest::Image(m) = m else {
+            panic!("not an image")
+        };
         assert_eq!(m.config.digest.as_str(), D1);
         assert_eq!(m.layers.len(), 1);
         assert_eq!(m.layers[0].size, 20);
@@ -389,7 +434,11 @@ mod tests {
             r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{D1}","size":1}},
                "layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+zstd","digest":"{D2}","size":2}}]}}"#
         );
-        let m = parse_manifest(body.as_bytes(), Some(&format!("{OCI_MANIFEST}; charset=utf-8"))).unwrap();
+        let m = parse_manifest(
+            body.as_bytes(),
+            Some(&format!("{OCI_MANIFEST}; charset=utf-8")),
+        )
+        .unwrap();
         assert!(matches!(m, Manifest::Image(ref i) if i.media_type == OCI_MANIFEST));
         let m = parse_manifest(body.as_bytes(), None).unwrap();
         assert!(matches!(m, Manifest::Image(_)));
@@ -454,7 +503,9 @@ mod tests {
             ),
         ];
         for (body, want) in cases {
-            let err = parse_manifest(body.as_bytes(), None).unwrap_err().to_string();
+            let err = parse_manifest(body.as_bytes(), None)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{body}: {err}");
         }
     }

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
+use oci_client::RegistryOperation;
 use oci_client::client::{ClientConfig, ClientProtocol, LayerDescriptor};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
-use oci_client::RegistryOperation;
 
 use crate::cache::BlobCache;
 use crate::progress::Progress;
@@ -103,19 +103,29 @@ pub async fn resolve(
                 if depth > manifest::MAX_INDEX_DEPTH {
                     return Err(ImageError::Malformed {
                         what: "index".into(),
-                        message: format!("indexes nested deeper than {}", manifest::MAX_INDEX_DEPTH),
+                        message: format!(
+                            "indexes nested deeper than {}",
+                            manifest::MAX_INDEX_DEPTH
+                        ),
                     });
                 }
                 let entry = index.select(&shown, wanted.as_ref())?.clone();
                 let (bytes, _, _) = conn
-                    .fetch_manifest(entry.digest.as_str(), Some(&entry.digest), Some(entry.size), limits)
+                    .fetch_manifest(
+                        entry.digest.as_str(),
+                        Some(&entry.digest),
+                        Some(entry.size),
+                        limits,
+                    )
                     .await?;
                 doc = manifest::parse_manifest(&bytes, Some(&entry.media_type))?;
             }
         }
     };
 
-    let config_bytes = conn.fetch_config(&image_manifest.config, cache, limits).await?;
+    let config_bytes = conn
+        .fetch_config(&image_manifest.config, cache, limits)
+        .await?;
     let (config, info) = manifest::parse_config(&config_bytes)?;
     manifest::check_config_platform(&shown, wanted.as_ref(), &info)?;
 
@@ -129,10 +139,17 @@ pub async fn resolve(
             ),
         });
     }
-    if let Some(big) = image_manifest.layers.iter().find(|l| l.size > limits.max_layer_bytes) {
+    if let Some(big) = image_manifest
+        .layers
+        .iter()
+        .find(|l| l.size > limits.max_layer_bytes)
+    {
         return Err(ImageError::LimitExceeded {
             layer: big.digest.to_string(),
-            limit: format!("{} bytes compressed, above max_layer_bytes {}", big.size, limits.max_layer_bytes),
+            limit: format!(
+                "{} bytes compressed, above max_layer_bytes {}",
+                big.size, limits.max_layer_bytes
+            ),
         });
     }
 
@@ -167,7 +184,11 @@ pub async fn resolve(
             digest: Some(top_digest.to_string()),
             config_digest: Some(image_manifest.config.digest.to_string()),
             platform: Some(info.platform.to_string()).filter(|p| p != "/"),
-            layers: image_manifest.layers.iter().map(|l| l.digest.to_string()).collect(),
+            layers: image_manifest
+                .layers
+                .iter()
+                .map(|l| l.digest.to_string())
+                .collect(),
         },
         config: Some(config),
         layers,
@@ -194,7 +215,11 @@ async fn credentials_for(
         }
         (None, None) => {}
     }
-    let Some(path) = opts.docker_config.clone().or_else(auth::default_docker_config_path) else {
+    let Some(path) = opts
+        .docker_config
+        .clone()
+        .or_else(auth::default_docker_config_path)
+    else {
         return Ok(Credential::Anonymous);
     };
     let registry = image.registry.clone();
@@ -284,7 +309,11 @@ impl Connection {
                 RegistryAuth::Bearer(conn.exchange_identity_token(&token).await?)
             }
         };
-        match conn.oci.auth(&conn.oref, &auth, RegistryOperation::Pull).await {
+        match conn
+            .oci
+            .auth(&conn.oref, &auth, RegistryOperation::Pull)
+            .await
+        {
             Ok(token) => conn.bearer = token,
             Err(e) => return Err(conn.map_oci_error(e, "authenticating")),
         }
@@ -344,9 +373,16 @@ impl Connection {
             hops += 1;
         }
         let lower = chain.to_ascii_lowercase();
-        let tls = ["tls", "certificate", "invalidcontenttype", "corrupt message", "handshake", "peer"]
-            .iter()
-            .any(|k| lower.contains(k));
+        let tls = [
+            "tls",
+            "certificate",
+            "invalidcontenttype",
+            "corrupt message",
+            "handshake",
+            "peer",
+        ]
+        .iter()
+        .any(|k| lower.contains(k));
         let message = if tls && !self.insecure {
             if self.image.is_loopback() {
                 format!(
@@ -355,7 +391,10 @@ impl Connection {
             } else {
                 format!("TLS error while {doing} ({chain})")
             }
-        } else if lower.contains("connection refused") || lower.contains("dns") || lower.contains("connect") {
+        } else if lower.contains("connection refused")
+            || lower.contains("dns")
+            || lower.contains("connect")
+        {
             format!("cannot connect while {doing}: {chain}")
         } else {
             format!("network error while {doing}: {chain}")
@@ -370,7 +409,11 @@ impl Connection {
                 registry: self.image.registry.clone(),
                 message: format!(
                     "the token service refused {}: {}",
-                    if self.anonymous { "anonymous access (pass --username/--password or run `docker login`)" } else { "the credentials" },
+                    if self.anonymous {
+                        "anonymous access (pass --username/--password or run `docker login`)"
+                    } else {
+                        "the credentials"
+                    },
                     truncate(&reason, 300)
                 ),
             },
@@ -381,10 +424,18 @@ impl Connection {
                     .take(4)
                     .map(|e| format!("{:?}: {}", e.code, truncate(&e.message, 200)))
                     .collect();
-                if envelope.errors.iter().any(|e| matches!(e.code, OciErrorCode::Unauthorized)) {
+                if envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(e.code, OciErrorCode::Unauthorized))
+                {
                     return self.auth_required();
                 }
-                if envelope.errors.iter().any(|e| matches!(e.code, OciErrorCode::Denied)) {
+                if envelope
+                    .errors
+                    .iter()
+                    .any(|e| matches!(e.code, OciErrorCode::Denied))
+                {
                     return ImageError::Auth {
                         registry: self.image.registry.clone(),
                         message: format!("access denied while {doing}: {}", codes.join("; ")),
@@ -419,7 +470,10 @@ impl Connection {
         expected_size: Option<u64>,
         limits: &Limits,
     ) -> Result<(Vec<u8>, Sha256Digest, Option<String>), ImageError> {
-        let what = format!("{}/{}:{reference}", self.image.registry, self.image.repository);
+        let what = format!(
+            "{}/{}:{reference}",
+            self.image.registry, self.image.repository
+        );
         let url = format!(
             "{}/v2/{}/manifests/{}",
             self.base_url(),
@@ -437,7 +491,11 @@ impl Connection {
             .map_err(|e| self.network_error(&e, "fetching the manifest"))?;
         let status = resp.status();
         if !status.is_success() {
-            let body = read_capped(&mut resp, 64 << 10).await.ok().flatten().unwrap_or_default();
+            let body = read_capped(&mut resp, 64 << 10)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             return Err(self.status_error(status, &body, &format!("manifest {what}")));
         }
         let header_digest = resp
@@ -450,7 +508,9 @@ impl Connection {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let cap = expected_size.unwrap_or(u64::MAX).min(limits.max_manifest_bytes);
+        let cap = expected_size
+            .unwrap_or(u64::MAX)
+            .min(limits.max_manifest_bytes);
         if let Some(len) = resp.content_length()
             && len > cap
         {
@@ -552,7 +612,8 @@ impl Connection {
             }
             bytes.extend_from_slice(&chunk);
         }
-        desc.digest.verify(&format!("config {}", desc.digest), &bytes)?;
+        desc.digest
+            .verify(&format!("config {}", desc.digest), &bytes)?;
         if let Err(e) = cache.put(&desc.digest, &bytes) {
             tracing::warn!("cannot cache config {}: {e}", desc.digest);
         }
@@ -567,7 +628,9 @@ impl Connection {
     ) -> Result<(), ImageError> {
         let task = format!("layer {}", &layer.digest.hex()[..12]);
         progress.start(&task, layer.size);
-        let result = self.download_layer_inner(layer, cache, progress.as_ref(), &task).await;
+        let result = self
+            .download_layer_inner(layer, cache, progress.as_ref(), &task)
+            .await;
         progress.finish(&task);
         result
     }
@@ -632,7 +695,10 @@ impl Connection {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_bearer_challenge)
             .ok_or_else(|| {
-                auth_err("an identity token is configured but the registry sent no bearer challenge".into())
+                auth_err(
+                    "an identity token is configured but the registry sent no bearer challenge"
+                        .into(),
+                )
             })?;
         let scope = format!("repository:{}:pull", self.image.repository);
         let mut params = vec![
@@ -652,7 +718,10 @@ impl Connection {
         let mut resp = self
             .http
             .post(&challenge.0)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(body)
             .send()
             .await
@@ -698,7 +767,11 @@ pub fn parse_bearer_challenge(header: &str) -> Option<(String, Option<String>)> 
     while !s.is_empty() && guard < 32 {
         guard += 1;
         let (key, after) = s.split_once('=')?;
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, remaining) = if let Some(q) = after.strip_prefix('"') {
             let end = q.find('"')?;
@@ -719,7 +792,10 @@ pub fn parse_bearer_challenge(header: &str) -> Option<(String, Option<String>)> 
 }
 
 /// Reads a response body up to `cap` bytes; `Ok(None)` if it is longer.
-async fn read_capped(resp: &mut reqwest::Response, cap: u64) -> Result<Option<Vec<u8>>, reqwest::Error> {
+async fn read_capped(
+    resp: &mut reqwest::Response,
+    cap: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
     let mut buf = Vec::new();
     while let Some(chunk) = resp.chunk().await? {
         if (buf.len() + chunk.len()) as u64 > cap {
@@ -752,15 +828,24 @@ mod tests {
             parse_bearer_challenge(
                 r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#
             ),
-            Some(("https://auth.docker.io/token".into(), Some("registry.docker.io".into())))
+            Some((
+                "https://auth.docker.io/token".into(),
+                Some("registry.docker.io".into())
+            ))
         );
         assert_eq!(
             parse_bearer_challenge(r#"bearer realm=https://x.example/oauth2/token , service=x"#),
             Some(("https://x.example/oauth2/token".into(), Some("x".into())))
         );
         assert_eq!(parse_bearer_challenge(r#"Basic realm="ci-registry""#), None);
-        assert_eq!(parse_bearer_challenge(r#"Bearer realm="file:///etc/passwd""#), None);
-        assert_eq!(parse_bearer_challenge(r#"Bearer realm="unterminated"#), None);
+        assert_eq!(
+            parse_bearer_challenge(r#"Bearer realm="file:///etc/passwd""#),
+            None
+        );
+        assert_eq!(
+            parse_bearer_challenge(r#"Bearer realm="unterminated"#),
+            None
+        );
         assert_eq!(parse_bearer_challenge("Bearer"), None);
     }
 

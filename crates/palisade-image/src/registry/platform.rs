@@ -35,10 +35,10 @@ impl Platform {
         if parts.iter().any(|p| p.is_empty() || p.len() > 64) {
             return Err(bad("empty or overlong part"));
         }
-        if parts
-            .iter()
-            .any(|p| !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'))
-        {
+        if parts.iter().any(|p| {
+            !p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        }) {
             return Err(bad("unexpected character"));
         }
         Ok(Platform {
@@ -200,9 +200,18 @@ mod tests {
             ),
         ];
         assert_eq!(*select("x", &entries, None).unwrap(), "amd64");
-        assert_eq!(*select("x", &entries, Some(&p("linux/arm64"))).unwrap(), "arm64");
-        assert_eq!(*select("x", &entries, Some(&p("linux/arm"))).unwrap(), "armv7");
-        assert_eq!(*select("x", &entries, Some(&p("linux/arm/v6"))).unwrap(), "armv6");
+        assert_eq!(
+            *select("x", &entries, Some(&p("linux/arm64"))).unwrap(),
+            "arm64"
+        );
+        assert_eq!(
+            *select("x", &entries, Some(&p("linux/arm"))).unwrap(),
+            "armv7"
+        );
+        assert_eq!(
+            *select("x", &entries, Some(&p("linux/arm/v6"))).unwrap(),
+            "armv6"
+        );
         let err = select("x", &entries, Some(&p("linux/s390x")))
             .unwrap_err()
             .to_string();
@@ -221,6 +230,11 @@ mod tests {
         let two = vec![(None, 1), (None, 2)];
         assert!(select("x", &two, None).is_err());
         let empty: Vec<(Option<Platform>, i32)> = vec![];
-        assert!(select("x", &empty, None).unwrap_err().to_string().contains("empty"));
+        assert!(
+            select("x", &empty, None)
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
     }
 }

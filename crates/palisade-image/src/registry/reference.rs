@@ -50,7 +50,8 @@ fn valid_component(c: &str) -> bool {
     let b = c.as_bytes();
     let sep = |x: u8| x == b'.' || x == b'_' || x == b'-';
     !b.is_empty()
-        && b.iter().all(|&x| x.is_ascii_lowercase() || x.is_ascii_digit() || sep(x))
+        && b.iter()
+            .all(|&x| x.is_ascii_lowercase() || x.is_ascii_digit() || sep(x))
         && !sep(b[0])
         && !sep(b[b.len() - 1])
         && !c.contains("..")
@@ -62,7 +63,10 @@ fn valid_host(h: &str) -> bool {
         _ => (h, None),
     };
     let host_ok = if host.starts_with('[') && host.ends_with(']') {
-        host.len() > 2 && host[1..host.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':')
+        host.len() > 2
+            && host[1..host.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':')
     } else {
         !host.is_empty()
             && host
@@ -70,7 +74,8 @@ fn valid_host(h: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
             && !host.starts_with(['.', '-'])
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
     host_ok && port_ok
 }
 
@@ -119,7 +124,10 @@ impl ImageReference {
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
             {
                 if !valid_host(first) {
-                    return Err(invalid(reference, format!("invalid registry host {first:?}")));
+                    return Err(invalid(
+                        reference,
+                        format!("invalid registry host {first:?}"),
+                    ));
                 }
                 (normalize_registry_host(first), rest.to_string())
             }
@@ -142,7 +150,10 @@ impl ImageReference {
             repo
         };
         if repository.len() > 255 {
-            return Err(invalid(reference, "repository name longer than 255 characters"));
+            return Err(invalid(
+                reference,
+                "repository name longer than 255 characters",
+            ));
         }
         let tag = match (&tag, &digest) {
             (None, None) => Some("latest".to_string()),
@@ -245,7 +256,10 @@ mod tests {
     #[test]
     fn registries_ports_digests() {
         let r = ImageReference::parse("127.0.0.1:5000/x/y:1").unwrap();
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("127.0.0.1:5000", "x/y"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("127.0.0.1:5000", "x/y")
+        );
         assert_eq!(r.tag.as_deref(), Some("1"));
         assert!(r.is_loopback());
         let r = ImageReference::parse("localhost/app").unwrap();
@@ -290,8 +304,14 @@ mod tests {
 
     #[test]
     fn normalizes_hosts() {
-        assert_eq!(normalize_registry_host("https://index.docker.io/v1/"), "docker.io");
-        assert_eq!(normalize_registry_host("http://127.0.0.1:5000/v2/"), "127.0.0.1:5000");
+        assert_eq!(
+            normalize_registry_host("https://index.docker.io/v1/"),
+            "docker.io"
+        );
+        assert_eq!(
+            normalize_registry_host("http://127.0.0.1:5000/v2/"),
+            "127.0.0.1:5000"
+        );
         assert_eq!(normalize_registry_host("GHCR.IO"), "ghcr.io");
     }
 }
