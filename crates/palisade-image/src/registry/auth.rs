@@ -273,9 +273,13 @@ pub fn load_docker_config(path: &Path) -> Result<Option<DockerConfig>, ImageErro
             path.display()
         )));
     }
-    parse_docker_config(&bytes)
-        .map(Some)
-        .map_err(|e| config_error(format!("{}: {e}", path.display())))
+    parse_docker_config(&bytes).map(Some).map_err(|e| match e {
+        ImageError::Malformed { message, .. } => ImageError::Malformed {
+            what: format!("docker config {}", path.display()),
+            message,
+        },
+        other => other,
+    })
 }
 
 impl DockerConfig {
