@@ -1,8 +1,8 @@
 #![no_main]
 //! `~/.docker/config.json` parsing and credential lookup (helpers stubbed out) must never panic.
 use libfuzzer_sys::fuzz_target;
-use palisade_image::registry::auth::{self, Credential};
 use palisade_image::ImageError;
+use palisade_image::registry::auth::{self, Credential};
 
 fn no_helper(_: &str, _: &str) -> Result<Option<Credential>, ImageError> {
     Ok(None)

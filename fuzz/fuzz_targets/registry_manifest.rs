@@ -19,14 +19,23 @@ fuzz_target!(|data: &[u8]| {
     };
     let content_type = CONTENT_TYPES[usize::from(selector) % CONTENT_TYPES.len()];
     if let Ok(Manifest::Index(index)) = manifest::parse_manifest(body, content_type) {
-        for wanted in ["linux/amd64", "linux/arm64", "linux/arm", "windows/amd64/v1"] {
+        for wanted in [
+            "linux/amd64",
+            "linux/arm64",
+            "linux/arm",
+            "windows/amd64/v1",
+        ] {
             let p = Platform::parse(wanted).ok();
             let _ = index.select("fuzz", p.as_ref());
         }
         let _ = index.select("fuzz", None);
     }
     if let Ok((_, info)) = manifest::parse_config(body) {
-        let _ = manifest::check_config_platform("fuzz", Platform::parse("linux/amd64").ok().as_ref(), &info);
+        let _ = manifest::check_config_platform(
+            "fuzz",
+            Platform::parse("linux/amd64").ok().as_ref(),
+            &info,
+        );
     }
     if let Ok(s) = std::str::from_utf8(body) {
         let _ = Platform::parse(s);

@@ -30,7 +30,17 @@ fn insecure() -> RegistryOptions {
 }
 
 /// Builds the test layout and pushes `v1` (and `multi` with --all) to `registry/repo`.
-fn push_test_images(registry: &str, repo: &str, creds: Option<&str>) -> (BuiltImage, BuiltImage, BuiltImage, String, tempfile::TempDir) {
+fn push_test_images(
+    registry: &str,
+    repo: &str,
+    creds: Option<&str>,
+) -> (
+    BuiltImage,
+    BuiltImage,
+    BuiltImage,
+    String,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().unwrap();
     let (single, amd, arm, idx) = build_test_layout(dir.path(), repo);
     for (tag, all) in [("v1", false), ("multi", true)] {
@@ -53,7 +63,9 @@ fn push_test_images(registry: &str, repo: &str, creds: Option<&str>) -> (BuiltIm
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pulls_verifies_and_caches_layers() {
-    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else { return };
+    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else {
+        return;
+    };
     if !require_skopeo() {
         return;
     }
@@ -71,8 +83,14 @@ async fn pulls_verifies_and_caches_layers() {
         .unwrap();
     assert_eq!(img.target.kind, "image");
     assert_eq!(img.target.name, reference);
-    assert_eq!(img.target.digest.as_deref(), Some(single.manifest_digest.as_str()));
-    assert_eq!(img.target.config_digest.as_deref(), Some(single.config_digest.as_str()));
+    assert_eq!(
+        img.target.digest.as_deref(),
+        Some(single.manifest_digest.as_str())
+    );
+    assert_eq!(
+        img.target.config_digest.as_deref(),
+        Some(single.config_digest.as_str())
+    );
     assert_eq!(img.target.platform.as_deref(), Some("linux/amd64"));
     assert_eq!(img.target.layers, single.layer_digests);
     // Every layer was downloaded once, with progress for its full size.
@@ -98,12 +116,18 @@ async fn pulls_verifies_and_caches_layers() {
 
     // A same-size corruption of a cached layer: the verifying opener reports it at EOF and
     // evicts the entry; the next resolve fetches it again and it reads cleanly.
-    let victim = cache_dir.path().join("sha256").join(&single.layer_digests[0][7..]);
+    let victim = cache_dir
+        .path()
+        .join("sha256")
+        .join(&single.layer_digests[0][7..]);
     let mut bytes = std::fs::read(&victim).unwrap();
     let n = bytes.len();
     bytes[n / 2] ^= 0x55;
     std::fs::write(&victim, &bytes).unwrap();
-    let err = (again.layers[0].open)().unwrap().read_to_end(&mut Vec::new()).unwrap_err();
+    let err = (again.layers[0].open)()
+        .unwrap()
+        .read_to_end(&mut Vec::new())
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(err.to_string().contains(&single.layer_digests[0]), "{err}");
     assert!(!victim.exists());
@@ -129,7 +153,9 @@ async fn pulls_verifies_and_caches_layers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn selects_platform_from_index() {
-    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else { return };
+    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else {
+        return;
+    };
     if !require_skopeo() {
         return;
     }
@@ -141,9 +167,15 @@ async fn selects_platform_from_index() {
     let limits = Limits::default();
     let reference = format!("{reg}/{repo}:multi");
 
-    let img = registry::resolve(&reference, &insecure(), &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap();
+    let img = registry::resolve(
+        &reference,
+        &insecure(),
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert_eq!(img.target.digest.as_deref(), Some(idx.as_str()));
     assert_eq!(img.target.layers, amd.layer_digests);
     assert_eq!(image_files(&img)["etc/arch"], b"amd64");
@@ -167,12 +199,18 @@ async fn selects_platform_from_index() {
         .await
         .unwrap_err();
     assert!(matches!(err, ImageError::PlatformNotFound { .. }), "{err}");
-    assert!(err.to_string().contains("available: linux/amd64, linux/arm64/v8"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("available: linux/amd64, linux/arm64/v8"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_say_what_to_do() {
-    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else { return };
+    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else {
+        return;
+    };
     if !require_skopeo() {
         return;
     }
@@ -183,21 +221,36 @@ async fn errors_say_what_to_do() {
     let cache = BlobCache::new(cache_dir.path().to_path_buf()).unwrap();
     let limits = Limits::default();
 
-    let err = registry::resolve(&format!("{reg}/{repo}:missing"), &insecure(), &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("not found") && err.contains("manifest unknown"), "{err}");
+    let err = registry::resolve(
+        &format!("{reg}/{repo}:missing"),
+        &insecure(),
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("not found") && err.contains("manifest unknown"),
+        "{err}"
+    );
 
     // Plain-HTTP registry without --insecure: TLS fails and the hint says what to pass.
     let secure = RegistryOptions {
         insecure: false,
         ..insecure()
     };
-    let err = registry::resolve(&format!("{reg}/{repo}:v1"), &secure, &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = registry::resolve(
+        &format!("{reg}/{repo}:v1"),
+        &secure,
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("--insecure"), "{err}");
 
     // Manifest above the size limit.
@@ -205,16 +258,28 @@ async fn errors_say_what_to_do() {
         max_manifest_bytes: 64,
         ..Limits::default()
     };
-    let err = registry::resolve(&format!("{reg}/{repo}:v1"), &insecure(), &cache, &tiny, Arc::new(NoProgress))
-        .await
-        .unwrap_err();
+    let err = registry::resolve(
+        &format!("{reg}/{repo}:v1"),
+        &insecure(),
+        &cache,
+        &tiny,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ImageError::LimitExceeded { .. }), "{err}");
 
     // Nothing listens on the port.
-    let err = registry::resolve("127.0.0.1:9/x:1", &insecure(), &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = registry::resolve(
+        "127.0.0.1:9/x:1",
+        &insecure(),
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("cannot connect"), "{err}");
 
     // A layer budget smaller than the image.
@@ -222,15 +287,23 @@ async fn errors_say_what_to_do() {
         max_image_bytes: 10,
         ..Limits::default()
     };
-    let err = registry::resolve(&format!("{reg}/{repo}:v1"), &insecure(), &cache, &small, Arc::new(NoProgress))
-        .await
-        .unwrap_err();
+    let err = registry::resolve(
+        &format!("{reg}/{repo}:v1"),
+        &insecure(),
+        &cache,
+        &small,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ImageError::LimitExceeded { .. }), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn authenticated_registry() {
-    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY_AUTH") else { return };
+    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY_AUTH") else {
+        return;
+    };
     if !require_skopeo() {
         return;
     }
@@ -242,12 +315,21 @@ async fn authenticated_registry() {
     let limits = Limits::default();
     let reference = format!("{reg}/{repo}:v1");
 
-    let err = registry::resolve(&reference, &insecure(), &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap_err();
+    let err = registry::resolve(
+        &reference,
+        &insecure(),
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ImageError::Auth { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(&format!("authentication required for {reg}")), "{msg}");
+    assert!(
+        msg.contains(&format!("authentication required for {reg}")),
+        "{msg}"
+    );
     assert!(msg.contains("--username/--password"), "{msg}");
 
     let wrong = RegistryOptions {
@@ -265,7 +347,11 @@ async fn authenticated_registry() {
         username: Some("ciuser".into()),
         ..insecure()
     };
-    assert!(registry::resolve(&reference, &half, &cache, &limits, Arc::new(NoProgress)).await.is_err());
+    assert!(
+        registry::resolve(&reference, &half, &cache, &limits, Arc::new(NoProgress))
+            .await
+            .is_err()
+    );
 
     let good = RegistryOptions {
         username: Some("ciuser".into()),
@@ -293,16 +379,28 @@ async fn authenticated_registry() {
         docker_config: Some(cfg.clone()),
         ..insecure()
     };
-    let img = registry::resolve(&reference, &from_file, &cache2, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap();
+    let img = registry::resolve(
+        &reference,
+        &from_file,
+        &cache2,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert_eq!(image_files(&img)["etc/marker"], repo.as_bytes());
 
     // A malformed docker config is reported, naming the file.
     std::fs::write(&cfg, "{not json").unwrap();
-    let err = registry::resolve(&reference, &from_file, &cache2, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = registry::resolve(
+        &reference,
+        &from_file,
+        &cache2,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("config.json"), "{err}");
 }

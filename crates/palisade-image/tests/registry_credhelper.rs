@@ -23,7 +23,9 @@ esac
 
 #[tokio::test(flavor = "multi_thread")]
 async fn credential_helper_supplies_credentials() {
-    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY_AUTH") else { return };
+    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY_AUTH") else {
+        return;
+    };
     if !require_skopeo() {
         return;
     }
@@ -33,7 +35,11 @@ async fn credential_helper_supplies_credentials() {
     std::fs::write(&helper, HELPER).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     // SAFETY: the only test in this binary, and it sets the environment before starting any
     // thread of its own that reads it.
     unsafe {
@@ -67,7 +73,11 @@ async fn credential_helper_supplies_credentials() {
     };
 
     // credHelpers entry for this registry.
-    std::fs::write(&cfg, format!(r#"{{"credHelpers":{{"{reg}":"palisadetest"}}}}"#)).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"credHelpers":{{"{reg}":"palisadetest"}}}}"#),
+    )
+    .unwrap();
     let img = registry::resolve(&reference, &opts, &cache, &limits, Arc::new(NoProgress))
         .await
         .unwrap();
@@ -87,7 +97,11 @@ async fn credential_helper_supplies_credentials() {
     assert!(err.to_string().contains("authentication required"), "{err}");
 
     // A helper that is not installed is named in the error.
-    std::fs::write(&cfg, format!(r#"{{"credHelpers":{{"{reg}":"palisade-missing"}}}}"#)).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"credHelpers":{{"{reg}":"palisade-missing"}}}}"#),
+    )
+    .unwrap();
     let err = registry::resolve(&reference, &opts, &cache, &limits, Arc::new(NoProgress))
         .await
         .unwrap_err()

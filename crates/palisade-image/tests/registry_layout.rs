@@ -17,8 +17,14 @@ fn layout_by_tag_digest_and_platform() {
 
     let img = layout::open(dir.path(), Some("v1"), None, &limits).unwrap();
     assert_eq!(img.target.kind, "oci-layout");
-    assert_eq!(img.target.digest.as_deref(), Some(single.manifest_digest.as_str()));
-    assert_eq!(img.target.config_digest.as_deref(), Some(single.config_digest.as_str()));
+    assert_eq!(
+        img.target.digest.as_deref(),
+        Some(single.manifest_digest.as_str())
+    );
+    assert_eq!(
+        img.target.config_digest.as_deref(),
+        Some(single.config_digest.as_str())
+    );
     assert_eq!(img.target.platform.as_deref(), Some("linux/amd64"));
     assert_eq!(img.target.layers, single.layer_digests);
     let media: Vec<&str> = img.layers.iter().map(|l| l.media_type.as_str()).collect();
@@ -51,14 +57,21 @@ fn layout_by_tag_digest_and_platform() {
 
     let err = layout::open(dir.path(), Some("multi"), Some("linux/s390x"), &limits).unwrap_err();
     assert!(matches!(err, ImageError::PlatformNotFound { .. }), "{err}");
-    assert!(err.to_string().contains("linux/amd64, linux/arm64/v8"), "{err}");
+    assert!(
+        err.to_string().contains("linux/amd64, linux/arm64/v8"),
+        "{err}"
+    );
     // A single-platform image asked for another platform is refused, not scanned.
     let err = layout::open(dir.path(), Some("v1"), Some("linux/arm64"), &limits).unwrap_err();
     assert!(matches!(err, ImageError::PlatformNotFound { .. }), "{err}");
     // Several images and no tag: the error names the tags.
-    let err = layout::open(dir.path(), None, None, &limits).unwrap_err().to_string();
+    let err = layout::open(dir.path(), None, None, &limits)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("multi") && err.contains("v1"), "{err}");
-    let err = layout::open(dir.path(), Some("nope"), None, &limits).unwrap_err().to_string();
+    let err = layout::open(dir.path(), Some("nope"), None, &limits)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("available: multi, v1"), "{err}");
 }
 
@@ -74,14 +87,22 @@ fn layout_detects_tampering_and_missing_blobs() {
     bytes[600] ^= 0xff;
     std::fs::write(&layer, &bytes).unwrap();
     let img = layout::open(dir.path(), Some("v1"), None, &limits).unwrap();
-    let err = (img.layers[2].open)().unwrap().read_to_end(&mut Vec::new()).unwrap_err();
+    let err = (img.layers[2].open)()
+        .unwrap()
+        .read_to_end(&mut Vec::new())
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(err.to_string().contains(&single.layer_digests[2]), "{err}");
 
     // A missing layer fails at open time, naming the blob.
     std::fs::remove_file(blob_path(dir.path(), &single.layer_digests[1])).unwrap();
-    let err = layout::open(dir.path(), Some("v1"), None, &limits).unwrap_err().to_string();
-    assert!(err.contains("missing") && err.contains(&single.layer_digests[1]), "{err}");
+    let err = layout::open(dir.path(), Some("v1"), None, &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing") && err.contains(&single.layer_digests[1]),
+        "{err}"
+    );
 
     // A tampered config is a digest mismatch.
     let cfg = blob_path(dir.path(), &single.config_digest);
@@ -95,12 +116,16 @@ fn layout_detects_tampering_and_missing_blobs() {
     let m = blob_path(dir.path(), &single.manifest_digest);
     std::fs::remove_file(&m).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &m).unwrap();
-    let err = layout::open(dir.path(), Some("v1"), None, &limits).unwrap_err().to_string();
+    let err = layout::open(dir.path(), Some("v1"), None, &limits)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a regular file"), "{err}");
 
     // Not a layout at all.
     let empty = tempfile::tempdir().unwrap();
-    let err = layout::open(empty.path(), None, None, &limits).unwrap_err().to_string();
+    let err = layout::open(empty.path(), None, None, &limits)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no oci-layout"), "{err}");
 
     // Oversized manifests are refused by the limit.
@@ -131,7 +156,12 @@ fn docker_and_oci_archives_from_skopeo() {
     let single = add_image(&gz_src, "linux", "amd64", None, &layers);
     write_index_json(
         &gz_src,
-        &[(OCI_MANIFEST, &single.manifest_digest, single.manifest_size, "v1")],
+        &[(
+            OCI_MANIFEST,
+            &single.manifest_digest,
+            single.manifest_size,
+            "v1",
+        )],
     );
     let src_v1 = format!("oci:{}:v1", gz_src.display());
 
@@ -140,12 +170,21 @@ fn docker_and_oci_archives_from_skopeo() {
     skopeo(&[
         "copy",
         &src_v1,
-        &format!("docker-archive:{}:example.com/test:v1", docker_tar.display()),
+        &format!(
+            "docker-archive:{}:example.com/test:v1",
+            docker_tar.display()
+        ),
     ]);
     let img = archive::open(&docker_tar, None, &limits).unwrap();
     assert_eq!(img.target.kind, "docker-archive");
-    assert_eq!(img.target.config_digest.as_deref(), Some(single.config_digest.as_str()));
-    assert_eq!(img.target.layers, single.diff_ids, "uncompressed layers are named by diff_id");
+    assert_eq!(
+        img.target.config_digest.as_deref(),
+        Some(single.config_digest.as_str())
+    );
+    assert_eq!(
+        img.target.layers, single.diff_ids,
+        "uncompressed layers are named by diff_id"
+    );
     assert_eq!(img.target.platform.as_deref(), Some("linux/amd64"));
     let files = image_files(&img);
     assert_eq!(files["etc/marker"], b"archive");

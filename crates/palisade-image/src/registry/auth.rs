@@ -21,6 +21,9 @@ const MAX_HELPER_OUTPUT: u64 = 1 << 20;
 /// How long a credential helper may take (some prompt or hit the network).
 const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Asks a credential helper (`name`, registry) for credentials; `Ok(None)` when it has none.
+pub type HelperRunner = dyn Fn(&str, &str) -> Result<Option<Credential>, ImageError>;
+
 /// Credentials for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
@@ -288,7 +291,7 @@ impl DockerConfig {
     pub fn credential_for(
         &self,
         registry: &str,
-        run_helper: &dyn Fn(&str, &str) -> Result<Option<Credential>, ImageError>,
+        run_helper: &HelperRunner,
     ) -> Result<Credential, ImageError> {
         let registry = normalize_registry_host(registry);
         let helper = self

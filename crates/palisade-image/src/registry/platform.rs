@@ -123,10 +123,10 @@ pub fn select<'a, T>(
         .iter()
         .filter_map(|(p, t)| p.as_ref().map(|p| (p, t)))
         .collect();
-    if with_platform.is_empty() {
-        if let [(_, only)] = entries {
-            return Ok(only);
-        }
+    if with_platform.is_empty()
+        && let [(_, only)] = entries
+    {
+        return Ok(only);
     }
     let best = with_platform
         .iter()

@@ -188,7 +188,7 @@ impl TarIndex {
 }
 
 impl BlobStore for TarIndex {
-    fn open_path(&self, rel: &str) -> Result<Option<(Box<dyn Read + Send>, u64)>, ImageError> {
+    fn open_path(&self, rel: &str) -> Result<Option<layout::OpenedFile>, ImageError> {
         match self.lookup(rel)? {
             Some(span) => Ok(Some((self.open_span(span)?, span.size))),
             None => Ok(None),

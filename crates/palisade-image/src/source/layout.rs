@@ -17,12 +17,15 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Annotation containerd writes with the full image name.
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
+/// An opened file: a reader of exactly its bytes, and its size.
+pub(crate) type OpenedFile = (Box<dyn Read + Send>, u64);
+
 /// Somewhere blobs and the layout's top-level files can be read from: a directory, or a tar
 /// archive indexed once.
 pub(crate) trait BlobStore: Send + Sync {
     /// Opens a file by its path relative to the layout root; `Ok(None)` if absent. Returns a
     /// reader of exactly the file's bytes and the file's size.
-    fn open_path(&self, rel: &str) -> Result<Option<(Box<dyn Read + Send>, u64)>, ImageError>;
+    fn open_path(&self, rel: &str) -> Result<Option<OpenedFile>, ImageError>;
     /// Names the layout in messages.
     fn describe(&self) -> String;
 }
@@ -33,7 +36,7 @@ struct DirStore {
 }
 
 impl BlobStore for DirStore {
-    fn open_path(&self, rel: &str) -> Result<Option<(Box<dyn Read + Send>, u64)>, ImageError> {
+    fn open_path(&self, rel: &str) -> Result<Option<OpenedFile>, ImageError> {
         let path = self.root.join(rel);
         let shown = path.display().to_string();
         // `metadata` follows symlinks: a blob that points at a device or FIFO is refused

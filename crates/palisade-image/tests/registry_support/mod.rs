@@ -78,7 +78,10 @@ fn compress(tar: &[u8], c: Compression) -> (Vec<u8>, &'static str) {
         Compression::Gzip => {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             e.write_all(tar).unwrap();
-            (e.finish().unwrap(), "application/vnd.oci.image.layer.v1.tar+gzip")
+            (
+                e.finish().unwrap(),
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            )
         }
         Compression::Zstd => (
             zstd::encode_all(tar, 3).unwrap(),
@@ -88,7 +91,13 @@ fn compress(tar: &[u8], c: Compression) -> (Vec<u8>, &'static str) {
 }
 
 /// Writes config, layers and manifest blobs for one platform image.
-pub fn add_image(dir: &Path, os: &str, arch: &str, variant: Option<&str>, layers: &[LayerSpec]) -> BuiltImage {
+pub fn add_image(
+    dir: &Path,
+    os: &str,
+    arch: &str,
+    variant: Option<&str>,
+    layers: &[LayerSpec],
+) -> BuiltImage {
     let mut descs = Vec::new();
     let mut diff_ids = Vec::new();
     let mut layer_digests = Vec::new();
@@ -205,12 +214,20 @@ pub fn build_test_layout(dir: &Path, marker: &str) -> (BuiltImage, BuiltImage, B
     );
     let (idx, idx_size) = add_index(
         dir,
-        &[(&amd, "linux", "amd64", None), (&arm, "linux", "arm64", Some("v8"))],
+        &[
+            (&amd, "linux", "amd64", None),
+            (&arm, "linux", "arm64", Some("v8")),
+        ],
     );
     write_index_json(
         dir,
         &[
-            (OCI_MANIFEST, &single.manifest_digest, single.manifest_size, "v1"),
+            (
+                OCI_MANIFEST,
+                &single.manifest_digest,
+                single.manifest_size,
+                "v1",
+            ),
             (OCI_INDEX, &idx, idx_size, "multi"),
         ],
     );
@@ -297,7 +314,10 @@ pub fn infra_env(var: &str) -> Option<String> {
 
 /// Whether skopeo is available (required unless skipping is allowed).
 pub fn require_skopeo() -> bool {
-    let ok = Command::new("skopeo").arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("skopeo")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         if skip_allowed() {
             eprintln!("skipping: skopeo not installed and PALISADE_SKIP_INFRA_TESTS=1");
