@@ -233,3 +233,73 @@ fn docker_and_oci_archives_from_skopeo() {
         "unexpected error kind: {err}"
     );
 }
+
+/// Appends a file or symlink to a tar being built.
+fn append(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], link: Option<&str>) {
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    if let Some(target) = link {
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, name, target).unwrap();
+    } else {
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, data).unwrap();
+    }
+}
+
+/// The classic `docker save` layout: `<id>/layer.tar`, `<config hex>.json`, `manifest.json`,
+/// `repositories`, and a symlink for a layer that appears twice.
+fn classic_docker_save(config_platform: (&str, &str), tamper_config: bool) -> (tempfile::TempDir, std::path::PathBuf, Vec<String>) {
+    let l1 = make_tar(&[("etc/os-release", b"ID=alpine\nVERSION_ID=3.19.1\n".to_vec())]);
+    let l2 = make_tar(&[("app/VERSION", b"2".to_vec())]);
+    let diff_ids = vec![sha256(&l1), sha256(&l2), sha256(&l1)];
+    let config = serde_json::json!({
+        "os": config_platform.0, "architecture": config_platform.1,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
+    });
+    let mut config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_hex = sha256(&config_bytes)[7..].to_string();
+    if tamper_config {
+        config_bytes.push(b' ');
+    }
+    let manifest = serde_json::json!([{
+        "Config": format!("{config_hex}.json"),
+        "RepoTags": ["example/classic:1"],
+        "Layers": ["aaaa/layer.tar", "bbbb/layer.tar", "cccc/layer.tar"]
+    }]);
+    let mut b = tar::Builder::new(Vec::new());
+    append(&mut b, "aaaa/VERSION", b"1.0", None);
+    append(&mut b, "aaaa/layer.tar", &l1, None);
+    append(&mut b, "bbbb/layer.tar", &l2, None);
+    append(&mut b, "cccc/layer.tar", b"", Some("../aaaa/layer.tar"));
+    append(&mut b, &format!("{config_hex}.json"), &config_bytes, None);
+    append(&mut b, "manifest.json", &serde_json::to_vec(&manifest).unwrap(), None);
+    append(&mut b, "repositories", br#"{"example/classic":{"1":"aaaa"}}"#, None);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("classic.tar");
+    std::fs::write(&p, b.into_inner().unwrap()).unwrap();
+    (dir, p, diff_ids)
+}
+
+#[test]
+fn classic_docker_save_with_shared_layer() {
+    let limits = Limits::default();
+    let (_d, p, diff_ids) = classic_docker_save(("linux", "amd64"), false);
+    let img = archive::open(&p, None, &limits).unwrap();
+    assert_eq!(img.target.kind, "docker-archive");
+    assert_eq!(img.target.layers, diff_ids);
+    assert_eq!(img.layers.len(), 3);
+    let files = image_files(&img);
+    assert_eq!(files["app/VERSION"], b"2");
+    assert!(files["etc/os-release"].starts_with(b"ID=alpine"));
+    // Asked for another platform: refused rather than scanning the wrong image.
+    let err = archive::open(&p, Some("linux/arm64"), &limits).unwrap_err();
+    assert!(matches!(err, ImageError::PlatformNotFound { .. }), "{err}");
+
+    // The config file is named by its digest; a modified config is caught.
+    let (_d, p, _) = classic_docker_save(("linux", "amd64"), true);
+    let err = archive::open(&p, None, &limits).unwrap_err();
+    assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
+}
