@@ -404,3 +404,83 @@ async fn authenticated_registry() {
     .to_string();
     assert!(err.contains("config.json"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_schema2_manifest_and_list() {
+    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else { return };
+    if !require_skopeo() {
+        return;
+    }
+    install_tls();
+    let repo = unique_repo("v2s2");
+    // Docker schema 2 cannot carry zstd: gzip + uncompressed layers.
+    let dir = tempfile::tempdir().unwrap();
+    init_layout(dir.path());
+    // Unique layer contents: skopeo's blob-info cache would otherwise substitute the zstd
+    // blob pushed by another test for the same diff_id.
+    let mut layers = standard_layers(&repo);
+    layers[1] = LayerSpec {
+        files: vec![("usr/lib/gz.txt", format!("gzip {repo}").into_bytes())],
+        compression: Compression::Gzip,
+    };
+    layers[2].files[0].1 = format!("plain {repo}").into_bytes();
+    let single = add_image(dir.path(), "linux", "amd64", None, &layers);
+    let arm = add_image(
+        dir.path(),
+        "linux",
+        "arm64",
+        Some("v8"),
+        &[LayerSpec {
+            files: vec![("etc/arch", format!("arm64 {repo}").into_bytes())],
+            compression: Compression::Gzip,
+        }],
+    );
+    let (idx, idx_size) = add_index(
+        dir.path(),
+        &[(&single, "linux", "amd64", None), (&arm, "linux", "arm64", Some("v8"))],
+    );
+    write_index_json(
+        dir.path(),
+        &[
+            (OCI_MANIFEST, &single.manifest_digest, single.manifest_size, "v1"),
+            (OCI_INDEX, &idx, idx_size, "multi"),
+        ],
+    );
+    for (tag, all) in [("v1", false), ("multi", true)] {
+        let src = format!("oci:{}:{tag}", dir.path().display());
+        let dst = format!("docker://{reg}/{repo}:{tag}");
+        let mut args = vec!["copy", "--dest-tls-verify=false", "--format", "v2s2"];
+        if all {
+            args.push("--all");
+        }
+        args.push(&src);
+        args.push(&dst);
+        skopeo(&args);
+    }
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = BlobCache::new(cache_dir.path().to_path_buf()).unwrap();
+    let limits = Limits::default();
+    let img = registry::resolve(&format!("{reg}/{repo}:v1"), &insecure(), &cache, &limits, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert!(
+        img.layers
+            .iter()
+            .all(|l| l.media_type.starts_with("application/vnd.docker.image.rootfs.diff.tar")),
+        "{:?}",
+        img.layers
+    );
+    let files = image_files(&img);
+    assert_eq!(files["etc/marker"], repo.as_bytes());
+    assert_eq!(files["opt/plain.txt"], format!("plain {repo}").as_bytes());
+    assert_eq!(files["usr/lib/gz.txt"], format!("gzip {repo}").as_bytes());
+
+    let opts = RegistryOptions {
+        platform: Some("linux/arm64/v8".into()),
+        ..insecure()
+    };
+    let img = registry::resolve(&format!("{reg}/{repo}:multi"), &opts, &cache, &limits, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(image_files(&img)["etc/arch"], format!("arm64 {repo}").as_bytes());
+}
