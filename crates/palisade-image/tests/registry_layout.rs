@@ -303,3 +303,37 @@ fn classic_docker_save_with_shared_layer() {
     let err = archive::open(&p, None, &limits).unwrap_err();
     assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
 }
+
+#[test]
+fn archive_image_chosen_by_tag() {
+    if !require_skopeo() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("layout");
+    let (single, _, _, _) = build_test_layout(&src, "by-tag");
+    let oci_tar = dir.path().join("by-tag.tar");
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        &format!("oci:{}:v1", src.display()),
+        &format!("oci-archive:{}:v1", oci_tar.display()),
+    ]);
+    let limits = Limits::default();
+    let img = archive::open_ref(&oci_tar, Some("v1"), None, &limits).unwrap();
+    assert_eq!(img.target.digest.as_deref(), Some(single.manifest_digest.as_str()));
+    assert_eq!(img.target.layers, single.layer_digests);
+    assert_eq!(image_files(&img)["etc/marker"], b"by-tag");
+    let err = archive::open_ref(&oci_tar, Some("nope"), None, &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("available: v1"), "{err}");
+
+    let (_d, classic, _) = classic_docker_save(("linux", "amd64"), false);
+    assert!(archive::open_ref(&classic, Some("example/classic:1"), None, &limits).is_ok());
+    assert!(archive::open_ref(&classic, Some("1"), None, &limits).is_ok());
+    let err = archive::open_ref(&classic, Some("2"), None, &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("available: example/classic:1"), "{err}");
+}

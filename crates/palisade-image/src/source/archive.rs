@@ -210,10 +210,21 @@ struct DockerArchiveImage {
     layers: Vec<String>,
 }
 
-/// Opens a `docker save` tarball or an OCI archive (auto-detected). A `docker save` of several
-/// images needs `platform` to tell them apart (or holds one image).
+/// Opens a `docker save` tarball or an OCI archive (auto-detected). An archive of several
+/// images needs [`open_ref`] (or `platform`, when they differ by platform).
 pub fn open(
     path: &Path,
+    platform: Option<&str>,
+    limits: &Limits,
+) -> Result<ResolvedImage, ImageError> {
+    open_ref(path, None, platform, limits)
+}
+
+/// Like [`open`], choosing an image by `reference`: a tag or digest in an OCI archive's
+/// `index.json`, or one of the `RepoTags` (full `repo:tag`, or just the tag) of a `docker save`.
+pub fn open_ref(
+    path: &Path,
+    reference: Option<&str>,
     platform: Option<&str>,
     limits: &Limits,
 ) -> Result<ResolvedImage, ImageError> {
@@ -221,10 +232,10 @@ pub fn open(
     let name = path.display().to_string();
     if index.lookup("oci-layout")?.is_some() && index.lookup("index.json")?.is_some() {
         let store: Arc<dyn BlobStore> = index;
-        return layout::resolve_layout(store, "oci-archive", &name, None, platform, limits);
+        return layout::resolve_layout(store, "oci-archive", &name, reference, platform, limits);
     }
     if index.lookup("manifest.json")?.is_some() {
-        return open_docker_archive(index, &name, platform, limits);
+        return open_docker_archive(index, &name, reference, platform, limits);
     }
     Err(bad_archive(
         path,
@@ -253,15 +264,34 @@ fn read_member(index: &TarIndex, name: &str, cap: u64) -> Result<Vec<u8>, ImageE
 fn open_docker_archive(
     index: Arc<TarIndex>,
     name: &str,
+    reference: Option<&str>,
     platform: Option<&str>,
     limits: &Limits,
 ) -> Result<ResolvedImage, ImageError> {
     let wanted = platform.map(Platform::parse).transpose()?;
     let bytes = read_member(&index, "manifest.json", limits.max_manifest_bytes)?;
-    let images: Vec<DockerArchiveImage> = serde_json::from_slice(&bytes)
+    let mut images: Vec<DockerArchiveImage> = serde_json::from_slice(&bytes)
         .map_err(|e| bad_archive(&index.path, format!("manifest.json: {e}")))?;
     if images.is_empty() {
         return Err(bad_archive(&index.path, "manifest.json lists no image"));
+    }
+    if let Some(r) = reference {
+        let all_tags: Vec<String> = images
+            .iter()
+            .flat_map(|i| i.repo_tags.clone().unwrap_or_default())
+            .collect();
+        images.retain(|i| {
+            i.repo_tags.as_ref().is_some_and(|tags| {
+                tags.iter()
+                    .any(|t| t == r || t.rsplit_once(':').is_some_and(|(_, tag)| tag == r))
+            })
+        });
+        if images.is_empty() {
+            return Err(ImageError::InvalidReference {
+                reference: format!("{name}:{r}"),
+                reason: format!("no such image in the archive; available: {}", all_tags.join(", ")),
+            });
+        }
     }
     if images.len() > manifest::MAX_INDEX_ENTRIES {
         return Err(bad_archive(
