@@ -407,7 +407,9 @@ async fn authenticated_registry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_schema2_manifest_and_list() {
-    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else { return };
+    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else {
+        return;
+    };
     if !require_skopeo() {
         return;
     }
@@ -437,12 +439,20 @@ async fn docker_schema2_manifest_and_list() {
     );
     let (idx, idx_size) = add_index(
         dir.path(),
-        &[(&single, "linux", "amd64", None), (&arm, "linux", "arm64", Some("v8"))],
+        &[
+            (&single, "linux", "amd64", None),
+            (&arm, "linux", "arm64", Some("v8")),
+        ],
     );
     write_index_json(
         dir.path(),
         &[
-            (OCI_MANIFEST, &single.manifest_digest, single.manifest_size, "v1"),
+            (
+                OCI_MANIFEST,
+                &single.manifest_digest,
+                single.manifest_size,
+                "v1",
+            ),
             (OCI_INDEX, &idx, idx_size, "multi"),
         ],
     );
@@ -460,13 +470,19 @@ async fn docker_schema2_manifest_and_list() {
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = BlobCache::new(cache_dir.path().to_path_buf()).unwrap();
     let limits = Limits::default();
-    let img = registry::resolve(&format!("{reg}/{repo}:v1"), &insecure(), &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap();
+    let img = registry::resolve(
+        &format!("{reg}/{repo}:v1"),
+        &insecure(),
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert!(
-        img.layers
-            .iter()
-            .all(|l| l.media_type.starts_with("application/vnd.docker.image.rootfs.diff.tar")),
+        img.layers.iter().all(|l| l
+            .media_type
+            .starts_with("application/vnd.docker.image.rootfs.diff.tar")),
         "{:?}",
         img.layers
     );
@@ -479,8 +495,17 @@ async fn docker_schema2_manifest_and_list() {
         platform: Some("linux/arm64/v8".into()),
         ..insecure()
     };
-    let img = registry::resolve(&format!("{reg}/{repo}:multi"), &opts, &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap();
-    assert_eq!(image_files(&img)["etc/arch"], format!("arm64 {repo}").as_bytes());
+    let img = registry::resolve(
+        &format!("{reg}/{repo}:multi"),
+        &opts,
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        image_files(&img)["etc/arch"],
+        format!("arm64 {repo}").as_bytes()
+    );
 }

@@ -251,7 +251,10 @@ fn append(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], link: Option<&
 
 /// The classic `docker save` layout: `<id>/layer.tar`, `<config hex>.json`, `manifest.json`,
 /// `repositories`, and a symlink for a layer that appears twice.
-fn classic_docker_save(config_platform: (&str, &str), tamper_config: bool) -> (tempfile::TempDir, std::path::PathBuf, Vec<String>) {
+fn classic_docker_save(
+    config_platform: (&str, &str),
+    tamper_config: bool,
+) -> (tempfile::TempDir, std::path::PathBuf, Vec<String>) {
     let l1 = make_tar(&[("etc/os-release", b"ID=alpine\nVERSION_ID=3.19.1\n".to_vec())]);
     let l2 = make_tar(&[("app/VERSION", b"2".to_vec())]);
     let diff_ids = vec![sha256(&l1), sha256(&l2), sha256(&l1)];
@@ -275,8 +278,18 @@ fn classic_docker_save(config_platform: (&str, &str), tamper_config: bool) -> (t
     append(&mut b, "bbbb/layer.tar", &l2, None);
     append(&mut b, "cccc/layer.tar", b"", Some("../aaaa/layer.tar"));
     append(&mut b, &format!("{config_hex}.json"), &config_bytes, None);
-    append(&mut b, "manifest.json", &serde_json::to_vec(&manifest).unwrap(), None);
-    append(&mut b, "repositories", br#"{"example/classic":{"1":"aaaa"}}"#, None);
+    append(
+        &mut b,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+        None,
+    );
+    append(
+        &mut b,
+        "repositories",
+        br#"{"example/classic":{"1":"aaaa"}}"#,
+        None,
+    );
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("classic.tar");
     std::fs::write(&p, b.into_inner().unwrap()).unwrap();
@@ -321,7 +334,10 @@ fn archive_image_chosen_by_tag() {
     ]);
     let limits = Limits::default();
     let img = archive::open_ref(&oci_tar, Some("v1"), None, &limits).unwrap();
-    assert_eq!(img.target.digest.as_deref(), Some(single.manifest_digest.as_str()));
+    assert_eq!(
+        img.target.digest.as_deref(),
+        Some(single.manifest_digest.as_str())
+    );
     assert_eq!(img.target.layers, single.layer_digests);
     assert_eq!(image_files(&img)["etc/marker"], b"by-tag");
     let err = archive::open_ref(&oci_tar, Some("nope"), None, &limits)

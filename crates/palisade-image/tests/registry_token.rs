@@ -78,7 +78,10 @@ fn read_request(s: &mut TcpStream) -> Option<Request> {
 }
 
 fn respond(s: &mut TcpStream, status: &str, extra: &[(&str, String)], body: &[u8]) {
-    let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in extra {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -105,7 +108,9 @@ fn basic_ok(req: &Request) -> bool {
 
 /// Serves one connection of the token-auth front end.
 fn handle(mut s: TcpStream, port: u16, upstream: &str, counters: &Counters) {
-    let Some(req) = read_request(&mut s) else { return };
+    let Some(req) = read_request(&mut s) else {
+        return;
+    };
     let challenge = (
         "WWW-Authenticate",
         format!(r#"Bearer realm="http://127.0.0.1:{port}/token",service="palisade-test""#),
@@ -123,7 +128,12 @@ fn handle(mut s: TcpStream, port: u16, upstream: &str, counters: &Counters) {
                 let t = format!(r#"{{"access_token":"{TOKEN}","expires_in":300}}"#);
                 return respond(&mut s, "200 OK", &[json], t.as_bytes());
             }
-            return respond(&mut s, "401 Unauthorized", &[json], br#"{"details":"bad refresh token"}"#);
+            return respond(
+                &mut s,
+                "401 Unauthorized",
+                &[json],
+                br#"{"details":"bad refresh token"}"#,
+            );
         }
         counters.token_get.fetch_add(1, Ordering::SeqCst);
         let scope = query_param(&req.target, "scope").unwrap_or_default();
@@ -131,7 +141,12 @@ fn handle(mut s: TcpStream, port: u16, upstream: &str, counters: &Counters) {
         if query_param(&req.target, "service").as_deref() != Some("palisade-test")
             || (private && !basic_ok(&req))
         {
-            return respond(&mut s, "401 Unauthorized", &[json], br#"{"details":"access to the requested resource is not authorized"}"#);
+            return respond(
+                &mut s,
+                "401 Unauthorized",
+                &[json],
+                br#"{"details":"access to the requested resource is not authorized"}"#,
+            );
         }
         let t = format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#);
         return respond(&mut s, "200 OK", &[json], t.as_bytes());
@@ -180,7 +195,9 @@ fn start_front_end(upstream: String) -> (u16, Arc<Counters>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bearer_token_flow() {
-    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else { return };
+    let Some(reg) = infra_env("PALISADE_TEST_REGISTRY") else {
+        return;
+    };
     if !require_skopeo() {
         return;
     }
@@ -214,10 +231,19 @@ async fn bearer_token_flow() {
 
     // Public repository: anonymous token, like Docker Hub.
     let (_d, cache) = fresh_cache();
-    let img = registry::resolve(&format!("{front}/{public}:v1"), &opts, &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap();
-    assert_eq!(img.target.digest.as_deref(), Some(single.manifest_digest.as_str()));
+    let img = registry::resolve(
+        &format!("{front}/{public}:v1"),
+        &opts,
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        img.target.digest.as_deref(),
+        Some(single.manifest_digest.as_str())
+    );
     assert_eq!(image_files(&img)["etc/marker"], base.as_bytes());
     assert!(counters.token_get.load(Ordering::SeqCst) >= 1);
     // manifest + config + 3 layers went through the front end with the token.
@@ -225,9 +251,15 @@ async fn bearer_token_flow() {
 
     // Private repository without credentials: the token service refuses.
     let (_d, cache) = fresh_cache();
-    let err = registry::resolve(&format!("{front}/{private}:v1"), &opts, &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap_err();
+    let err = registry::resolve(
+        &format!("{front}/{private}:v1"),
+        &opts,
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ImageError::Auth { .. }), "{err}");
     assert!(err.to_string().contains("--username/--password"), "{err}");
 
@@ -238,30 +270,56 @@ async fn bearer_token_flow() {
         ..opts.clone()
     };
     let (_d, cache) = fresh_cache();
-    let img = registry::resolve(&format!("{front}/{private}:v1"), &with_creds, &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap();
+    let img = registry::resolve(
+        &format!("{front}/{private}:v1"),
+        &with_creds,
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert_eq!(image_files(&img)["opt/plain.txt"], b"plain layer content");
 
     // An identitytoken (OAuth2 refresh token) from the docker config is exchanged.
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("config.json");
-    std::fs::write(&cfg, format!(r#"{{"auths":{{"{front}":{{"auth":"","identitytoken":"{REFRESH}"}}}}}}"#)).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"auths":{{"{front}":{{"auth":"","identitytoken":"{REFRESH}"}}}}}}"#),
+    )
+    .unwrap();
     let with_identity = RegistryOptions {
         docker_config: Some(cfg.clone()),
         ..opts.clone()
     };
     let (_d, cache) = fresh_cache();
-    let img = registry::resolve(&format!("{front}/{private}:v1"), &with_identity, &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap();
+    let img = registry::resolve(
+        &format!("{front}/{private}:v1"),
+        &with_identity,
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert_eq!(img.target.layers, single.layer_digests);
     assert_eq!(counters.token_post.load(Ordering::SeqCst), 1);
 
-    std::fs::write(&cfg, format!(r#"{{"auths":{{"{front}":{{"identitytoken":"wrong"}}}}}}"#)).unwrap();
-    let err = registry::resolve(&format!("{front}/{private}:v1"), &with_identity, &cache, &limits, Arc::new(NoProgress))
-        .await
-        .unwrap_err();
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"auths":{{"{front}":{{"identitytoken":"wrong"}}}}}}"#),
+    )
+    .unwrap();
+    let err = registry::resolve(
+        &format!("{front}/{private}:v1"),
+        &with_identity,
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ImageError::Auth { .. }), "{err}");
     assert!(err.to_string().contains("identity token refused"), "{err}");
 }

@@ -294,23 +294,19 @@ impl DockerConfig {
         run_helper: &HelperRunner,
     ) -> Result<Credential, ImageError> {
         let registry = normalize_registry_host(registry);
-        let helper = self
-            .cred_helpers
-            .get(&registry)
-            .or(self.creds_store.as_ref());
-        if let Some(helper) = helper {
+        let specific = self.cred_helpers.get(&registry);
+        if let Some(helper) = specific.or(self.creds_store.as_ref()) {
             match run_helper(helper, &registry) {
                 Ok(Some(c)) => return Ok(c),
                 Ok(None) => {}
-                Err(e) => {
-                    // The file entry may still work (credsStore is often set globally while a
-                    // CI job writes plain `auths`); say why the helper was skipped.
-                    if self.auths.contains_key(&registry) {
-                        tracing::warn!("{e}; using the auths entry instead");
-                    } else {
-                        return Err(e);
-                    }
+                // A helper configured for this very registry that fails is an error, unless a
+                // plain `auths` entry can stand in. The global `credsStore` failing (say, a
+                // Docker Desktop config without Docker Desktop) must not block anonymous pulls
+                // of public images: warn and go on.
+                Err(e) if specific.is_some() && !self.auths.contains_key(&registry) => {
+                    return Err(e);
                 }
+                Err(e) => tracing::warn!("{e}; continuing without it"),
             }
         }
         match self.auths.get(&registry) {
@@ -414,7 +410,19 @@ mod tests {
             cfg.credential_for("ghcr.io", &helper).unwrap(),
             Credential::Basic { ref username, .. } if username == "file"
         ));
-        assert!(cfg.credential_for("quay.io", &helper).is_err());
+        // The global store failing falls back to anonymous; a registry-specific helper
+        // failing is an error.
+        assert_eq!(
+            cfg.credential_for("quay.io", &helper).unwrap(),
+            Credential::Anonymous
+        );
+        let failing = |_: &str, r: &str| -> Result<Option<Credential>, ImageError> {
+            Err(ImageError::Auth {
+                registry: r.into(),
+                message: "boom".into(),
+            })
+        };
+        assert!(cfg.credential_for("gcr.io", &failing).is_err());
     }
 
     #[test]

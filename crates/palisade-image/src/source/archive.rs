@@ -289,7 +289,10 @@ fn open_docker_archive(
         if images.is_empty() {
             return Err(ImageError::InvalidReference {
                 reference: format!("{name}:{r}"),
-                reason: format!("no such image in the archive; available: {}", all_tags.join(", ")),
+                reason: format!(
+                    "no such image in the archive; available: {}",
+                    all_tags.join(", ")
+                ),
             });
         }
     }
