@@ -253,6 +253,8 @@ struct Connection {
 }
 
 const USER_AGENT: &str = concat!("palisade/", env!("CARGO_PKG_VERSION"));
+/// Deadline for one manifest or token request.
+const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Connection {
     async fn open(
@@ -480,9 +482,11 @@ impl Connection {
             self.image.repository,
             reference
         );
+        // Manifests are small: a whole-request deadline stops a trickling server.
         let req = self
             .http
             .get(&url)
+            .timeout(MANIFEST_TIMEOUT)
             .header(reqwest::header::ACCEPT, manifest::ACCEPT.join(", "));
         let mut resp = self
             .authorize(req)
@@ -718,6 +722,7 @@ impl Connection {
         let mut resp = self
             .http
             .post(&challenge.0)
+            .timeout(MANIFEST_TIMEOUT)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
