@@ -26,6 +26,9 @@ struct Counters {
     token_get: AtomicUsize,
     token_post: AtomicUsize,
     relayed: AtomicUsize,
+    /// Blob digests whose next download is cut off half way (a dropped connection).
+    truncate_once: std::sync::Mutex<std::collections::HashSet<String>>,
+    truncated: AtomicUsize,
 }
 
 struct Request {
@@ -175,6 +178,12 @@ fn handle(mut s: TcpStream, port: u16, upstream: &str, counters: &Counters) {
     );
     let mut raw = Vec::new();
     let _ = up.read_to_end(&mut raw);
+    let digest = req.target.rsplit('/').next().unwrap_or("").to_string();
+    if req.target.contains("/blobs/") && counters.truncate_once.lock().unwrap().remove(&digest) {
+        counters.truncated.fetch_add(1, Ordering::SeqCst);
+        let _ = s.write_all(&raw[..raw.len() - 10]);
+        return;
+    }
     let _ = s.write_all(&raw);
 }
 
@@ -248,6 +257,34 @@ async fn bearer_token_flow() {
     assert!(counters.token_get.load(Ordering::SeqCst) >= 1);
     // manifest + config + 3 layers went through the front end with the token.
     assert!(counters.relayed.load(Ordering::SeqCst) >= 5);
+
+    // Connections dropped mid-layer: detected (short read) and retried.
+    counters
+        .truncate_once
+        .lock()
+        .unwrap()
+        .extend(single.layer_digests.iter().cloned());
+    let (_d, cache) = fresh_cache();
+    let progress = Arc::new(RecordingProgress::default());
+    let img = registry::resolve(
+        &format!("{front}/{public}:v1"),
+        &opts,
+        &cache,
+        &limits,
+        progress.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(counters.truncated.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        progress.started.lock().unwrap().len(),
+        6,
+        "each layer tried twice"
+    );
+    assert_eq!(
+        image_files(&img)["usr/lib/zstd-layer.txt"],
+        b"zstd layer content"
+    );
 
     // Private repository without credentials: the token service refuses.
     let (_d, cache) = fresh_cache();

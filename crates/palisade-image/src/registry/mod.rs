@@ -253,6 +253,8 @@ struct Connection {
 }
 
 const USER_AGENT: &str = concat!("palisade/", env!("CARGO_PKG_VERSION"));
+/// Tries per layer download (transport failures and corrupted transfers are retried).
+const DOWNLOAD_ATTEMPTS: u32 = 3;
 /// Deadline for one manifest or token request.
 const MANIFEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -631,12 +633,28 @@ impl Connection {
         progress: &Arc<dyn Progress>,
     ) -> Result<(), ImageError> {
         let task = format!("layer {}", &layer.digest.hex()[..12]);
-        progress.start(&task, layer.size);
-        let result = self
-            .download_layer_inner(layer, cache, progress.as_ref(), &task)
-            .await;
-        progress.finish(&task);
-        result
+        let mut attempt = 1;
+        loop {
+            progress.start(&task, layer.size);
+            let result = self
+                .download_layer_inner(layer, cache, progress.as_ref(), &task)
+                .await;
+            progress.finish(&task);
+            // A dropped connection or a corrupted transfer is worth another try; refusals
+            // (auth, not found, limits) are not.
+            let transient = matches!(
+                result,
+                Err(ImageError::Layer { .. }) | Err(ImageError::DigestMismatch { .. })
+            );
+            if result.is_ok() || !transient || attempt >= DOWNLOAD_ATTEMPTS {
+                return result;
+            }
+            if let Err(e) = &result {
+                tracing::warn!("retrying layer {} after: {e}", layer.digest);
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
+        }
     }
 
     async fn download_layer_inner(
