@@ -79,6 +79,16 @@ impl BlobCache {
         Some(buf)
     }
 
+    /// Reads a whole cached blob of unknown size up to `max` bytes, verified; `None` if absent,
+    /// larger, or corrupted (a corrupted entry is removed).
+    pub fn read_cached(&self, digest: &Sha256Digest, max: u64) -> Option<Vec<u8>> {
+        let meta = std::fs::metadata(self.path_for(digest)).ok()?;
+        if !meta.is_file() || meta.len() > max {
+            return None;
+        }
+        self.read_small(digest, meta.len())
+    }
+
     /// Starts writing a blob; commit it with [`BlobWriter::commit`].
     pub fn writer(
         &self,
@@ -278,5 +288,7 @@ mod tests {
         );
         cache.put(&d, b"expected").unwrap();
         assert_eq!(cache.read_small(&d, 8).as_deref(), Some(&b"expected"[..]));
+        assert_eq!(cache.read_cached(&d, 8).as_deref(), Some(&b"expected"[..]));
+        assert_eq!(cache.read_cached(&d, 7), None);
     }
 }

@@ -258,6 +258,22 @@ async fn bearer_token_flow() {
     // manifest + config + 3 layers went through the front end with the token.
     assert!(counters.relayed.load(Ordering::SeqCst) >= 5);
 
+    // Warm: the manifest's digest comes from a HEAD; manifest, config and layers from the
+    // cache. Exactly one request reaches the registry.
+    let before = counters.relayed.load(Ordering::SeqCst);
+    let again = registry::resolve(
+        &format!("{front}/{public}:v1"),
+        &opts,
+        &cache,
+        &limits,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(counters.relayed.load(Ordering::SeqCst) - before, 1);
+    assert_eq!(again.target.digest, img.target.digest);
+    assert_eq!(image_files(&again)["etc/marker"], base.as_bytes());
+
     // Connections dropped mid-layer: detected (short read) and retried.
     counters
         .truncate_once

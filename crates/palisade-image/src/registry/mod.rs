@@ -91,7 +91,13 @@ pub async fn resolve(
     let shown = image.to_string();
 
     let (bytes, top_digest, content_type) = conn
-        .fetch_manifest(&image.manifest_ref(), image.digest.as_ref(), None, limits)
+        .fetch_manifest(
+            &image.manifest_ref(),
+            image.digest.as_ref(),
+            None,
+            limits,
+            cache,
+        )
         .await?;
     let mut doc = manifest::parse_manifest(&bytes, content_type.as_deref())?;
     let mut depth = 0;
@@ -116,6 +122,7 @@ pub async fn resolve(
                         Some(&entry.digest),
                         Some(entry.size),
                         limits,
+                        cache,
                     )
                     .await?;
                 doc = manifest::parse_manifest(&bytes, Some(&entry.media_type))?;
@@ -465,9 +472,70 @@ impl Connection {
         }
     }
 
+    /// A manifest by tag or digest, from the blob cache when its digest is known (pinned, or
+    /// learnt with a `HEAD`, which registries such as Docker Hub do not count against pull
+    /// rate limits), else fetched and cached. Returns the bytes, their digest and the
+    /// `Content-Type` when known.
+    async fn fetch_manifest(
+        &self,
+        reference: &str,
+        expected: Option<&Sha256Digest>,
+        expected_size: Option<u64>,
+        limits: &Limits,
+        cache: &BlobCache,
+    ) -> Result<(Vec<u8>, Sha256Digest, Option<String>), ImageError> {
+        let cap = expected_size
+            .unwrap_or(u64::MAX)
+            .min(limits.max_manifest_bytes);
+        let known = match expected {
+            Some(d) => Some((d.clone(), None)),
+            None => self.head_manifest(reference).await,
+        };
+        if let Some((digest, content_type)) = known
+            && let Some(bytes) = cache.read_cached(&digest, cap)
+        {
+            return Ok((bytes, digest, content_type));
+        }
+        let (bytes, digest, content_type) = self
+            .fetch_manifest_remote(reference, expected, expected_size, limits)
+            .await?;
+        if let Err(e) = cache.put(&digest, &bytes) {
+            tracing::warn!("cannot cache manifest {digest}: {e}");
+        }
+        Ok((bytes, digest, content_type))
+    }
+
+    /// `HEAD` of a manifest: its digest and media type, or `None` if the registry does not
+    /// say (the `GET` that follows reports any real error).
+    async fn head_manifest(&self, reference: &str) -> Option<(Sha256Digest, Option<String>)> {
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            self.base_url(),
+            self.image.repository,
+            reference
+        );
+        let req = self
+            .http
+            .head(&url)
+            .timeout(MANIFEST_TIMEOUT)
+            .header(reqwest::header::ACCEPT, manifest::ACCEPT.join(", "));
+        let resp = self.authorize(req).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let digest = Sha256Digest::parse(&header("docker-content-digest")?).ok()?;
+        Some((digest, header(reqwest::header::CONTENT_TYPE.as_str())))
+    }
+
     /// Fetches a manifest by tag or digest with a size cap, verifying its digest. Returns the
     /// bytes, their digest and the `Content-Type`.
-    async fn fetch_manifest(
+    async fn fetch_manifest_remote(
         &self,
         reference: &str,
         expected: Option<&Sha256Digest>,
