@@ -23,6 +23,36 @@ use crate::{ImageError, Limits, ScanTarget};
 pub const MAX_ARCHIVE_ENTRIES: usize = 200_000;
 /// Most symlink hops when resolving a name inside the archive.
 const MAX_LINK_HOPS: usize = 16;
+/// Most bytes read (not seeked over) while indexing: headers plus the pax / GNU long-name
+/// records the tar reader loads into memory. Caps what a hostile metadata record can allocate.
+const MAX_INDEX_READ: u64 = 128 << 20;
+
+/// Counts bytes read through it and fails past a cap; seeks pass through uncounted.
+struct CappedReader<R> {
+    inner: R,
+    read: u64,
+    cap: u64,
+}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.cap {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("tar metadata larger than {} bytes", self.cap),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for CappedReader<R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Span {
@@ -84,7 +114,13 @@ impl TarIndex {
         }
         file.seek(SeekFrom::Start(0))
             .map_err(|e| ImageError::io(shown.clone(), e))?;
-        let mut archive = tar::Archive::new(BufReader::new(file));
+        // No read buffer: file data is seeked over, and only what the tar reader really reads
+        // (headers, metadata records) counts against the cap.
+        let mut archive = tar::Archive::new(CappedReader {
+            inner: file,
+            read: 0,
+            cap: MAX_INDEX_READ,
+        });
         let mut files = HashMap::new();
         let mut links = HashMap::new();
         let entries = archive
@@ -555,6 +591,20 @@ mod tests {
             err.contains("beyond the end") || err.contains("corrupt"),
             "{err}"
         );
+        // A pax record claiming 200 MiB (sparse file): refused before it is held in memory.
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(E::XHeader);
+        h.set_size(200 << 20);
+        h.set_path("pax").unwrap();
+        h.set_cksum();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pax.tar");
+        let mut f = File::create(&p).unwrap();
+        std::io::Write::write_all(&mut f, h.as_bytes()).unwrap();
+        f.set_len(512 + (200 << 20) + 1024).unwrap();
+        drop(f);
+        let err = TarIndex::build(&p).unwrap_err().to_string();
+        assert!(err.contains("metadata larger"), "{err}");
         let (_d, p) = write_tmp(&[0x1f, 0x8b, 8, 0, 0, 0]);
         assert!(matches!(
             TarIndex::build(&p),
