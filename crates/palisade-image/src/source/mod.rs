@@ -5,6 +5,9 @@
 
 use std::io::Read;
 
+pub mod archive;
+pub mod layout;
+
 /// Opens the (possibly compressed) bytes of one layer blob.
 pub type BlobOpener =
     Box<dyn Fn() -> Result<Box<dyn Read + Send>, crate::ImageError> + Send + Sync>;

@@ -1,1 +1,0 @@
-//! TODO(skeleton): OCI distribution client (oci-client), auth, platform selection.
