@@ -3,6 +3,9 @@
 //! streams, plus the manifest and config identity. (Plain root file systems go through
 //! [`crate::rootfs`] instead: they have no layers.)
 
+pub mod archive;
+pub mod layout;
+
 use std::io::Read;
 
 /// Opens the (possibly compressed) bytes of one layer blob.
