@@ -1145,7 +1145,10 @@ mod tests {
             vector: "x".into(),
             base_score: 5.3,
         };
-        assert_eq!(merged_severity_of(&[v2.clone()], &[], &[]), Severity::High);
+        assert_eq!(
+            merged_severity_of(std::slice::from_ref(&v2), &[], &[]),
+            Severity::High
+        );
         assert_eq!(
             merged_severity_of(&[v2, v31], &[Severity::Critical], &[]),
             Severity::Medium
