@@ -89,7 +89,7 @@ pub fn cmd_scan(
             let color = args.output.is_none() && output::table::color_wanted();
             output::table::render(&report, color)
         }
-        ScanFormat::Json => pretty(&output::json::render(&report))?,
+        ScanFormat::Json => output::json::to_string_pretty(&report)?,
         ScanFormat::Sarif => pretty(&output::sarif::render(&report))?,
         ScanFormat::Cyclonedx => pretty(&report.cyclonedx())?,
         ScanFormat::Spdx => pretty(&palisade_image::sbom::spdx::render(&report.sbom))?,

@@ -1,107 +1,237 @@
 //! `--format json`: the stable `palisade.scan/v1` document (documented in docs/json-schema.md).
 
 use super::ScanReport;
-use palisade_core::Package;
-use serde_json::{Value, json};
+use palisade_core::{CvssScore, Ecosystem, Package, PackageLocation, Severity};
+use palisade_vuln::matcher::FixStatus;
+use serde::Serialize;
+use serde_json::Value;
 
 /// The schema id; bumped only on incompatible changes.
 pub const SCHEMA: &str = "palisade.scan/v1";
 
-/// Renders the scan report.
-pub fn render(r: &ScanReport) -> Value {
-    let t = &r.sbom.target;
-    let target = json!({
-        "kind": t.kind,
-        "name": t.name,
-        "digest": t.digest,
-        "platform": t.platform,
-        "layers": t.layers,
-    });
-    let distro = match &r.sbom.distro {
-        Some(d) => json!({"id": d.id, "version_id": d.version_id, "codename": d.codename}),
-        None => Value::Null,
-    };
-    let db = match &r.db {
-        Some(m) => json!({
-            "built_at": m.built_at,
-            "sources": m.sources.iter().map(|s| json!({
-                "name": s.name, "location": s.location, "advisories": s.advisories, "fetched_at": s.fetched_at,
-            })).collect::<Vec<_>>(),
-        }),
-        None => Value::Null,
-    };
-    let by_severity: serde_json::Map<String, Value> = r
-        .by_severity()
-        .into_iter()
-        .map(|(s, n)| (s.as_str().to_string(), json!(n)))
-        .collect();
-    let vulnerabilities: Vec<Value> = r
-        .matches
-        .iter()
-        .map(|m| {
-            let a = &m.advisory;
-            json!({
-                "id": a.id,
-                "aliases": a.aliases,
-                "package": package_ref(&m.package),
-                "installed_version": m.installed_version,
-                "fixed_version": m.fixed_version,
-                "status": m.status,
-                "severity": m.severity,
-                "cvss": a.cvss,
-                "summary": a.summary,
-                "references": a.references,
-                "sources": a.sources,
-                "published": a.published,
-            })
-        })
-        .collect();
-    let ignored: Vec<Value> = r
-        .ignored
-        .iter()
-        .map(|i| {
-            json!({
-                "id": i.matched.advisory.id,
-                "aliases": i.matched.advisory.aliases,
-                "package": package_ref(&i.matched.package),
-                "reason": i.reason,
-            })
-        })
-        .collect();
-    json!({
-        "schema": SCHEMA,
-        "target": target,
-        "distro": distro,
-        "db": db,
-        "summary": {
-            "packages": r.sbom.packages.len(),
-            "vulnerabilities": r.matches.len(),
-            "ignored": r.ignored.len(),
-            "by_severity": by_severity,
-        },
-        "packages": r.sbom.packages,
-        "vulnerabilities": vulnerabilities,
-        "ignored": ignored,
-        "warnings": r.warnings,
-    })
+/// The document, with fields in the documented order.
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    target: Target<'a>,
+    distro: Option<DistroOut<'a>>,
+    db: Option<DbOut<'a>>,
+    summary: Summary,
+    packages: &'a [Package],
+    vulnerabilities: Vec<Vuln<'a>>,
+    ignored: Vec<Ignored<'a>>,
+    warnings: &'a [String],
 }
 
-/// The identifying subset of a package repeated in each vulnerability.
-fn package_ref(p: &Package) -> Value {
-    json!({
-        "name": p.name,
-        "version": p.version,
-        "ecosystem": p.ecosystem,
-        "purl": p.purl,
-        "source_name": p.source_name,
-        "location": p.location,
-    })
+#[derive(Serialize)]
+struct Target<'a> {
+    kind: &'a str,
+    name: &'a str,
+    digest: Option<&'a str>,
+    platform: Option<&'a str>,
+    layers: &'a [String],
+}
+
+#[derive(Serialize)]
+struct DistroOut<'a> {
+    id: &'a str,
+    version_id: Option<&'a str>,
+    codename: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DbOut<'a> {
+    built_at: &'a str,
+    sources: Vec<SourceOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct SourceOut<'a> {
+    name: &'a str,
+    location: &'a str,
+    advisories: u64,
+    fetched_at: &'a str,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    packages: usize,
+    vulnerabilities: usize,
+    ignored: usize,
+    by_severity: BySeverity,
+}
+
+#[derive(Serialize)]
+struct BySeverity {
+    critical: usize,
+    high: usize,
+    medium: usize,
+    low: usize,
+    informational: usize,
+    unknown: usize,
+}
+
+#[derive(Serialize)]
+struct PackageRef<'a> {
+    name: &'a str,
+    version: &'a str,
+    ecosystem: Ecosystem,
+    purl: &'a str,
+    source_name: Option<&'a str>,
+    location: &'a PackageLocation,
+}
+
+impl<'a> PackageRef<'a> {
+    fn of(p: &'a Package) -> Self {
+        PackageRef {
+            name: &p.name,
+            version: &p.version,
+            ecosystem: p.ecosystem,
+            purl: &p.purl,
+            source_name: p.source_name.as_deref(),
+            location: &p.location,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Vuln<'a> {
+    id: &'a str,
+    aliases: &'a [String],
+    package: PackageRef<'a>,
+    installed_version: &'a str,
+    fixed_version: Option<&'a str>,
+    status: FixStatus,
+    severity: Severity,
+    cvss: &'a [CvssScore],
+    summary: Option<&'a str>,
+    references: &'a [String],
+    sources: &'a [String],
+    published: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Ignored<'a> {
+    id: &'a str,
+    aliases: &'a [String],
+    package: PackageRef<'a>,
+    reason: &'a str,
+}
+
+fn document(r: &ScanReport) -> Document<'_> {
+    let t = &r.sbom.target;
+    let counts = r.by_severity();
+    let n = |s: Severity| counts.get(&s).copied().unwrap_or(0);
+    Document {
+        schema: SCHEMA,
+        target: Target {
+            kind: &t.kind,
+            name: &t.name,
+            digest: t.digest.as_deref(),
+            platform: t.platform.as_deref(),
+            layers: &t.layers,
+        },
+        distro: r.sbom.distro.as_ref().map(|d| DistroOut {
+            id: &d.id,
+            version_id: d.version_id.as_deref(),
+            codename: d.codename.as_deref(),
+        }),
+        db: r.db.as_ref().map(|m| DbOut {
+            built_at: &m.built_at,
+            sources: m
+                .sources
+                .iter()
+                .map(|s| SourceOut {
+                    name: &s.name,
+                    location: &s.location,
+                    advisories: s.advisories,
+                    fetched_at: &s.fetched_at,
+                })
+                .collect(),
+        }),
+        summary: Summary {
+            packages: r.sbom.packages.len(),
+            vulnerabilities: r.matches.len(),
+            ignored: r.ignored.len(),
+            by_severity: BySeverity {
+                critical: n(Severity::Critical),
+                high: n(Severity::High),
+                medium: n(Severity::Medium),
+                low: n(Severity::Low),
+                informational: n(Severity::Informational),
+                unknown: n(Severity::Unknown),
+            },
+        },
+        packages: &r.sbom.packages,
+        vulnerabilities: r
+            .matches
+            .iter()
+            .map(|m| {
+                let a = &m.advisory;
+                Vuln {
+                    id: &a.id,
+                    aliases: &a.aliases,
+                    package: PackageRef::of(&m.package),
+                    installed_version: &m.installed_version,
+                    fixed_version: m.fixed_version.as_deref(),
+                    status: m.status,
+                    severity: m.severity,
+                    cvss: &a.cvss,
+                    summary: a.summary.as_deref(),
+                    references: &a.references,
+                    sources: &a.sources,
+                    published: a.published.as_deref(),
+                }
+            })
+            .collect(),
+        ignored: r
+            .ignored
+            .iter()
+            .map(|i| Ignored {
+                id: &i.matched.advisory.id,
+                aliases: &i.matched.advisory.aliases,
+                package: PackageRef::of(&i.matched.package),
+                reason: &i.reason,
+            })
+            .collect(),
+        warnings: &r.warnings,
+    }
+}
+
+/// Renders the scan report as a JSON value (for tests and embedding; object keys sorted).
+pub fn render(r: &ScanReport) -> Value {
+    serde_json::to_value(document(r)).unwrap_or(Value::Null)
+}
+
+/// The report as pretty-printed JSON text with fields in the documented order (serialising the
+/// typed document directly; a `Value` map would sort the keys).
+pub fn to_string_pretty(r: &ScanReport) -> serde_json::Result<String> {
+    let mut s = serde_json::to_string_pretty(&document(r))?;
+    s.push('\n');
+    Ok(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::output::testdata::report;
+
+    #[test]
+    fn text_keeps_documented_field_order() {
+        let s = to_string_pretty(&report()).unwrap();
+        let pos = |k: &str| s.find(&format!("\"{k}\":")).unwrap();
+        assert!(
+            s.trim_start()
+                .starts_with("{\n  \"schema\": \"palisade.scan/v1\"")
+        );
+        assert!(pos("target") < pos("distro"));
+        assert!(pos("summary") < pos("packages"));
+        assert!(pos("packages") < pos("vulnerabilities"));
+        assert!(pos("vulnerabilities") < pos("warnings"));
+        // Text and value agree.
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v, render(&report()));
+    }
 
     #[test]
     fn follows_the_v1_schema() {
