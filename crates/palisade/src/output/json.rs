@@ -198,7 +198,8 @@ fn document(r: &ScanReport) -> Document<'_> {
     }
 }
 
-/// Renders the scan report as a JSON value (for tests and embedding; object keys sorted).
+/// Renders the scan report as a JSON value (object keys sorted).
+#[cfg(test)]
 pub fn render(r: &ScanReport) -> Value {
     serde_json::to_value(document(r)).unwrap_or(Value::Null)
 }
