@@ -4,7 +4,6 @@ use super::ScanReport;
 use palisade_core::{CvssScore, Ecosystem, Package, PackageLocation, Severity};
 use palisade_vuln::matcher::FixStatus;
 use serde::Serialize;
-use serde_json::Value;
 
 /// The schema id; bumped only on incompatible changes.
 pub const SCHEMA: &str = "palisade.scan/v1";
@@ -200,8 +199,8 @@ fn document(r: &ScanReport) -> Document<'_> {
 
 /// Renders the scan report as a JSON value (object keys sorted).
 #[cfg(test)]
-pub fn render(r: &ScanReport) -> Value {
-    serde_json::to_value(document(r)).unwrap_or(Value::Null)
+pub fn render(r: &ScanReport) -> serde_json::Value {
+    serde_json::to_value(document(r)).unwrap_or(serde_json::Value::Null)
 }
 
 /// The report as pretty-printed JSON text with fields in the documented order (serialising the
@@ -216,6 +215,7 @@ pub fn to_string_pretty(r: &ScanReport) -> serde_json::Result<String> {
 mod tests {
     use super::*;
     use crate::output::testdata::report;
+    use serde_json::Value;
 
     #[test]
     fn text_keeps_documented_field_order() {
