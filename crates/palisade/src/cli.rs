@@ -173,6 +173,9 @@ pub enum BenchCommand {
         /// Number of scans.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
         runs: u32,
+        /// Give every run an empty layer cache (cold scans: registry pulls included).
+        #[arg(long)]
+        cold: bool,
         #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
         format: StatusFormat,
         #[command(flatten)]

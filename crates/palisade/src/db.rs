@@ -88,17 +88,29 @@ pub fn cmd_update(path: &Path, show_progress: bool, rt: &tokio::runtime::Runtime
 }
 
 /// `palisade db import PATH…`: all paths into one new DB.
-pub fn cmd_import(path: &Path, inputs: &[PathBuf]) -> Result<()> {
+pub fn cmd_import(path: &Path, inputs: &[PathBuf], show_progress: bool) -> Result<()> {
     ensure_parent(path)?;
     let mut builder = DbBuilder::new();
+    let spinner = show_progress.then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.enable_steady_tick(std::time::Duration::from_millis(120));
+        s
+    });
     let now = OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into());
     for input in inputs {
         let mut per_source: BTreeMap<String, u64> = BTreeMap::new();
+        let mut seen = 0u64;
         let stats = import_path(input, &mut |record| {
             *per_source.entry(record.source.clone()).or_default() += 1;
             builder.add(record);
+            seen += 1;
+            if let Some(s) = &spinner
+                && seen.is_multiple_of(500)
+            {
+                s.set_message(format!("{}: {seen} advisories", input.display()));
+            }
         })
         .with_context(|| format!("importing {}", input.display()))?;
         for (name, advisories) in per_source {
@@ -121,9 +133,14 @@ pub fn cmd_import(path: &Path, inputs: &[PathBuf]) -> Result<()> {
             eprintln!("warning: {e}");
         }
     }
-    let meta = builder
-        .write(path)
-        .with_context(|| format!("writing advisory database {}", path.display()))?;
+    if let Some(s) = &spinner {
+        s.set_message(format!("writing {}", path.display()));
+    }
+    let meta = builder.write(path);
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let meta = meta.with_context(|| format!("writing advisory database {}", path.display()))?;
     print_status(path, &meta, StatusFormat::Table)
 }
 

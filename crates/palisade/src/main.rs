@@ -78,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Db(DbCommand::Import { paths }) => {
-            db::cmd_import(&db_path()?, &paths)?;
+            db::cmd_import(&db_path()?, &paths, show_progress)?;
             Ok(EXIT_OK)
         }
         Command::Db(DbCommand::Status { format }) => {
