@@ -45,6 +45,8 @@ pub enum ScanCommand {
     /// (`oci:PATH[:tag]`), a `docker save` tarball (`docker-archive:PATH`) or an OCI archive
     /// (`oci-archive:PATH`).
     Image {
+        /// The image: `registry/repo:tag`, `oci:PATH[:tag]`, `docker-archive:PATH` or
+        /// `oci-archive:PATH`.
         #[arg(value_name = "REF")]
         reference: String,
         #[command(flatten)]
@@ -54,6 +56,7 @@ pub enum ScanCommand {
     },
     /// Scan a root file system (an unpacked image, a mounted disk, or `/` for this host).
     Fs {
+        /// Root directory of the file system.
         path: PathBuf,
         #[command(flatten)]
         scan: ScanArgs,
