@@ -1133,6 +1133,52 @@ mod tests {
         assert!(r.warnings[0].contains("CVE-2022-1"));
     }
 
+    proptest::proptest! {
+        /// OSV evaluation agrees with plain interval membership: disjoint `[introduced, fixed)`
+        /// intervals (events shuffled), the fix being the end of the interval `v` is in.
+        #[test]
+        fn ranges_match_interval_membership(
+            mut bounds in proptest::collection::btree_set(1u32..200, 2..12),
+            v in 0u32..210,
+            rotate in 0usize..24,
+            open_end in proptest::bool::ANY,
+        ) {
+            let ver = |n: u32| format!("{}.{}.0", n / 10, n % 10);
+            let mut b: Vec<u32> = std::mem::take(&mut bounds).into_iter().collect();
+            if b.len() % 2 == 1 {
+                b.pop();
+            }
+            let intervals: Vec<(u32, Option<u32>)> = b
+                .chunks(2)
+                .enumerate()
+                .map(|(i, c)| {
+                    let last = i == b.len() / 2 - 1;
+                    (c[0], if last && open_end { None } else { Some(c[1]) })
+                })
+                .collect();
+            let mut events = Vec::new();
+            for (lo, hi) in &intervals {
+                events.push(intro(&ver(*lo)));
+                if let Some(h) = hi {
+                    events.push(fixed(&ver(*h)));
+                }
+            }
+            let k = rotate % events.len();
+            events.rotate_left(k);
+            let e = AffectedPackage {
+                ecosystem: "npm".into(),
+                name: "x".into(),
+                ranges: vec![range(RangeKind::Semver, events)],
+                ..AffectedPackage::default()
+            };
+            let expected = intervals
+                .iter()
+                .find(|(lo, hi)| v >= *lo && hi.is_none_or(|h| v < h))
+                .map(|(_, hi)| hi.map(ver));
+            proptest::prop_assert_eq!(affected(&e, Ecosystem::Npm, &ver(v)).unwrap(), expected);
+        }
+    }
+
     #[test]
     fn severity_order() {
         let v2 = CvssScore {
