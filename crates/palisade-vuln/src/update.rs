@@ -10,12 +10,26 @@ use thiserror::Error;
 #[derive(Debug, Clone, Default)]
 pub struct UpdateOptions {}
 
-/// Progress of downloads and DB work.
+/// Progress callbacks (the CLI draws bars on a TTY). All methods default to doing nothing.
+/// (Mirrors the advdb part's trait so the CLI compiles against it.)
 pub trait UpdateProgress: Send + Sync {
-    fn start(&self, task: &str, total: u64);
-    fn advance(&self, task: &str, bytes: u64);
-    fn finish(&self, task: &str);
+    /// A download started; `total` is the Content-Length when the server sent one.
+    fn download_started(&self, _source: &str, _url: &str, _total: Option<u64>) {}
+    /// `bytes` more bytes of `source` arrived.
+    fn download_progress(&self, _source: &str, _bytes: u64) {}
+    /// A download finished and passed its checks.
+    fn download_finished(&self, _source: &str, _bytes: u64) {}
+    /// A downloaded source is being imported.
+    fn importing(&self, _source: &str) {}
+    /// A source was imported with this many advisories.
+    fn imported(&self, _source: &str, _advisories: u64, _errors: u64) {}
+    /// The DB file is being written.
+    fn writing(&self, _path: &Path) {}
 }
+
+/// A progress sink that ignores everything.
+pub struct NoProgress;
+impl UpdateProgress for NoProgress {}
 
 /// A failed update.
 #[derive(Debug, Error)]

@@ -5,6 +5,7 @@ use palisade_image::progress::{NoProgress, Progress};
 use palisade_vuln::update::UpdateProgress;
 use std::collections::HashMap;
 use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// Whether bars should be drawn: stderr is a terminal and the user did not ask for quiet.
@@ -98,24 +99,32 @@ impl Progress for Bars {
 }
 
 impl UpdateProgress for Bars {
-    fn start(&self, task: &str, total: u64) {
-        Bars::start(self, task, total)
+    fn download_started(&self, source: &str, _url: &str, total: Option<u64>) {
+        Bars::start(self, source, total.unwrap_or(0))
     }
-    fn advance(&self, task: &str, bytes: u64) {
-        Bars::advance(self, task, bytes)
+    fn download_progress(&self, source: &str, bytes: u64) {
+        Bars::advance(self, source, bytes)
     }
-    fn finish(&self, task: &str) {
-        Bars::finish(self, task)
+    fn download_finished(&self, source: &str, _bytes: u64) {
+        Bars::finish(self, source)
     }
-}
-
-/// Reports nothing (no terminal, or `--quiet`).
-struct Silent;
-
-impl UpdateProgress for Silent {
-    fn start(&self, _task: &str, _total: u64) {}
-    fn advance(&self, _task: &str, _bytes: u64) {}
-    fn finish(&self, _task: &str) {}
+    fn importing(&self, source: &str) {
+        Bars::start(self, &format!("importing {source}"), 0)
+    }
+    fn imported(&self, source: &str, advisories: u64, errors: u64) {
+        Bars::finish(self, &format!("importing {source}"));
+        let _ = self.multi.println(format!(
+            "imported {source}: {advisories} advisories{}",
+            if errors > 0 {
+                format!(", {errors} entries skipped")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    fn writing(&self, path: &Path) {
+        let _ = self.multi.println(format!("writing {}", path.display()));
+    }
 }
 
 /// Progress for image work.
@@ -132,6 +141,6 @@ pub fn update_progress(show: bool) -> Arc<dyn UpdateProgress> {
     if show {
         Arc::new(Bars::new())
     } else {
-        Arc::new(Silent)
+        Arc::new(palisade_vuln::update::NoProgress)
     }
 }
