@@ -14,6 +14,7 @@ use palisade_core::{Advisory, CvssScore, Distro, Ecosystem, Package, Severity};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Where the matcher finds advisories for one package. Implemented by [`AdvisoryDb`]; tests plug
@@ -124,12 +125,14 @@ pub fn match_packages_report(
         ..MatchReport::default()
     };
     let mut os_without_distro = 0usize;
+    // Binary packages of one source package (libc6, libc-bin, … of glibc) share one lookup.
+    let mut cache = LookupCache::new();
     for (index, package) in packages.iter().enumerate() {
         let Some(key) = ecosystem_key(package, distro) else {
             os_without_distro += 1;
             continue;
         };
-        let found = match_package(db, package, &key, &mut report.warnings)?;
+        let found = match_package(db, &mut cache, package, &key, &mut report.warnings)?;
         let mut found: Vec<(usize, VulnerabilityMatch)> =
             found.into_iter().map(|m| (index, m)).collect();
         found.sort_by(|a, b| {
@@ -166,6 +169,9 @@ pub fn match_packages_report(
     Ok(report)
 }
 
+/// Candidates already looked up, by (ecosystem key, name).
+type LookupCache = HashMap<(String, String), Arc<Vec<Candidate>>>;
+
 /// The name advisories list a package under: the source package for OS packages.
 pub fn lookup_name(package: &Package, ecosystem_key: &str) -> String {
     let name = if package.ecosystem.is_os() {
@@ -193,15 +199,27 @@ pub fn compared_version(package: &Package) -> &str {
 /// All merged vulnerabilities of one package, unfiltered.
 fn match_package(
     db: &dyn AdvisoryLookup,
+    cache: &mut LookupCache,
     package: &Package,
     key: &str,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<VulnerabilityMatch>, MatchError> {
     let name = lookup_name(package, key);
-    let candidates = db.lookup(key, &name).map_err(|source| MatchError::Db {
-        package: package.purl.clone(),
-        source,
-    })?;
+    let cache_key = (key.to_string(), name);
+    let candidates = match cache.get(&cache_key) {
+        Some(c) => Arc::clone(c),
+        None => {
+            let c = Arc::new(
+                db.lookup(key, &cache_key.1)
+                    .map_err(|source| MatchError::Db {
+                        package: package.purl.clone(),
+                        source,
+                    })?,
+            );
+            cache.insert(cache_key, Arc::clone(&c));
+            c
+        }
+    };
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
@@ -209,7 +227,7 @@ fn match_package(
     let ecosystem = ecosystem_of_key(key).unwrap_or(package.ecosystem);
     let mut hits: Vec<Hit> = Vec::new();
     let mut warned = BTreeSet::new();
-    for c in &candidates {
+    for c in candidates.iter() {
         if c.advisory.withdrawn {
             continue;
         }
@@ -648,7 +666,6 @@ mod tests {
     use super::*;
     use crate::ignore::IgnoreEntry;
     use palisade_core::PackageLocation;
-    use std::sync::Arc;
     use time::macros::date;
 
     /// In-memory advisories by (ecosystem key, name).
@@ -1040,6 +1057,59 @@ mod tests {
         let r = match_packages_report(&db, &[p], None, &MatchOptions::default()).unwrap();
         assert!(r.matches.is_empty());
         assert_eq!(r.warnings.len(), 1);
+    }
+
+    /// Counts lookups made through it.
+    struct Counting<'a>(&'a MemDb, std::cell::Cell<usize>);
+
+    impl AdvisoryLookup for Counting<'_> {
+        fn lookup(&self, key: &str, name: &str) -> Result<Vec<Candidate>, DbError> {
+            self.1.set(self.1.get() + 1);
+            self.0.lookup(key, name)
+        }
+    }
+
+    #[test]
+    fn binary_packages_of_one_source_share_a_lookup() {
+        let rec = record(
+            "CVE-2023-0286",
+            &[],
+            "debian:bullseye",
+            "openssl",
+            vec![range(
+                RangeKind::Ecosystem,
+                vec![intro("0"), fixed("1.1.1n-0+deb11u4")],
+            )],
+        );
+        let db = MemDb(vec![rec]);
+        let counting = Counting(&db, std::cell::Cell::new(0));
+        let mk = |name: &str| {
+            let mut p = Package::new(
+                Ecosystem::Deb,
+                name,
+                "1.1.1n-0+deb11u3",
+                PackageLocation::default(),
+            );
+            p.source_name = Some("openssl".into());
+            p
+        };
+        let distro = Distro {
+            id: "debian".into(),
+            version_id: Some("11".into()),
+            codename: Some("bullseye".into()),
+            pretty_name: None,
+        };
+        let r = match_packages_report(
+            &counting,
+            &[mk("libssl1.1"), mk("openssl")],
+            Some(&distro),
+            &MatchOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(counting.1.get(), 1);
+        assert_eq!(r.matches.len(), 2, "reported for each binary package");
+        assert_eq!(r.matches[0].package.name, "libssl1.1");
+        assert_eq!(r.matches[1].package.name, "openssl");
     }
 
     #[test]
