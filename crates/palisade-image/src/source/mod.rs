@@ -3,10 +3,10 @@
 //! streams, plus the manifest and config identity. (Plain root file systems go through
 //! [`crate::rootfs`] instead: they have no layers.)
 
+use std::io::Read;
+
 pub mod archive;
 pub mod layout;
-
-use std::io::Read;
 
 /// Opens the (possibly compressed) bytes of one layer blob.
 pub type BlobOpener =
