@@ -97,6 +97,7 @@ pub fn cmd_bench(db_path: &Path, cmd: BenchCommand, rt: &tokio::runtime::Runtime
         0.0
     };
     let rss = peak_rss_bytes();
+    let mut buf = String::new();
     match format {
         StatusFormat::Json => {
             let v = serde_json::json!({
@@ -113,11 +114,12 @@ pub fn cmd_bench(db_path: &Path, cmd: BenchCommand, rt: &tokio::runtime::Runtime
                 "vulnerabilities": vulns,
                 "peak_rss_bytes": rss,
             });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!(buf, "{}", serde_json::to_string_pretty(&v)?);
         }
         StatusFormat::Table => {
-            println!("target:            {target}");
-            println!(
+            outln!(buf, "target:            {target}");
+            outln!(
+                buf,
                 "runs:              {runs} ({})",
                 if cold {
                     "cold: empty layer cache each run"
@@ -125,26 +127,36 @@ pub fn cmd_bench(db_path: &Path, cmd: BenchCommand, rt: &tokio::runtime::Runtime
                     "warm"
                 }
             );
-            println!("packages:          {packages}");
-            println!("vulnerabilities:   {vulns}");
-            println!("db open:           {:.1} ms", db_open.as_secs_f64() * 1e3);
-            println!(
+            outln!(buf, "packages:          {packages}");
+            outln!(buf, "vulnerabilities:   {vulns}");
+            outln!(
+                buf,
+                "db open:           {:.1} ms",
+                db_open.as_secs_f64() * 1e3
+            );
+            outln!(
+                buf,
                 "scan wall time:    min {:.1} ms, median {:.1} ms, max {:.1} ms",
                 totals[0].as_secs_f64() * 1e3,
                 median(&totals).as_secs_f64() * 1e3,
                 totals[totals.len() - 1].as_secs_f64() * 1e3
             );
-            println!(
+            outln!(
+                buf,
                 "matching:          median {:.2} ms ({throughput:.0} packages/s)",
                 match_median.as_secs_f64() * 1e3
             );
             match rss {
-                Some(b) => println!("peak RSS:          {:.1} MiB", b as f64 / (1024.0 * 1024.0)),
-                None => println!("peak RSS:          unknown (no /proc/self/status)"),
+                Some(b) => outln!(
+                    buf,
+                    "peak RSS:          {:.1} MiB",
+                    b as f64 / (1024.0 * 1024.0)
+                ),
+                None => outln!(buf, "peak RSS:          unknown (no /proc/self/status)"),
             }
         }
     }
-    Ok(())
+    crate::scan::emit(None, &buf)
 }
 
 #[cfg(test)]

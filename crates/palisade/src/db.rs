@@ -151,6 +151,7 @@ pub fn cmd_status(path: &Path, format: StatusFormat) -> Result<()> {
 }
 
 fn print_status(path: &Path, meta: &DbMetadata, format: StatusFormat) -> Result<()> {
+    let mut buf = String::new();
     match format {
         StatusFormat::Json => {
             let v = serde_json::json!({
@@ -162,14 +163,14 @@ fn print_status(path: &Path, meta: &DbMetadata, format: StatusFormat) -> Result<
                 "sources": meta.sources,
                 "stale": staleness_warning(meta, OffsetDateTime::now_utc()).is_some(),
             });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            outln!(buf, "{}", serde_json::to_string_pretty(&v)?);
         }
         StatusFormat::Table => {
-            println!("database:          {}", path.display());
-            println!("built:             {}", meta.built_at);
-            println!("schema version:    {}", meta.schema_version);
-            println!("advisories:        {}", meta.advisories);
-            println!("affected packages: {}", meta.affected_packages);
+            outln!(buf, "database:          {}", path.display());
+            outln!(buf, "built:             {}", meta.built_at);
+            outln!(buf, "schema version:    {}", meta.schema_version);
+            outln!(buf, "advisories:        {}", meta.advisories);
+            outln!(buf, "affected packages: {}", meta.affected_packages);
             if !meta.sources.is_empty() {
                 let mut t = comfy_table::Table::new();
                 t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
@@ -182,14 +183,14 @@ fn print_status(path: &Path, meta: &DbMetadata, format: StatusFormat) -> Result<
                         s.location.clone(),
                     ]);
                 }
-                println!("{t}");
+                outln!(buf, "{t}");
             }
             if let Some(w) = staleness_warning(meta, OffsetDateTime::now_utc()) {
                 eprintln!("warning: {w}");
             }
         }
     }
-    Ok(())
+    crate::scan::emit(None, &buf)
 }
 
 fn ensure_parent(path: &Path) -> Result<()> {

@@ -1,6 +1,15 @@
 //! The `palisade` command: parses arguments and wires sources → engines → outputs. No scanning
 //! logic lives here.
 
+/// `writeln!` into a `String` buffer (infallible), so reports are written to stdout in one piece
+/// and a closed pipe is handled in one place ([`scan::emit`]).
+macro_rules! outln {
+    ($buf:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($buf, $($arg)*);
+    }};
+}
+
 mod bench;
 mod cli;
 mod db;

@@ -127,7 +127,8 @@ fn pretty(v: &serde_json::Value) -> Result<String> {
     Ok(s)
 }
 
-fn emit(path: Option<&Path>, text: &str) -> Result<()> {
+/// Writes a report to a file, or to stdout (a closed pipe is not an error).
+pub(crate) fn emit(path: Option<&Path>, text: &str) -> Result<()> {
     match path {
         Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
         None => {
