@@ -1,6 +1,9 @@
 //! The result of cataloging: what was scanned and the packages in it.
 //!
-//! CycloneDX and SPDX renderings live in `sbom::cyclonedx` and `sbom::spdx` (TODO(skeleton)).
+//! CycloneDX and SPDX renderings live in [`cyclonedx`] and [`spdx`].
+
+pub mod cyclonedx;
+pub mod spdx;
 
 use crate::catalog::{CatalogContext, Cataloger};
 use crate::fs::ImageFs;

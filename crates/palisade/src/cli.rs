@@ -1,0 +1,232 @@
+//! Command-line arguments (clap derive). Parsing only; the commands live in their own modules.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use palisade_core::Severity;
+use std::path::PathBuf;
+
+/// Palisade: container security. Scans images and file systems for vulnerable packages.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Advisory database file (default: <user cache dir>/palisade/advisories.db).
+    #[arg(long, global = true, env = "PALISADE_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan an image or a file system for vulnerable packages.
+    #[command(subcommand)]
+    Scan(ScanCommand),
+    /// Write the software bill of materials of an image or file system.
+    Sbom(SbomArgs),
+    /// Manage the local advisory database.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// Measure scan time and memory.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Scan a container image: a registry reference (`registry/repo:tag`), an OCI layout
+    /// (`oci:PATH[:tag]`), a `docker save` tarball (`docker-archive:PATH`) or an OCI archive
+    /// (`oci-archive:PATH`).
+    Image {
+        /// The image: `registry/repo:tag`, `oci:PATH[:tag]`, `docker-archive:PATH` or
+        /// `oci-archive:PATH`.
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[command(flatten)]
+        image: ImageArgs,
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+    /// Scan a root file system (an unpacked image, a mounted disk, or `/` for this host).
+    Fs {
+        /// Root directory of the file system.
+        path: PathBuf,
+        #[command(flatten)]
+        scan: ScanArgs,
+    },
+}
+
+/// Options of every scan.
+#[derive(Debug, Args, Clone)]
+pub struct ScanArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+    /// Write the report to a file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Report only these severities (comma-separated: critical,high,medium,low,informational,unknown).
+    #[arg(long, value_delimiter = ',', value_name = "S[,S]")]
+    pub severity: Vec<Severity>,
+    /// Leave out vulnerabilities with no fixed version yet.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Accepted vulnerabilities (YAML with id, package, reason, expires; or one id per line).
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Vec<PathBuf>,
+    /// Exit with status 1 when a reported vulnerability is at least this severe.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+    /// Do not warn when the advisory database is older than a day (air-gapped copies).
+    #[arg(long)]
+    pub offline_db: bool,
+}
+
+/// How to reach registries.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ImageArgs {
+    /// Allow plain HTTP and unverified TLS (loopback test registries).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Registry user name.
+    #[arg(long, env = "PALISADE_REGISTRY_USERNAME")]
+    pub username: Option<String>,
+    /// Registry password or token.
+    #[arg(long, env = "PALISADE_REGISTRY_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Platform to pick from a multi-platform image (`os/arch[/variant]`).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Layer cache directory (default: <user cache dir>/palisade/blobs).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Docker config with registry credentials (default: ~/.docker/config.json).
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    Table,
+    Json,
+    Sarif,
+    Cyclonedx,
+    Spdx,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// What to catalog: an image reference as for `scan image`, or `fs:PATH` / an existing
+    /// directory for a root file system.
+    pub target: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = SbomFormat::Cyclonedx)]
+    pub format: SbomFormat,
+    /// Write to a file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SbomFormat {
+    Cyclonedx,
+    Spdx,
+    /// Palisade's own package list (the `packages` of `scan --format json`).
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Download the public advisory sources and rebuild the database.
+    Update,
+    /// Build the database offline from advisory files, directories or zip archives
+    /// (OSV JSON/YAML, Debian security tracker, Alpine secdb).
+    Import {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Show what the database holds and how old it is.
+    Status {
+        #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+        format: StatusFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Scan the same target several times in this process; report wall time and peak memory.
+    Scan {
+        /// An image reference as for `scan image`, or `fs:PATH`.
+        target: String,
+        /// Number of scans.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        runs: u32,
+        /// Give every run an empty layer cache (cold scans: registry pulls included).
+        #[arg(long)]
+        cold: bool,
+        #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+        format: StatusFormat,
+        #[command(flatten)]
+        image: ImageArgs,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_scan_flags() {
+        let cli = Cli::try_parse_from([
+            "palisade",
+            "--db",
+            "/tmp/x.db",
+            "scan",
+            "image",
+            "oci:/tmp/l:1",
+            "--severity",
+            "critical,high",
+            "--fail-on",
+            "high",
+            "--format",
+            "json",
+            "--ignore-unfixed",
+        ])
+        .unwrap();
+        let Command::Scan(ScanCommand::Image {
+            reference, scan, ..
+        }) = cli.command
+        else {
+            panic!("not scan image");
+        };
+        assert_eq!(reference, "oci:/tmp/l:1");
+        assert_eq!(scan.severity, vec![Severity::Critical, Severity::High]);
+        assert_eq!(scan.fail_on, Some(Severity::High));
+        assert_eq!(scan.format, ScanFormat::Json);
+        assert!(scan.ignore_unfixed);
+        assert!(
+            Cli::try_parse_from(["palisade", "scan", "fs", "/", "--severity", "severe"]).is_err()
+        );
+    }
+}

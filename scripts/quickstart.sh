@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Palisade quick start: build the CLI, get an advisory database, scan an image.
+#
+#   scripts/quickstart.sh IMAGE [palisade scan flags...]
+#
+# IMAGE is a registry reference (debian:11, 127.0.0.1:5000/app:1 --insecure), an OCI layout
+# (oci:PATH[:tag]), a docker save tarball (docker-archive:PATH) or an OCI archive (oci-archive:PATH).
+#
+# Environment:
+#   PALISADE_DB           where the advisory database lives (default: the user's cache directory)
+#   PALISADE_ADVISORIES   space-separated advisory files/directories to import instead of
+#                         downloading (offline / air-gapped use)
+set -euo pipefail
+
+usage() {
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
+    usage
+    [ $# -ge 1 ] && exit 0
+    exit 2
+fi
+
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found: install Rust 1.95 or newer (rustup.rs), then run this again" >&2
+    exit 2
+fi
+
+echo "==> building palisade (release)" >&2
+cargo build --release --locked -p palisade
+bin="${CARGO_TARGET_DIR:-target}/release/palisade"
+
+fresh_db() {
+    "$bin" db status --format json 2>/dev/null | grep -q '"stale": false'
+}
+
+if [ -n "${PALISADE_ADVISORIES:-}" ]; then
+    echo "==> importing advisories from \$PALISADE_ADVISORIES" >&2
+    # shellcheck disable=SC2086 # a list of paths, split on purpose
+    "$bin" db import $PALISADE_ADVISORIES
+elif fresh_db; then
+    echo "==> advisory database is less than a day old; not updating" >&2
+else
+    echo "==> updating the advisory database (OSV, Debian security tracker, Alpine secdb)" >&2
+    if ! "$bin" db update; then
+        cat >&2 <<MSG
+error: could not download the advisory databases (offline?).
+Build the database from local advisory files instead, for example:
+    $bin db import PATH...
+or run this script with PALISADE_ADVISORIES="PATH ..." set. Accepted inputs: OSV JSON/YAML
+files, directories or zip archives, the Debian security tracker JSON or DSA/DLA lists, Alpine
+secdb JSON.
+MSG
+        exit 2
+    fi
+fi
+
+echo "==> scanning $1" >&2
+exec "$bin" scan image "$@"
