@@ -100,8 +100,10 @@ export PALISADE_TEST_REGISTRY=127.0.0.1:${PALISADE_REGISTRY_PORT:-5000}
 export PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:${PALISADE_REGISTRY_AUTH_PORT:-5001}
 
 # ------------------------------------------------------------------------------- fixture images
-section "fixture images (cached by hash of scripts/infra)"
-HASH=$(cd scripts/infra && find . -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+section "fixture images (cached by a hash of their build inputs)"
+# Only what decides the images' contents: editing the test or registry scripts keeps the cache.
+HASH=$(cd scripts/infra && find build-images.sh mkoci.py set-dpkg-versions.py npm-packages.txt fixture-src \
+         -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 FIX=$INFRA/images/$HASH
 if [ -f "$FIX/.complete" ]; then
   echo "cached: $FIX"

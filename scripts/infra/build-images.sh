@@ -54,8 +54,10 @@ build_rust_fixture() {
   rm -rf "$src"; cp -r "$HERE/fixture-src/rustapp" "$src"
   if [ ! -x "$CARGO_TOOLS/bin/cargo-auditable" ]; then
     step "cargo install cargo-auditable (crates.io) into $CARGO_TOOLS"
-    cargo install --locked --quiet --root "$CARGO_TOOLS" cargo-auditable > "$OUT/logs/cargo-auditable.log" 2>&1 \
+    CARGO_TARGET_DIR="$CARGO_TOOLS/build" cargo install --locked --quiet --root "$CARGO_TOOLS" cargo-auditable \
+      > "$OUT/logs/cargo-auditable.log" 2>&1 \
       || { tail -20 "$OUT/logs/cargo-auditable.log" >&2; return 1; }
+    rm -rf "$CARGO_TOOLS/build"
   fi
   step "cargo auditable build (smallvec 1.6.0, regex 1.5.4, ...)"
   (cd "$src" && PATH="$CARGO_TOOLS/bin:$PATH" CARGO_TARGET_DIR="$WORK/rust-target" \
