@@ -144,7 +144,6 @@ else
   export PATH=$HOME/.cargo/bin:$PATH
   FUZZ_TARGET_DIR=${PALISADE_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR}-fuzz}
   (
-    cd fuzz
     export CARGO_TARGET_DIR=$FUZZ_TARGET_DIR
     mapfile -t targets < <(cargo fuzz list)
     echo "targets: ${targets[*]}"
