@@ -124,7 +124,7 @@ scripts/infra/push-images.sh "$FIX"
 section "cargo test --workspace"
 echo "PALISADE_TEST_REGISTRY=$PALISADE_TEST_REGISTRY PALISADE_TEST_REGISTRY_AUTH=$PALISADE_TEST_REGISTRY_AUTH"
 echo "PALISADE_TEST_FIXTURES=$PALISADE_TEST_FIXTURES CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 
 section "cargo fmt --check"
 cargo fmt --all -- --check

@@ -14,14 +14,17 @@
 #   debian-bullseye-vuln.oci.tar      oci-archive of debian-bullseye:vuln
 #   rootfs/rpm/                rpm-based root (os-release + sqlite rpmdb) for `scan fs`
 #   rootfs/alpine/             the synthetic Alpine root, also usable with `scan fs`
-#   images.txt                 "tag<TAB>digest" of every image in oci/
+#   images.txt                 "layout-tag<TAB>registry-name<TAB>digest" of every image in oci/
 #   bullseye-dpkg.txt, bookworm-dpkg.txt, rpm-packages.txt, go-version.txt   what was installed
-# Tags in oci/ (pushed by push-images.sh as fixtures/<name>:<tag>):
-#   debian-bullseye:vuln       3 layers: OS (lowered dpkg versions), language packages, whiteouts
-#   debian-bookworm:base       2 layers: unmodified bookworm minbase, the same language packages
-#   alpine-synthetic:3.9       1 layer (gzip)
-#   alpine-synthetic:3.9-zstd  the same root, zstd-compressed layer
-#   multiarch:1                image index: linux/amd64 + linux/arm64/v8 (synthetic Alpine roots)
+# Tags in oci/ (colon-free, so `oci:PATH:TAG` is unambiguous) and the names push-images.sh uses:
+#   bullseye-vuln    fixtures/debian-bullseye:vuln       3 layers: OS (lowered dpkg versions),
+#                                                        language packages, whiteouts
+#   bookworm-base    fixtures/debian-bookworm:base       2 layers: unmodified bookworm minbase, the
+#                                                        same language packages
+#   alpine-3.9       fixtures/alpine-synthetic:3.9       1 layer (gzip)
+#   alpine-3.9-zstd  fixtures/alpine-synthetic:3.9-zstd  the same root, zstd-compressed layer
+#   multiarch        fixtures/multiarch:1                image index: linux/amd64 + linux/arm64/v8
+#   multiarch-amd64, multiarch-arm64                     its two manifests
 set -euo pipefail
 OUT=${1:?usage: build-images.sh OUT_DIR}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -223,7 +226,7 @@ mkdir -p "$B/whiteout/$SP9" "$B/whiteout/opt/oldapp" "$B/whiteout/etc"
 echo "the old app was removed in this layer" > "$B/whiteout/opt/oldapp/README"
 echo "palisade e2e fixture: debian-bullseye:vuln" > "$B/whiteout/etc/palisade-fixture"
 step "OCI layout: debian-bullseye:vuln (3 gzip layers)"
-python3 "$HERE/mkoci.py" image "$L" debian-bullseye:vuln --arch amd64 "$B/os" "$B/lang" "$B/whiteout" > /dev/null
+python3 "$HERE/mkoci.py" image "$L" bullseye-vuln --arch amd64 "$B/os" "$B/lang" "$B/whiteout" > /dev/null
 
 # --- debian-bookworm:base (benchmark image)
 K=$WORK/bookworm
@@ -232,30 +235,35 @@ dpkg-query --admindir="$K/os/var/lib/dpkg" -W -f '${Package} ${Version} ${source
 mkdir -p "$K/lang"
 lang_layer "$K/lang" 3.11
 step "OCI layout: debian-bookworm:base (2 gzip layers)"
-python3 "$HERE/mkoci.py" image "$L" debian-bookworm:base --arch amd64 "$K/os" "$K/lang" > /dev/null
+python3 "$HERE/mkoci.py" image "$L" bookworm-base --arch amd64 "$K/os" "$K/lang" > /dev/null
 
 # --- synthetic Alpine, gzip and zstd; multi-platform index
 step "synthetic Alpine 3.9 roots; gzip, zstd and multi-platform images"
 alpine_root "$OUT/rootfs/alpine" x86_64 3.9.4
-python3 "$HERE/mkoci.py" image "$L" alpine-synthetic:3.9 --arch amd64 "$OUT/rootfs/alpine" > /dev/null
-python3 "$HERE/mkoci.py" image "$L" alpine-synthetic:3.9-zstd --arch amd64 --compression zstd "$OUT/rootfs/alpine" > /dev/null
+python3 "$HERE/mkoci.py" image "$L" alpine-3.9 --arch amd64 "$OUT/rootfs/alpine" > /dev/null
+python3 "$HERE/mkoci.py" image "$L" alpine-3.9-zstd --arch amd64 --compression zstd "$OUT/rootfs/alpine" > /dev/null
 alpine_root "$WORK/alpine-arm64" aarch64 3.9.4
 python3 "$HERE/mkoci.py" image "$L" multiarch-amd64 --arch amd64 "$OUT/rootfs/alpine" > /dev/null
 python3 "$HERE/mkoci.py" image "$L" multiarch-arm64 --arch arm64 --variant v8 "$WORK/alpine-arm64" > /dev/null
-python3 "$HERE/mkoci.py" index "$L" multiarch:1 multiarch-amd64 multiarch-arm64 > /dev/null
+python3 "$HERE/mkoci.py" index "$L" multiarch multiarch-amd64 multiarch-arm64 > /dev/null
 
 # --- rpm root
 rpm_root "$OUT/rootfs/rpm"
 
 # --- archives of the main image
 step "docker-archive and oci-archive of debian-bullseye:vuln (skopeo)"
-skopeo copy -q "oci:$L:debian-bullseye:vuln" "docker-archive:$OUT/debian-bullseye-vuln.docker.tar:fixtures/debian-bullseye:vuln"
-skopeo copy -q "oci:$L:debian-bullseye:vuln" "oci-archive:$OUT/debian-bullseye-vuln.oci.tar:debian-bullseye:vuln"
+skopeo copy -q "oci:$L:bullseye-vuln" "docker-archive:$OUT/debian-bullseye-vuln.docker.tar:fixtures/debian-bullseye:vuln"
+skopeo copy -q "oci:$L:bullseye-vuln" "oci-archive:$OUT/debian-bullseye-vuln.oci.tar:bullseye-vuln"
 
+# images.txt: layout tag, registry name (fixtures/…, "-" when not pushed by itself), digest.
 python3 - "$L" > "$OUT/images.txt" <<'PY'
 import json, sys
+names = {"bullseye-vuln": "debian-bullseye:vuln", "bookworm-base": "debian-bookworm:base",
+         "alpine-3.9": "alpine-synthetic:3.9", "alpine-3.9-zstd": "alpine-synthetic:3.9-zstd",
+         "multiarch": "multiarch:1"}
 for m in json.load(open(sys.argv[1] + "/index.json"))["manifests"]:
-    print(m["annotations"]["org.opencontainers.image.ref.name"], m["digest"], sep="\t")
+    tag = m["annotations"]["org.opencontainers.image.ref.name"]
+    print(tag, names.get(tag, "-"), m["digest"], sep="\t")
 PY
 rm -rf "$WORK"
 step "fixtures written to $OUT"
