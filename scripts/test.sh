@@ -75,6 +75,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian's package starts a system registry on :5000 where systemd runs; the tests start their
+  # own (loopback, known config), so stop the one this install just started.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null \
+     && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    echo "stopping and disabling the docker-registry system service apt just started (port 5000)"
+    $SUDO systemctl disable --now docker-registry || true
+  fi
 else
   echo "all present: ${APT_PKGS[*]}"
 fi
