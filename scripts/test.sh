@@ -116,13 +116,13 @@ if [ -f "$FIX/.complete" ]; then
   echo "cached: $FIX"
 else
   echo "building into $FIX (first run on this machine or scripts changed; ~3 min)"
-  rm -rf "$FIX.tmp"
+  rm -rf "$INFRA"/images/*.tmp   # left by an interrupted build
   scripts/infra/build-images.sh "$FIX.tmp"
   rm -rf "$FIX"
   mv "$FIX.tmp" "$FIX"
   touch "$FIX/.complete"
-  # Keep only the newest few builds.
-  ls -1dt "$INFRA"/images/*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
+  # Keep only the newest two builds.
+  ls -1dt "$INFRA"/images/*/ 2>/dev/null | tail -n +3 | xargs -r rm -rf
 fi
 export PALISADE_TEST_FIXTURES=$FIX
 scripts/infra/push-images.sh "$FIX"
