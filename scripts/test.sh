@@ -14,6 +14,7 @@
 # Never prompts; exits non-zero on the first failure; stops the registries it started on exit.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+[ -d "$HOME/.cargo/bin" ] && export PATH=$HOME/.cargo/bin:$PATH
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 INFRA=${PALISADE_INFRA:-/var/tmp/palisade-infra}
