@@ -1,0 +1,3 @@
+module example.com/palisade/gofixture
+
+go 1.19

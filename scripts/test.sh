@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Palisade's test command: everything CI runs, on a fresh Debian 12 machine or a developer's box.
+#
+#   scripts/test.sh            install what is missing (apt), start local registries, build and push
+#                              the fixture images (cached), then cargo test / fmt / clippy / fuzz smoke
+#
+# Environment:
+#   PALISADE_INFRA       state dir outside the clone (registries, image cache, tools); default /var/tmp/palisade-infra
+#   CARGO_TARGET_DIR     default /var/tmp/palisade-target (kept between runs: incremental builds)
+#   PALISADE_SHARED      the shared data dir; default ../shared beside the clone
+#   PALISADE_NO_APT=1    never call apt-get (fail instead if something is missing)
+#   PALISADE_SKIP_FUZZ=1 skip the fuzz smoke runs
+#   PALISADE_REGISTRY_PORT / PALISADE_REGISTRY_AUTH_PORT   default 5000 / 5001
+# Never prompts; exits non-zero on the first failure; stops the registries it started on exit.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+[ -d "$HOME/.cargo/bin" ] && export PATH=$HOME/.cargo/bin:$PATH
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+INFRA=${PALISADE_INFRA:-/var/tmp/palisade-infra}
+export PALISADE_INFRA=$INFRA
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/palisade-target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+mkdir -p "$INFRA" "$CARGO_TARGET_DIR"
+T0=$(date +%s)
+TIMINGS=()
+SECTION=""
+SECTION_T=0
+
+section() {
+  end_section
+  SECTION=$1
+  SECTION_T=$(date +%s)
+  printf '\n==== %s ====\n' "$1"
+}
+end_section() {
+  if [ -n "$SECTION" ]; then
+    local d=$(( $(date +%s) - SECTION_T ))
+    TIMINGS+=("$(printf '%5ss  %s' "$d" "$SECTION")")
+    printf -- '---- %s: %ss\n' "$SECTION" "$d"
+    SECTION=""
+  fi
+}
+summary() {
+  local rc=$1
+  end_section
+  printf '\n==== timings ====\n'
+  for t in "${TIMINGS[@]}"; do echo "$t"; done
+  printf '%5ss  total\n' "$(( $(date +%s) - T0 ))"
+  if [ "$rc" = 0 ]; then echo "ALL PASSED"; else echo "FAILED (exit $rc) in: ${FAILED_IN:-?}"; fi
+}
+STARTED_REGISTRY=0
+cleanup() {
+  local rc=$?
+  FAILED_IN=${FAILED_IN:-$SECTION}
+  if [ "$STARTED_REGISTRY" = 1 ]; then
+    scripts/infra/registry.sh stop || true
+  fi
+  summary "$rc"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------------------------------ deps
+section "dependencies (apt, only what is missing)"
+APT_PKGS=(docker-registry apache2-utils umoci skopeo debootstrap rpm db5.3-util zstd python3 python3-pip
+          golang-go curl ca-certificates python3-apt ruby dpkg-dev)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "missing: ${missing[*]}"
+  if [ "${PALISADE_NO_APT:-0}" = 1 ]; then echo "PALISADE_NO_APT=1: not installing" >&2; exit 1; fi
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Debian's package starts a system registry on :5000 where systemd runs; the tests start their
+  # own (loopback, known config), so stop the one this install just started.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null \
+     && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    echo "stopping and disabling the docker-registry system service apt just started (port 5000)"
+    $SUDO systemctl disable --now docker-registry || true
+  fi
+else
+  echo "all present: ${APT_PKGS[*]}"
+fi
+command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, stable >= 1.95)" >&2; exit 1; }
+cargo --version
+
+# ------------------------------------------------------------------------------------ shared data
+if [ -z "${PALISADE_SHARED:-}" ]; then
+  PALISADE_SHARED=$(cd "$ROOT/.." && pwd)/shared
+fi
+if [ ! -d "$PALISADE_SHARED/data/advisories" ]; then
+  echo "advisory test data not found at $PALISADE_SHARED/data/advisories (set PALISADE_SHARED)" >&2
+  exit 1
+fi
+export PALISADE_SHARED=$(cd "$PALISADE_SHARED" && pwd)
+echo "PALISADE_SHARED=$PALISADE_SHARED"
+
+# ----------------------------------------------------------------------------------- registries
+section "local registries (docker-registry on 127.0.0.1)"
+scripts/infra/registry.sh start
+STARTED_REGISTRY=1
+export PALISADE_TEST_REGISTRY=127.0.0.1:${PALISADE_REGISTRY_PORT:-5000}
+export PALISADE_TEST_REGISTRY_AUTH=127.0.0.1:${PALISADE_REGISTRY_AUTH_PORT:-5001}
+
+# ------------------------------------------------------------------------------- fixture images
+section "fixture images (cached by a hash of their build inputs)"
+# Only what decides the images' contents: editing the test or registry scripts keeps the cache.
+HASH=$(cd scripts/infra && find build-images.sh mkoci.py set-dpkg-versions.py npm-packages.txt fixture-src \
+         -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+FIX=$INFRA/images/$HASH
+if [ -f "$FIX/.complete" ]; then
+  echo "cached: $FIX"
+else
+  echo "building into $FIX (first run on this machine or scripts changed; ~3 min)"
+  rm -rf "$INFRA"/images/*.tmp   # left by an interrupted build
+  scripts/infra/build-images.sh "$FIX.tmp"
+  rm -rf "$FIX"
+  mv "$FIX.tmp" "$FIX"
+  touch "$FIX/.complete"
+  # Keep only the newest two builds.
+  ls -1dt "$INFRA"/images/*/ 2>/dev/null | tail -n +3 | xargs -r rm -rf
+fi
+export PALISADE_TEST_FIXTURES=$FIX
+scripts/infra/push-images.sh "$FIX"
+
+# ------------------------------------------------------------------------------------ cargo test
+section "cargo test --workspace"
+echo "PALISADE_TEST_REGISTRY=$PALISADE_TEST_REGISTRY PALISADE_TEST_REGISTRY_AUTH=$PALISADE_TEST_REGISTRY_AUTH"
+echo "PALISADE_TEST_FIXTURES=$PALISADE_TEST_FIXTURES CARGO_TARGET_DIR=$CARGO_TARGET_DIR"
+cargo test --workspace --locked --no-fail-fast
+
+section "cargo fmt --check"
+cargo fmt --all -- --check
+
+section "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# --------------------------------------------------------------------------------------- fuzzing
+if [ "${PALISADE_SKIP_FUZZ:-0}" = 1 ]; then
+  echo "PALISADE_SKIP_FUZZ=1: fuzz smoke runs skipped"
+else
+  section "fuzz smoke runs (cargo fuzz, -s none, 2000 runs each)"
+  if ! command -v cargo-fuzz >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo-fuzz" ]; then
+    echo "installing cargo-fuzz from crates.io"
+    cargo install --locked cargo-fuzz
+  fi
+  export PATH=$HOME/.cargo/bin:$PATH
+  FUZZ_TARGET_DIR=${PALISADE_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR}-fuzz}
+  (
+    export CARGO_TARGET_DIR=$FUZZ_TARGET_DIR
+    mapfile -t targets < <(cargo fuzz list)
+    echo "targets: ${targets[*]}"
+    cargo fuzz build -s none --dev
+    for t in "${targets[@]}"; do
+      start=$(date +%s)
+      cargo fuzz run --dev -s none "$t" -- -runs=2000 -max_total_time=20 > "$INFRA/fuzz-$t.log" 2>&1 \
+        || { tail -40 "$INFRA/fuzz-$t.log"; echo "fuzz target $t failed" >&2; exit 1; }
+      printf '  %-24s ok (%ss)\n' "$t" "$(( $(date +%s) - start ))"
+    done
+  )
+fi
+end_section
