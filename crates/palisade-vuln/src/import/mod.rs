@@ -469,32 +469,7 @@ pub(crate) fn score_cvss(vector: &str) -> Option<CvssScore> {
     if vector.is_empty() || vector.len() > 512 {
         return None;
     }
-    fallback_cvss_score(vector)
-}
-
-/// FALLBACK until `crate::cvss::score` (owner: versions) lands: replace the call in
-/// [`score_cvss`] with `crate::cvss::score(vector).ok()` and delete this function. It scores
-/// with the `cvss` crate (v2, v3.0, v3.1, v4.0 base metrics).
-fn fallback_cvss_score(vector: &str) -> Option<CvssScore> {
-    use std::str::FromStr;
-    let version = if let Some(rest) = vector.strip_prefix("CVSS:") {
-        rest.split('/').next()?.to_string()
-    } else {
-        "2.0".to_string()
-    };
-    let base_score = if version == "2.0" {
-        ::cvss::v2::Vector::from_str(vector).ok()?.score().value()
-    } else {
-        ::cvss::Cvss::from_str(vector).ok()?.score()
-    };
-    if !base_score.is_finite() {
-        return None;
-    }
-    Some(CvssScore {
-        version,
-        vector: vector.to_string(),
-        base_score,
-    })
+    crate::cvss::score(vector).ok()
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
