@@ -65,7 +65,8 @@ trap 'exit 130' INT TERM
 # ------------------------------------------------------------------------------------------ deps
 section "dependencies (apt, only what is missing)"
 APT_PKGS=(docker-registry apache2-utils umoci skopeo debootstrap rpm db5.3-util zstd python3 python3-pip
-          golang-go curl ca-certificates python3-apt ruby dpkg-dev)
+          golang-go curl ca-certificates python3-apt python3-venv python3-packaging ruby dpkg-dev
+          php-cli php-composer-semver)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -86,6 +87,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "all present: ${APT_PKGS[*]}"
 fi
+# Oracles and validators the tests compare against: npm's semver (version ordering), the PyPI
+# packages cvss (CVSS scores), cyclonedx-python-lib and spdx-tools (SBOM schema validation).
+if command -v npm >/dev/null; then
+  [ -d "$(npm root -g)/semver" ] || npm install -g --no-audit --no-fund semver >/dev/null
+else
+  echo "npm not found: the semver oracle test will say SKIP" >&2
+fi
+if [ ! -x "$INFRA/venv/bin/python" ] || ! "$INFRA/venv/bin/python" -c 'import cvss, cyclonedx, spdx_tools' 2>/dev/null; then
+  python3 -m venv "$INFRA/venv"
+  "$INFRA/venv/bin/pip" install -q --disable-pip-version-check "cvss>=3,<4" "cyclonedx-python-lib[json-validation]" spdx-tools
+fi
+export PATH=$INFRA/venv/bin:$PATH
+export PALISADE_SBOM_PYTHON=$INFRA/venv/bin/python PALISADE_REQUIRE_SBOM_VALIDATORS=1
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup, stable >= 1.95)" >&2; exit 1; }
 cargo --version
 
