@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Palisade quick start: build the CLI, get an advisory database, scan an image.
 #
-#   scripts/quickstart.sh IMAGE [palisade scan flags...]
+#   scripts/quickstart.sh [TARGET [palisade scan flags...]]
 #
-# IMAGE is a registry reference (debian:11, 127.0.0.1:5000/app:1 --insecure), an OCI layout
-# (oci:PATH[:tag]), a docker save tarball (docker-archive:PATH) or an OCI archive (oci-archive:PATH).
+# TARGET is a registry reference (debian:11, 127.0.0.1:5000/app:1 --insecure), an OCI layout
+# (oci:PATH[:tag]), a docker save tarball (docker-archive:PATH), an OCI archive (oci-archive:PATH),
+# or fs:PATH for a root file system. Without a TARGET it scans this host (fs:/).
 #
 # Environment:
 #   PALISADE_DB           where the advisory database lives (default: the user's cache directory)
@@ -16,11 +17,11 @@ usage() {
     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 }
 
-if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
+if [ $# -ge 1 ] && { [ "$1" = "-h" ] || [ "$1" = "--help" ]; }; then
     usage
-    [ $# -ge 1 ] && exit 0
-    exit 2
+    exit 0
 fi
+[ $# -ge 1 ] || set -- fs:/
 
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,12 @@ elif fresh_db; then
     echo "==> advisory database is less than a day old; not updating" >&2
 else
     echo "==> updating the advisory database (OSV, Debian security tracker, Alpine secdb)" >&2
+    shared_data="$(cd .. && pwd)/shared/data/advisories"
     if ! "$bin" db update; then
+        if [ -d "$shared_data" ]; then
+            echo "==> download failed (offline?); importing the advisory snapshot at $shared_data" >&2
+            "$bin" db import "$shared_data"
+        else
         cat >&2 <<MSG
 error: could not download the advisory databases (offline?).
 Build the database from local advisory files instead, for example:
@@ -55,8 +61,12 @@ files, directories or zip archives, the Debian security tracker JSON or DSA/DLA 
 secdb JSON.
 MSG
         exit 2
+        fi
     fi
 fi
 
 echo "==> scanning $1" >&2
-exec "$bin" scan image "$@"
+case "$1" in
+    fs:*) target=${1#fs:}; shift; exec "$bin" scan fs "$target" "$@" ;;
+    *) exec "$bin" scan image "$@" ;;
+esac
