@@ -5,7 +5,9 @@ use crate::progress;
 use anyhow::{Context, Result, bail};
 use palisade_image::cache::BlobCache;
 use palisade_image::catalog::all_catalogers;
+use palisade_image::layer::LayerCache;
 use palisade_image::registry::RegistryOptions;
+use palisade_image::scan::ScanOptions;
 use palisade_image::{Limits, Sbom};
 use std::path::{Path, PathBuf};
 
@@ -107,6 +109,9 @@ impl Loader {
         let catalogers = all_catalogers();
         let platform = self.image.platform.as_deref();
         let progress = progress::image_progress(self.show_progress);
+        // Per-layer results are cached only for registry pulls: their blobs were digest-verified
+        // on download into our own cache, so a cached result stands for exactly those bytes.
+        let mut layer_cache = None;
         let resolved = match spec {
             TargetSpec::Fs(path) => {
                 if !path.is_dir() {
@@ -135,6 +140,10 @@ impl Loader {
                 };
                 let cache = BlobCache::new(cache_dir.clone())
                     .with_context(|| format!("layer cache {}", cache_dir.display()))?;
+                match LayerCache::new(cache_dir.join("changes"), LayerCache::default_salt()) {
+                    Ok(c) => layer_cache = Some(c),
+                    Err(e) => tracing::warn!("layer result cache disabled: {e}"),
+                }
                 let opts = RegistryOptions {
                     insecure: self.image.insecure,
                     username: self.image.username.clone(),
@@ -155,8 +164,15 @@ impl Loader {
             }
         };
         let name = resolved.target.name.clone();
-        palisade_image::scan::scan_image(resolved, &catalogers, &self.limits, progress.as_ref())
-            .with_context(|| format!("reading the layers of {name}"))
+        let options = ScanOptions { layer_cache };
+        palisade_image::scan::scan_image_with(
+            resolved,
+            &catalogers,
+            &self.limits,
+            progress.as_ref(),
+            &options,
+        )
+        .with_context(|| format!("reading the layers of {name}"))
     }
 }
 
