@@ -97,7 +97,8 @@ impl Distro {
                     .and_then(|v| debian_codename(v.split('.').next().unwrap_or(v)))
                     .map(str::to_string)
             }),
-            "ubuntu" => self.codename.clone().or_else(|| self.version_id.clone()),
+            // Ubuntu advisories (OSV `Ubuntu:22.04:LTS`) are keyed by release number.
+            "ubuntu" => self.version_id.clone().or_else(|| self.codename.clone()),
             "alpine" | "wolfi" => {
                 let v = self.version_id.as_deref()?;
                 let mut parts = v.split('.');
@@ -196,11 +197,21 @@ impl Package {
             qualifiers.push(("arch", a));
         }
         qualifiers.push(("distro", &distro_q));
+        // The purl spec carries an rpm epoch as a qualifier, not inside the version.
+        let mut version = self.version.as_str();
+        if self.ecosystem == Ecosystem::Rpm
+            && let Some((epoch, rest)) = version.split_once(':')
+            && !epoch.is_empty()
+            && epoch.bytes().all(|b| b.is_ascii_digit())
+        {
+            qualifiers.push(("epoch", epoch));
+            version = rest;
+        }
         self.purl = purl(
             self.ecosystem,
             Some(&distro.id),
             &self.name,
-            &self.version,
+            version,
             &qualifiers,
         );
     }
@@ -327,5 +338,34 @@ mod tests {
             pretty_name: None,
         };
         assert_eq!(deb.release_key().as_deref(), Some("bullseye"));
+        let ubuntu = Distro {
+            id: "ubuntu".into(),
+            version_id: Some("22.04".into()),
+            codename: Some("jammy".into()),
+            pretty_name: None,
+        };
+        assert_eq!(ubuntu.release_key().as_deref(), Some("22.04"));
+    }
+
+    #[test]
+    fn rpm_epoch_is_a_qualifier() {
+        let mut p = Package::new(
+            Ecosystem::Rpm,
+            "openssl-libs",
+            "1:1.0.2k-19.el7",
+            PackageLocation::default(),
+        );
+        p.arch = Some("x86_64".into());
+        let d = Distro {
+            id: "centos".into(),
+            version_id: Some("7".into()),
+            codename: None,
+            pretty_name: None,
+        };
+        p.qualify_os_purl(&d);
+        assert_eq!(
+            p.purl,
+            "pkg:rpm/centos/openssl-libs@1.0.2k-19.el7?arch=x86_64&distro=centos-7&epoch=1"
+        );
     }
 }
