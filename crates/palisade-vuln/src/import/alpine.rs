@@ -5,6 +5,7 @@
 
 use super::ImportStats;
 use crate::record::{AdvisoryRecord, AffectedPackage, AffectedRange, RangeEvent, RangeKind};
+use crate::version::VersionScheme;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -100,9 +101,19 @@ pub fn import_secdb(
                     }
                 }
                 let fixed = RangeEvent::Fixed(version.to_string());
-                if rec.affected.iter().any(|a| a.name == name) {
-                    // Rare: one CVE under two fixed versions of one package. The first key in
-                    // string order is kept (no apk ordering is applied here).
+                if let Some(existing) = rec.affected.iter_mut().find(|a| a.name == name) {
+                    // Rare: one CVE under two fixed versions of one package. The lowest version
+                    // in apk order is the first fix on this branch.
+                    for range in &mut existing.ranges {
+                        for event in &mut range.events {
+                            if let RangeEvent::Fixed(current) = event
+                                && crate::version::compare(VersionScheme::Apk, version, current)
+                                    == Ok(std::cmp::Ordering::Less)
+                            {
+                                *current = version.to_string();
+                            }
+                        }
+                    }
                     continue;
                 }
                 rec.affected.push(AffectedPackage {
@@ -127,6 +138,20 @@ pub fn import_secdb(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cve_under_two_fixes_keeps_the_lowest_in_apk_order() {
+        let json = br#"{"distroversion":"v3.19","reponame":"main","packages":[
+            {"pkg":{"name":"x","secfixes":{"1.10-r0":["CVE-2024-1"],"1.9-r1":["CVE-2024-1"]}}}]}"#;
+        let mut out = Vec::new();
+        let mut stats = ImportStats::default();
+        import_secdb(json, &mut stats, &mut |r| out.push(r)).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].affected[0].ranges[0].events[1],
+            RangeEvent::Fixed("1.9-r1".into())
+        );
+    }
 
     #[test]
     fn secfixes() {
