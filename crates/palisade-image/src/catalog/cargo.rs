@@ -16,22 +16,7 @@ use std::io::Read;
 
 const NAME: &str = "cargo";
 
-/// Why a Cargo.lock or cargo-auditable data could not be read: a description of the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FormatError(pub String);
-
-impl From<String> for FormatError {
-    fn from(s: String) -> Self {
-        FormatError(s)
-    }
-}
-
-impl From<&str> for FormatError {
-    fn from(s: &str) -> Self {
-        FormatError(s.to_string())
-    }
-}
+pub use super::FormatError;
 
 /// Largest decompressed audit data accepted (the data of a binary with thousands of crates is a
 /// few hundred KiB).

@@ -10,22 +10,7 @@ use std::collections::BTreeSet;
 
 const NAME: &str = "dotnet";
 
-/// Why a .deps.json file could not be read: a description of the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FormatError(pub String);
-
-impl From<String> for FormatError {
-    fn from(s: String) -> Self {
-        FormatError(s)
-    }
-}
-
-impl From<&str> for FormatError {
-    fn from(s: &str) -> Self {
-        FormatError(s.to_string())
-    }
-}
+pub use super::FormatError;
 
 /// Finds NuGet packages in `.deps.json` files.
 pub struct DotnetCataloger;

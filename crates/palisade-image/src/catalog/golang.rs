@@ -13,22 +13,7 @@ use palisade_core::{Ecosystem, Package, PackageLocation};
 
 const NAME: &str = "golang";
 
-/// Why a Go build information could not be read: a description of the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FormatError(pub String);
-
-impl From<String> for FormatError {
-    fn from(s: String) -> Self {
-        FormatError(s)
-    }
-}
-
-impl From<&str> for FormatError {
-    fn from(s: &str) -> Self {
-        FormatError(s.to_string())
-    }
-}
+pub use super::FormatError;
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 /// The 16-byte sentinels the linker puts around the module info string.

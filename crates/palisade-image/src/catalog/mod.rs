@@ -70,6 +70,24 @@ impl CatalogError {
     }
 }
 
+/// Why a package metadata file (lock file, manifest, build info) could not be read: a description
+/// of the first problem found. Shared by the language catalogers' parsers.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct FormatError(pub String);
+
+impl From<String> for FormatError {
+    fn from(s: String) -> Self {
+        FormatError(s)
+    }
+}
+
+impl From<&str> for FormatError {
+    fn from(s: &str) -> Self {
+        FormatError(s.to_string())
+    }
+}
+
 /// What catalogers see of the whole scan besides files.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogContext {

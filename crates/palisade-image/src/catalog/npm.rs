@@ -13,22 +13,7 @@ use std::collections::HashSet;
 
 const NAME: &str = "npm";
 
-/// Why a package.json or npm lock file could not be read: a description of the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FormatError(pub String);
-
-impl From<String> for FormatError {
-    fn from(s: String) -> Self {
-        FormatError(s)
-    }
-}
-
-impl From<&str> for FormatError {
-    fn from(s: &str) -> Self {
-        FormatError(s.to_string())
-    }
-}
+pub use super::FormatError;
 
 /// Nesting depth of a v1 lock file's `dependencies` tree.
 const MAX_LOCK_DEPTH: usize = 256;

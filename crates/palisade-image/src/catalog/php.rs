@@ -14,22 +14,7 @@ use std::collections::HashSet;
 
 const NAME: &str = "php";
 
-/// Why a Composer file could not be read: a description of the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FormatError(pub String);
-
-impl From<String> for FormatError {
-    fn from(s: String) -> Self {
-        FormatError(s)
-    }
-}
-
-impl From<&str> for FormatError {
-    fn from(s: &str) -> Self {
-        FormatError(s.to_string())
-    }
-}
+pub use super::FormatError;
 const INSTALLED_SUFFIX: &str = "/vendor/composer/installed.json";
 
 /// Finds Composer packages.

@@ -10,22 +10,7 @@ use std::collections::HashSet;
 
 const NAME: &str = "python";
 
-/// Why a core metadata file could not be read: a description of the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FormatError(pub String);
-
-impl From<String> for FormatError {
-    fn from(s: String) -> Self {
-        FormatError(s)
-    }
-}
-
-impl From<&str> for FormatError {
-    fn from(s: &str) -> Self {
-        FormatError(s.to_string())
-    }
-}
+pub use super::FormatError;
 
 /// Cap on the header lines read from one metadata file (the body is the long description).
 const MAX_HEADER_LINES: usize = 10_000;

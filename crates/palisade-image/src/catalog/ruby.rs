@@ -12,22 +12,7 @@ use std::collections::HashSet;
 
 const NAME: &str = "ruby";
 
-/// Why a gemspec or Gemfile.lock could not be read: a description of the first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FormatError(pub String);
-
-impl From<String> for FormatError {
-    fn from(s: String) -> Self {
-        FormatError(s)
-    }
-}
-
-impl From<&str> for FormatError {
-    fn from(s: &str) -> Self {
-        FormatError(s.to_string())
-    }
-}
+pub use super::FormatError;
 
 /// Lines read from one file.
 const MAX_LINES: usize = 1_000_000;
