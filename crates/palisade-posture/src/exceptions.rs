@@ -1,0 +1,1 @@
+//! (being written) Exceptions: the `palisade.io/ignore` annotation and an exceptions file with expiry.
