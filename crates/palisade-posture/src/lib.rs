@@ -14,6 +14,7 @@ pub mod exposure;
 pub mod graph;
 pub mod pod;
 pub mod rbac;
+pub mod synthetic;
 pub mod workload;
 
 pub use check::{Category, CheckInfo, Evidence, PostureFinding};

@@ -37,6 +37,15 @@ pub enum Command {
     /// Measure scan time and memory.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Which users, groups and service accounts may perform VERB on RESOURCE (RBAC, effective).
+    WhoCan(WhoCanArgs),
+    /// Hunt for risk in the security graph: built-in attack-path queries or your own.
+    Explore(ExploreArgs),
+    /// List the posture checks with their ids, severities, controls and parameters.
+    Checks {
+        #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+        format: StatusFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +70,143 @@ pub enum ScanCommand {
         #[command(flatten)]
         scan: ScanArgs,
     },
+    /// Check Kubernetes manifests (files, directories, `-` for stdin; rendered Helm or Kustomize
+    /// output) for misconfigurations, dangerous RBAC, control-plane settings and attack paths.
+    Manifests {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        posture: PostureArgs,
+    },
+    /// Check a live cluster through its API (read-only; Secrets as metadata only).
+    Cluster {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// List only this namespace's namespaced objects (cluster-scoped objects are always read).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Also write the inventory read from the cluster (a JSON `List` that `scan manifests` reads).
+        #[arg(long, value_name = "FILE")]
+        save_inventory: Option<PathBuf>,
+        #[command(flatten)]
+        posture: PostureArgs,
+    },
+}
+
+/// How to reach a cluster.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Name findings carry for this cluster (default: the context name).
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
+    /// Objects per list request.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub page_size: u32,
+}
+
+/// Where the objects of `who-can` and `explore` come from: manifests with `-f`, else a cluster.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KubeSourceArgs {
+    /// Read objects from manifests instead of a cluster (repeatable; `-` for stdin).
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub manifests: Vec<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PostureFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+/// Options of the posture scans.
+#[derive(Debug, Args, Clone)]
+pub struct PostureArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = PostureFormat::Table)]
+    pub format: PostureFormat,
+    /// Write the report to a file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Table layout.
+    #[arg(long, value_enum, default_value_t = crate::posture::report::GroupBy::Resource)]
+    pub group_by: crate::posture::report::GroupBy,
+    /// Posture config (YAML): check parameters, excluded namespaces, disabled checks, severities.
+    #[arg(long, value_name = "FILE", env = "PALISADE_POSTURE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Exceptions file (YAML) with reasons and expiry dates.
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
+    /// Vulnerability results (`palisade scan image --format json` files, or a directory of them)
+    /// to attach to images in the security graph.
+    #[arg(long, value_name = "PATH")]
+    pub vulns: Vec<PathBuf>,
+    /// Skip the security graph and attack paths.
+    #[arg(long)]
+    pub no_attack_paths: bool,
+    /// Report only these severities (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "S[,S]")]
+    pub severity: Vec<Severity>,
+    /// Report only these categories (workload, exposure, rbac, control-plane, attack-path).
+    #[arg(long, value_delimiter = ',', value_name = "C[,C]")]
+    pub category: Vec<String>,
+    /// Exit with status 1 when a reported finding is at least this severe.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoCanArgs {
+    /// The verb: get, list, watch, create, update, patch, delete, deletecollection, use, bind,
+    /// escalate, impersonate, approve, `*`.
+    pub verb: String,
+    /// The resource, optionally with its API group and subresource: `secrets`, `pods/exec`,
+    /// `deployments.apps`, `clusterroles.rbac.authorization.k8s.io`.
+    pub resource: String,
+    /// The namespace of the request (default: the whole cluster, i.e. cluster-wide grants only).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub source: KubeSourceArgs,
+    #[arg(long = "format", value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    /// A query (see docs/explore.md) or the name of a built-in query; none lists the built-ins.
+    pub query: Option<String>,
+    /// List the built-in queries.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub source: KubeSourceArgs,
+    /// Vulnerability results to attach (as for `scan manifests --vulns`).
+    #[arg(long, value_name = "PATH")]
+    pub vulns: Vec<PathBuf>,
+    /// Posture config (YAML).
+    #[arg(long, value_name = "FILE", env = "PALISADE_POSTURE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long = "format", value_enum, default_value_t = ExploreFormat::Table)]
+    pub format: ExploreFormat,
+    /// Write to a file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExploreFormat {
+    Table,
+    Json,
+    Dot,
 }
 
 /// Options of every scan.
@@ -183,6 +329,20 @@ pub enum BenchCommand {
         format: StatusFormat,
         #[command(flatten)]
         image: ImageArgs,
+    },
+    /// Run the posture engine (checks, RBAC, graph, attack paths) on a generated inventory and
+    /// report objects per second and peak memory.
+    Posture {
+        /// Workload objects to generate (Deployments, their Services, ConfigMaps, ...).
+        #[arg(long, default_value_t = 20000)]
+        objects: u32,
+        /// RBAC objects to generate (Roles, ClusterRoles, bindings, service accounts).
+        #[arg(long, default_value_t = 2000)]
+        rbac: u32,
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        runs: u32,
+        #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
+        format: StatusFormat,
     },
 }
 

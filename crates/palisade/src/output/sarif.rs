@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// SARIF result level for a severity.
-pub fn level(s: Severity) -> &'static str {
+pub(crate) fn level(s: Severity) -> &'static str {
     match s {
         Severity::Critical | Severity::High => "error",
         Severity::Medium => "warning",
@@ -134,7 +134,7 @@ pub fn render(r: &ScanReport) -> Value {
 
 /// A PascalCase-ish rule name from the id (`CVE-2019-10744` → `Cve2019_10744`); SARIF names must
 /// not equal the id, and code-scanning shows them.
-fn rule_name(id: &str) -> String {
+pub(crate) fn rule_name(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     let mut upper = true;
     for (i, c) in id.chars().enumerate() {
