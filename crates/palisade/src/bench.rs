@@ -41,13 +41,21 @@ fn median(sorted: &[Duration]) -> Duration {
 
 /// Runs the benchmark and prints the figures.
 pub fn cmd_bench(db_path: &Path, cmd: BenchCommand, rt: &tokio::runtime::Runtime) -> Result<()> {
-    let BenchCommand::Scan {
-        target,
-        runs,
-        cold,
-        format,
-        image,
-    } = cmd;
+    let (target, runs, cold, format, image) = match cmd {
+        BenchCommand::Scan {
+            target,
+            runs,
+            cold,
+            format,
+            image,
+        } => (target, runs, cold, format, image),
+        BenchCommand::Posture {
+            objects,
+            rbac,
+            runs,
+            format,
+        } => return crate::posture::bench::run(objects, rbac, runs, format),
+    };
     let spec = TargetSpec::parse_any(&target)?;
     let open_start = Instant::now();
     let advisories = db::open(db_path)?;

@@ -14,6 +14,7 @@ mod bench;
 mod cli;
 mod db;
 mod output;
+mod posture;
 mod progress;
 mod scan;
 mod target;
@@ -72,6 +73,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let show_progress = progress::wanted(cli.quiet);
     let db_path = || db::resolve_path(cli.db.as_deref());
     match cli.command {
+        Command::Scan(cli::ScanCommand::Manifests { paths, posture }) => {
+            posture::cmd_scan_manifests(&paths, &posture)
+        }
+        Command::Scan(cli::ScanCommand::Cluster {
+            cluster,
+            namespace,
+            save_inventory,
+            posture,
+        }) => {
+            let rt = runtime()?;
+            posture::cmd_scan_cluster(&cluster, namespace, save_inventory.as_deref(), &posture, &rt)
+        }
         Command::Scan(cmd) => {
             let rt = runtime()?;
             scan::cmd_scan(&db_path()?, cmd, show_progress, &rt)
@@ -94,6 +107,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             db::cmd_status(&db_path()?, format)?;
             Ok(EXIT_OK)
         }
+        Command::WhoCan(args) => {
+            let rt = runtime()?;
+            posture::cmd_who_can(&args, &rt)
+        }
+        Command::Explore(args) => {
+            let rt = runtime()?;
+            posture::cmd_explore(&args, &rt)
+        }
+        Command::Checks { format } => posture::cmd_checks(format),
         Command::Bench(cmd) => {
             let rt = runtime()?;
             bench::cmd_bench(&db_path()?, cmd, &rt)?;

@@ -78,6 +78,9 @@ pub fn cmd_scan(
             scan,
         } => (TargetSpec::parse_image(&reference)?, image, scan),
         ScanCommand::Fs { path, scan } => (TargetSpec::Fs(path), ImageArgs::default(), scan),
+        ScanCommand::Manifests { .. } | ScanCommand::Cluster { .. } => {
+            anyhow::bail!("posture scans are dispatched in main")
+        }
     };
     let report = scan_to_report(db_path, &spec, image, &args, show_progress, rt)?;
     let text = match args.format {
