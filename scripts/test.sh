@@ -10,7 +10,9 @@
 #   PALISADE_SHARED      the shared data dir; default ../shared beside the clone
 #   PALISADE_NO_APT=1    never call apt-get (fail instead if something is missing)
 #   PALISADE_SKIP_FUZZ=1 skip the fuzz smoke runs
+#   PALISADE_SKIP_KUBE=1 skip the real kube-apiserver (its live-cluster tests then say SKIP)
 #   PALISADE_REGISTRY_PORT / PALISADE_REGISTRY_AUTH_PORT   default 5000 / 5001
+#   PALISADE_KUBE_PORT / PALISADE_ETCD_PORT                 default 6443 / 2379
 # Never prompts; exits non-zero on the first failure; stops the registries it started on exit.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -50,11 +52,15 @@ summary() {
   if [ "$rc" = 0 ]; then echo "ALL PASSED"; else echo "FAILED (exit $rc) in: ${FAILED_IN:-?}"; fi
 }
 STARTED_REGISTRY=0
+STARTED_KUBE=0
 cleanup() {
   local rc=$?
   FAILED_IN=${FAILED_IN:-$SECTION}
   if [ "$STARTED_REGISTRY" = 1 ]; then
     scripts/infra/registry.sh stop || true
+  fi
+  if [ "$STARTED_KUBE" = 1 ]; then
+    scripts/infra/kube-apiserver.sh stop || true
   fi
   summary "$rc"
   exit "$rc"
@@ -66,7 +72,7 @@ trap 'exit 130' INT TERM
 section "dependencies (apt, only what is missing)"
 APT_PKGS=(docker-registry apache2-utils umoci skopeo debootstrap rpm db5.3-util zstd python3 python3-pip
           golang-go curl ca-certificates python3-apt python3-venv python3-packaging ruby dpkg-dev
-          php-cli php-composer-semver)
+          php-cli php-composer-semver etcd-server golang-github-modern-go-reflect2-dev rsync jq make openssl)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -141,6 +147,20 @@ else
 fi
 export PALISADE_TEST_FIXTURES=$FIX
 scripts/infra/push-images.sh "$FIX"
+
+# ------------------------------------------------------------------------------ kube-apiserver
+if [ "${PALISADE_SKIP_KUBE:-0}" = 1 ]; then
+  echo "PALISADE_SKIP_KUBE=1: no kube-apiserver; live-cluster tests will say SKIP"
+else
+  section "kube-apiserver (real v1.20 from Debian's source package; binary cached in \$PALISADE_INFRA/bin)"
+  if [ ! -x "$INFRA/bin/kube-apiserver" ]; then
+    echo "building kube-apiserver once on this machine (~10 min on 2 cores)"
+  fi
+  scripts/infra/kube-apiserver.sh build
+  scripts/infra/kube-apiserver.sh start
+  STARTED_KUBE=1
+  export PALISADE_KUBECONFIG=$INFRA/kubeconfig PALISADE_REQUIRE_KUBE=1
+fi
 
 # ------------------------------------------------------------------------------------ cargo test
 section "cargo test --workspace"
