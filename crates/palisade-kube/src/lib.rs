@@ -6,6 +6,15 @@
 //! because its schema is newer or older than ours. The live client sits behind the `live` feature
 //! so engines that only need the model compile without kube-rs.
 
+#[cfg(feature = "live")]
+pub mod live;
+pub mod manifest;
 pub mod object;
 
+#[cfg(feature = "live")]
+pub use live::{ClusterError, ClusterOptions, snapshot};
+pub use manifest::{
+    LoadedManifests, ManifestError, ManifestIssue, ManifestLimits, ParsedManifests, load_manifests,
+    parse_manifest_bytes, parse_manifests,
+};
 pub use object::{Inventory, KubeObject, ObjectError, SourceLocation};

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Where a manifest object was written, so findings point at the file and line a person edits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceLocation {
     /// Path as given on the command line (`-` for stdin).
     pub file: String,
@@ -14,6 +14,21 @@ pub struct SourceLocation {
     pub line: u32,
     /// 0-based index of the YAML document within the file.
     pub document: u32,
+    /// The template a rendered document came from, from the `# Source: chart/templates/x.yaml`
+    /// comment `helm template` writes above each document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+impl SourceLocation {
+    pub fn new(file: impl Into<String>, line: u32, document: u32) -> Self {
+        SourceLocation {
+            file: file.into(),
+            line,
+            document,
+            origin: None,
+        }
+    }
 }
 
 /// Why a value is not a Kubernetes object.
