@@ -14,6 +14,7 @@ pub mod exposure;
 pub mod graph;
 pub mod net;
 pub mod pod;
+pub mod quantity;
 pub mod rbac;
 pub mod workload;
 
