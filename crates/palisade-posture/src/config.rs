@@ -194,7 +194,10 @@ impl Default for Parameters {
     fn default() -> Self {
         Parameters {
             allowed_registries: Vec::new(),
-            allowed_capabilities: BASELINE_CAPABILITIES.iter().map(|c| c.to_string()).collect(),
+            allowed_capabilities: BASELINE_CAPABILITIES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
             required_drop_capabilities: vec!["ALL".to_string()],
             allowed_host_paths: Vec::new(),
             host_port_range: None,
@@ -221,7 +224,9 @@ impl Parameters {
             if let Some(q) = q
                 && crate::quantity::parse_quantity(q).is_none()
             {
-                return Err(format!("parameters.{name}: `{q}` is not a Kubernetes quantity"));
+                return Err(format!(
+                    "parameters.{name}: `{q}` is not a Kubernetes quantity"
+                ));
             }
         }
         if let Some(r) = self.host_port_range

@@ -278,7 +278,7 @@ impl ExposureIndex {
             let Some(spec) = o.value.get("spec") else {
                 continue;
             };
-            let exposure = ingress_exposure(o, spec);
+            let exposure = ingress_exposure_of(o, spec);
             let mut backends: Vec<&str> = Vec::new();
             for default in ["defaultBackend", "backend"] {
                 if let Some(name) = spec.get(default).and_then(backend_service) {
@@ -525,6 +525,24 @@ fn split_ranges(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_string)
 }
 
+/// Whether a CIDR (or a single address) is broad: a prefix of at most /8 for IPv4 or /16 for
+/// IPv6 (`0.0.0.0/0`, `::/0`, `10.0.0.0/8`), or the word `all`. Unparsable text counts as broad.
+pub fn is_broad_range(range: &str) -> bool {
+    let range = range.trim();
+    if range.eq_ignore_ascii_case("all") {
+        return true;
+    }
+    let (addr, prefix) = match range.split_once('/') {
+        Some((a, p)) => (a, p.parse::<u8>().ok()),
+        None => (range, None),
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => prefix.is_some_and(|p| p <= 8) || range.ends_with("/0"),
+        Ok(std::net::IpAddr::V6(_)) => prefix.is_some_and(|p| p <= 16),
+        Err(_) => true,
+    }
+}
+
 /// Whether TLS covers a host: exact match, or a `*.example.com` wildcard covering one label.
 pub fn tls_host_covers(pattern: &str, host: &str) -> bool {
     if pattern.eq_ignore_ascii_case(host) {
@@ -538,7 +556,16 @@ pub fn tls_host_covers(pattern: &str, host: &str) -> bool {
     }
 }
 
-fn ingress_exposure(o: &KubeObject, spec: &Value) -> Exposure {
+/// The exposure an Ingress creates (without the Service it leads to); `None` for other kinds or
+/// an Ingress without a spec.
+pub fn ingress_exposure(o: &KubeObject) -> Option<Exposure> {
+    if o.kind != "Ingress" {
+        return None;
+    }
+    Some(ingress_exposure_of(o, o.value.get("spec")?))
+}
+
+fn ingress_exposure_of(o: &KubeObject, spec: &Value) -> Exposure {
     let mut hosts: Vec<String> = array(spec.get("rules"))
         .filter_map(|r| r.get("host").and_then(Value::as_str))
         .filter(|h| !h.is_empty())
@@ -949,6 +976,23 @@ mod tests {
         let orphan = &inventory.objects[3];
         assert_eq!(index.exposures_of(orphan).len(), 1);
         assert_eq!(index.exposures_of(orphan)[0].via, ExposureVia::LoadBalancer);
+    }
+
+    #[test]
+    fn broad_ranges() {
+        for broad in [
+            "0.0.0.0/0",
+            "::/0",
+            "all",
+            "10.0.0.0/8",
+            "2001::/16",
+            "garbage",
+        ] {
+            assert!(is_broad_range(broad), "{broad}");
+        }
+        for narrow in ["203.0.113.0/24", "10.1.2.3", "10.0.0.0/9", "2001:db8::/32"] {
+            assert!(!is_broad_range(narrow), "{narrow}");
+        }
     }
 
     #[test]

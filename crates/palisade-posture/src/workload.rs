@@ -31,105 +31,346 @@ macro_rules! check {
     };
 }
 
-check!(HOST_NAMESPACES, "pod.host-namespaces", "Pod shares the host's process or IPC namespace", Medium,
+check!(
+    HOST_NAMESPACES,
+    "pod.host-namespaces",
+    "Pod shares the host's process or IPC namespace",
+    Medium,
     "Remove hostPID and hostIPC from the pod spec (or set them to false); use kubectl debug or a node agent for host-level inspection.",
-    ["Defender: Containers sharing sensitive host namespaces should be avoided", "PSS baseline: Host Namespaces", "CIS 5.2.3", "CIS 5.2.4"], []);
-check!(HOST_NETWORK, "pod.host-network", "Pod uses the host's network namespace", Medium,
+    [
+        "Defender: Containers sharing sensitive host namespaces should be avoided",
+        "PSS baseline: Host Namespaces",
+        "CIS 5.2.3",
+        "CIS 5.2.4"
+    ],
+    []
+);
+check!(
+    HOST_NETWORK,
+    "pod.host-network",
+    "Pod uses the host's network namespace",
+    Medium,
     "Set hostNetwork to false and expose the workload through a Service; keep host networking for node-level network agents in an excluded namespace.",
-    ["Defender: Usage of host networking and ports should be restricted", "PSS baseline: Host Namespaces", "CIS 5.2.5"], []);
-check!(HOST_PORTS, "container.host-ports", "Container binds a host port outside the allowed range", Medium,
+    [
+        "Defender: Usage of host networking and ports should be restricted",
+        "PSS baseline: Host Namespaces",
+        "CIS 5.2.5"
+    ],
+    []
+);
+check!(
+    HOST_PORTS,
+    "container.host-ports",
+    "Container binds a host port outside the allowed range",
+    Medium,
     "Remove hostPort from the container ports and publish the port through a Service, or widen parameters.hostPortRange if the port is intended.",
-    ["Defender: Usage of host networking and ports should be restricted", "PSS baseline: Host Ports", "CIS 5.2.13"], ["hostPortRange"]);
-check!(HOST_PATH, "pod.host-path", "Pod mounts a host path that is not allowed", Medium,
+    [
+        "Defender: Usage of host networking and ports should be restricted",
+        "PSS baseline: Host Ports",
+        "CIS 5.2.13"
+    ],
+    ["hostPortRange"]
+);
+check!(
+    HOST_PATH,
+    "pod.host-path",
+    "Pod mounts a host path that is not allowed",
+    Medium,
     "Replace hostPath volumes with emptyDir, ConfigMap, Secret or PersistentVolumeClaim volumes; if node access is required, list the prefix in parameters.allowedHostPaths and mount it read-only.",
-    ["Defender: Usage of pod HostPath volume mounts should be restricted to a known list to restrict node access from compromised containers", "PSS baseline: HostPath Volumes", "CIS 5.2.12"], ["allowedHostPaths"]);
-check!(RUNTIME_SOCKET, "pod.container-runtime-socket", "Pod mounts the container runtime socket", High,
+    [
+        "Defender: Usage of pod HostPath volume mounts should be restricted to a known list to restrict node access from compromised containers",
+        "PSS baseline: HostPath Volumes",
+        "CIS 5.2.12"
+    ],
+    ["allowedHostPaths"]
+);
+check!(
+    RUNTIME_SOCKET,
+    "pod.container-runtime-socket",
+    "Pod mounts the container runtime socket",
+    High,
     "Do not mount the Docker, containerd or CRI-O socket (or the directory holding it): whoever reaches it controls every container on the node. Build images with a rootless builder instead.",
-    ["PSS baseline: HostPath Volumes", "CIS 5.2.12"], []);
-check!(PRIVILEGED, "container.privileged", "Privileged container", Medium,
+    ["PSS baseline: HostPath Volumes", "CIS 5.2.12"],
+    []
+);
+check!(
+    PRIVILEGED,
+    "container.privileged",
+    "Privileged container",
+    Medium,
     "Set securityContext.privileged to false and grant only the specific capabilities the container needs.",
-    ["Defender: Privileged containers should be avoided", "PSS baseline: Privileged Containers", "CIS 5.2.2"], []);
-check!(PRIVILEGE_ESCALATION, "container.privilege-escalation", "Container may gain more privileges than its parent process", Medium,
+    [
+        "Defender: Privileged containers should be avoided",
+        "PSS baseline: Privileged Containers",
+        "CIS 5.2.2"
+    ],
+    []
+);
+check!(
+    PRIVILEGE_ESCALATION,
+    "container.privilege-escalation",
+    "Container may gain more privileges than its parent process",
+    Medium,
     "Set securityContext.allowPrivilegeEscalation to false (it defaults to true), and do not run the container privileged or with CAP_SYS_ADMIN.",
-    ["Defender: Container with privilege escalation should be avoided", "PSS restricted: Privilege Escalation", "CIS 5.2.6"], []);
-check!(READ_ONLY_ROOT, "container.read-only-root-filesystem", "Container root filesystem is writable", Medium,
+    [
+        "Defender: Container with privilege escalation should be avoided",
+        "PSS restricted: Privilege Escalation",
+        "CIS 5.2.6"
+    ],
+    []
+);
+check!(
+    READ_ONLY_ROOT,
+    "container.read-only-root-filesystem",
+    "Container root filesystem is writable",
+    Medium,
     "Set securityContext.readOnlyRootFilesystem to true and mount emptyDir volumes where the application needs to write.",
-    ["Defender: Immutable (read-only) root filesystem should be enforced for containers"], []);
-check!(AUTOMOUNT_TOKEN, "pod.automount-service-account-token", "Service account token is mounted automatically", High,
+    ["Defender: Immutable (read-only) root filesystem should be enforced for containers"],
+    []
+);
+check!(
+    AUTOMOUNT_TOKEN,
+    "pod.automount-service-account-token",
+    "Service account token is mounted automatically",
+    High,
     "Set automountServiceAccountToken: false on the pod (or on its ServiceAccount) unless the workload calls the Kubernetes API; if it does, mount a projected token explicitly.",
-    ["Defender: Kubernetes clusters should disable automounting API credentials", "CIS 5.1.6"], []);
-check!(DEFAULT_NAMESPACE, "pod.default-namespace", "Workload runs in the default namespace", Low,
+    [
+        "Defender: Kubernetes clusters should disable automounting API credentials",
+        "CIS 5.1.6"
+    ],
+    []
+);
+check!(
+    DEFAULT_NAMESPACE,
+    "pod.default-namespace",
+    "Workload runs in the default namespace",
+    Low,
     "Create a namespace per application or team and move the workload there, so RBAC, network policies and quotas can be scoped to it.",
-    ["Defender: Kubernetes clusters should not use the default namespace", "CIS 5.7.4"], []);
-check!(CAP_SYS_ADMIN, "container.cap-sys-admin", "Container is granted CAP_SYS_ADMIN", High,
+    [
+        "Defender: Kubernetes clusters should not use the default namespace",
+        "CIS 5.7.4"
+    ],
+    []
+);
+check!(
+    CAP_SYS_ADMIN,
+    "container.cap-sys-admin",
+    "Container is granted CAP_SYS_ADMIN",
+    High,
     "Remove SYS_ADMIN (and ALL) from securityContext.capabilities.add; CAP_SYS_ADMIN is close to full root on the node.",
-    ["Defender: Kubernetes clusters should not grant CAPSYSADMIN security capabilities"], []);
-check!(CAPABILITIES_ALLOWED, "container.capabilities-not-allowed", "Container adds a capability that is not allowed", Medium,
+    ["Defender: Kubernetes clusters should not grant CAPSYSADMIN security capabilities"],
+    []
+);
+check!(
+    CAPABILITIES_ALLOWED,
+    "container.capabilities-not-allowed",
+    "Container adds a capability that is not allowed",
+    Medium,
     "Remove the capability from securityContext.capabilities.add, or add it to parameters.allowedCapabilities if the workload really needs it.",
-    ["Defender: Least privileged Linux capabilities should be enforced for containers", "PSS baseline: Capabilities", "CIS 5.2.9"], ["allowedCapabilities"]);
-check!(CAPABILITIES_DROP, "container.capabilities-drop", "Container does not drop the required capabilities", Medium,
+    [
+        "Defender: Least privileged Linux capabilities should be enforced for containers",
+        "PSS baseline: Capabilities",
+        "CIS 5.2.9"
+    ],
+    ["allowedCapabilities"]
+);
+check!(
+    CAPABILITIES_DROP,
+    "container.capabilities-drop",
+    "Container does not drop the required capabilities",
+    Medium,
     "Add ALL to securityContext.capabilities.drop and add back only the capabilities the process needs (usually none, sometimes NET_BIND_SERVICE).",
-    ["Defender: Least privileged Linux capabilities should be enforced for containers", "PSS restricted: Capabilities", "CIS 5.2.8", "CIS 5.2.10"], ["requiredDropCapabilities"]);
-check!(CAPABILITIES_RESTRICTED, "container.capabilities-restricted-add", "Container adds a capability other than NET_BIND_SERVICE", Medium,
+    [
+        "Defender: Least privileged Linux capabilities should be enforced for containers",
+        "PSS restricted: Capabilities",
+        "CIS 5.2.8",
+        "CIS 5.2.10"
+    ],
+    ["requiredDropCapabilities"]
+);
+check!(
+    CAPABILITIES_RESTRICTED,
+    "container.capabilities-restricted-add",
+    "Container adds a capability other than NET_BIND_SERVICE",
+    Medium,
     "Under the restricted profile only NET_BIND_SERVICE may be added; remove the other entries of securityContext.capabilities.add.",
-    ["PSS restricted: Capabilities", "CIS 5.2.9"], []);
-check!(APPARMOR_UNCONFINED, "container.apparmor-unconfined", "Container runs without AppArmor confinement", Medium,
+    ["PSS restricted: Capabilities", "CIS 5.2.9"],
+    []
+);
+check!(
+    APPARMOR_UNCONFINED,
+    "container.apparmor-unconfined",
+    "Container runs without AppArmor confinement",
+    Medium,
     "Remove the unconfined AppArmor profile; leave it unset or use RuntimeDefault or a Localhost profile.",
-    ["PSS baseline: AppArmor"], []);
-check!(APPARMOR_PROFILE, "container.apparmor-profile", "Container does not use an allowed AppArmor profile", High,
+    ["PSS baseline: AppArmor"],
+    []
+);
+check!(
+    APPARMOR_PROFILE,
+    "container.apparmor-profile",
+    "Container does not use an allowed AppArmor profile",
+    High,
     "Set securityContext.appArmorProfile (type RuntimeDefault or Localhost) on the pod or container, or the container.apparmor.security.beta.kubernetes.io annotation on older clusters, to a profile listed in parameters.allowedAppArmorProfiles.",
-    ["Defender: Containers should only use allowed AppArmor profiles"], ["allowedAppArmorProfiles"]);
-check!(SELINUX, "pod.selinux-options", "SELinux options that may break isolation", Medium,
+    ["Defender: Containers should only use allowed AppArmor profiles"],
+    ["allowedAppArmorProfiles"]
+);
+check!(
+    SELINUX,
+    "pod.selinux-options",
+    "SELinux options that may break isolation",
+    Medium,
     "Remove seLinuxOptions.user and seLinuxOptions.role, and use one of the container SELinux types (container_t, container_init_t, container_kvm_t, container_engine_t) or none.",
-    ["PSS baseline: SELinux"], []);
-check!(PROC_MOUNT, "container.proc-mount", "Container unmasks /proc", Medium,
+    ["PSS baseline: SELinux"],
+    []
+);
+check!(
+    PROC_MOUNT,
+    "container.proc-mount",
+    "Container unmasks /proc",
+    Medium,
     "Remove securityContext.procMount or set it to Default, so the kernel paths under /proc stay masked.",
-    ["PSS baseline: /proc Mount Type"], []);
-check!(SECCOMP_UNCONFINED, "container.seccomp-unconfined", "Container runs without seccomp filtering", Medium,
+    ["PSS baseline: /proc Mount Type"],
+    []
+);
+check!(
+    SECCOMP_UNCONFINED,
+    "container.seccomp-unconfined",
+    "Container runs without seccomp filtering",
+    Medium,
     "Set seccompProfile.type to RuntimeDefault (or Localhost) instead of Unconfined, at pod or container level.",
-    ["PSS baseline: Seccomp"], []);
-check!(SECCOMP_REQUIRED, "container.seccomp-required", "Container has no seccomp profile", Medium,
+    ["PSS baseline: Seccomp"],
+    []
+);
+check!(
+    SECCOMP_REQUIRED,
+    "container.seccomp-required",
+    "Container has no seccomp profile",
+    Medium,
     "Set spec.securityContext.seccompProfile.type to RuntimeDefault for the whole pod (or Localhost with a reviewed profile).",
-    ["PSS restricted: Seccomp", "CIS 5.7.2"], []);
-check!(SYSCTLS, "pod.unsafe-sysctls", "Pod sets sysctls outside the safe set", Medium,
+    ["PSS restricted: Seccomp", "CIS 5.7.2"],
+    []
+);
+check!(
+    SYSCTLS,
+    "pod.unsafe-sysctls",
+    "Pod sets sysctls outside the safe set",
+    Medium,
     "Remove the sysctl from spec.securityContext.sysctls or set it on the node; only namespaced sysctls in the safe set are allowed.",
-    ["PSS baseline: Sysctls"], []);
-check!(VOLUME_TYPES, "pod.volume-types", "Pod uses a volume type outside the restricted list", Medium,
+    ["PSS baseline: Sysctls"],
+    []
+);
+check!(
+    VOLUME_TYPES,
+    "pod.volume-types",
+    "Pod uses a volume type outside the restricted list",
+    Medium,
     "Use configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected or secret volumes; reach other storage through a PersistentVolumeClaim.",
-    ["PSS restricted: Volume Types"], []);
-check!(HOST_PROCESS, "pod.windows-host-process", "Windows HostProcess container", High,
+    ["PSS restricted: Volume Types"],
+    []
+);
+check!(
+    HOST_PROCESS,
+    "pod.windows-host-process",
+    "Windows HostProcess container",
+    High,
     "Remove windowsOptions.hostProcess; HostProcess containers run as processes on the Windows node with host access.",
-    ["PSS baseline: HostProcess", "CIS 5.2.11"], []);
-check!(RUN_AS_NON_ROOT, "container.run-as-non-root", "Container is not required to run as a non-root user", Medium,
+    ["PSS baseline: HostProcess", "CIS 5.2.11"],
+    []
+);
+check!(
+    RUN_AS_NON_ROOT,
+    "container.run-as-non-root",
+    "Container is not required to run as a non-root user",
+    Medium,
     "Set securityContext.runAsNonRoot: true on the pod (or every container) and build the image with a non-root USER.",
-    ["PSS restricted: Running as Non-root", "CIS 5.2.7"], []);
-check!(RUN_AS_USER_ROOT, "container.run-as-user-root", "Container runs as user id 0", High,
+    ["PSS restricted: Running as Non-root", "CIS 5.2.7"],
+    []
+);
+check!(
+    RUN_AS_USER_ROOT,
+    "container.run-as-user-root",
+    "Container runs as user id 0",
+    High,
     "Set runAsUser to a non-zero id (or remove it and rely on a non-root USER in the image together with runAsNonRoot: true).",
-    ["PSS restricted: Running as Non-root user", "CIS 5.2.7"], []);
-check!(USER_GROUP_IDS, "container.user-group-ids", "Container runs with user or group ids outside the approved ranges", High,
+    ["PSS restricted: Running as Non-root user", "CIS 5.2.7"],
+    []
+);
+check!(
+    USER_GROUP_IDS,
+    "container.user-group-ids",
+    "Container runs with user or group ids outside the approved ranges",
+    High,
     "Set runAsNonRoot: true, and runAsUser, runAsGroup, supplementalGroups and fsGroup to ids within the ranges of the runAsUser, runAsGroup, supplementalGroups and fsGroup parameters.",
-    ["Defender: Running containers as root user should be avoided", "CIS 5.2.7"], ["runAsUser", "runAsGroup", "supplementalGroups", "fsGroup"]);
-check!(TRUSTED_REGISTRY, "container.trusted-registry", "Image is not from a trusted registry", High,
+    [
+        "Defender: Running containers as root user should be avoided",
+        "CIS 5.2.7"
+    ],
+    ["runAsUser", "runAsGroup", "supplementalGroups", "fsGroup"]
+);
+check!(
+    TRUSTED_REGISTRY,
+    "container.trusted-registry",
+    "Image is not from a trusted registry",
+    High,
     "Pull the image from one of the registries in parameters.allowedRegistries (mirror it there first if needed).",
-    ["Defender: Container images should be deployed from trusted registries only"], ["allowedRegistries"]);
-check!(RESOURCE_LIMITS, "container.resource-limits", "Container CPU or memory limit missing or too high", Medium,
+    ["Defender: Container images should be deployed from trusted registries only"],
+    ["allowedRegistries"]
+);
+check!(
+    RESOURCE_LIMITS,
+    "container.resource-limits",
+    "Container CPU or memory limit missing or too high",
+    Medium,
     "Set resources.limits.cpu and resources.limits.memory, at or below parameters.maxCpu and parameters.maxMemory.",
-    ["Defender: Container CPU and memory limits should be enforced"], ["maxCpu", "maxMemory"]);
-check!(ALLOWED_PORTS, "container.allowed-ports", "Container listens on a port that is not allowed", Medium,
+    ["Defender: Container CPU and memory limits should be enforced"],
+    ["maxCpu", "maxMemory"]
+);
+check!(
+    ALLOWED_PORTS,
+    "container.allowed-ports",
+    "Container listens on a port that is not allowed",
+    Medium,
     "Change the container port to one listed in parameters.allowedServicePorts, or add it there.",
-    ["Defender: Services should listen on allowed ports only"], ["allowedServicePorts"]);
-check!(IMAGE_TAG, "container.image-tag", "Image is not pinned to a version", Low,
+    ["Defender: Services should listen on allowed ports only"],
+    ["allowedServicePorts"]
+);
+check!(
+    IMAGE_TAG,
+    "container.image-tag",
+    "Image is not pinned to a version",
+    Low,
     "Reference the image by an immutable version tag or, better, by digest (image@sha256:...), never by latest or without a tag.",
-    [], []);
-check!(LIVENESS_PROBE, "container.liveness-probe", "Container has no liveness probe", Low,
+    [],
+    []
+);
+check!(
+    LIVENESS_PROBE,
+    "container.liveness-probe",
+    "Container has no liveness probe",
+    Low,
     "Add a livenessProbe so the kubelet restarts the container when it stops responding.",
-    [], []);
-check!(READINESS_PROBE, "container.readiness-probe", "Container has no readiness probe", Informational,
+    [],
+    []
+);
+check!(
+    READINESS_PROBE,
+    "container.readiness-probe",
+    "Container has no readiness probe",
+    Informational,
     "Add a readinessProbe so traffic only reaches the container once it can serve.",
-    [], []);
-check!(SECRET_IN_ENV, "container.secret-in-env", "Secret-looking environment variable holds a literal value", Low,
+    [],
+    []
+);
+check!(
+    SECRET_IN_ENV,
+    "container.secret-in-env",
+    "Secret-looking environment variable holds a literal value",
+    Low,
     "Move the value into a Secret and reference it with valueFrom.secretKeyRef, or better mount the Secret as a file.",
-    ["CIS 5.4.1"], []);
+    ["CIS 5.4.1"],
+    []
+);
 
 /// The checks of this module.
 pub const CHECKS: &[CheckInfo] = &[
@@ -239,7 +480,10 @@ pub fn check(inventory: &Inventory, config: &PostureConfig) -> Vec<PostureFindin
     let params = &config.parameters;
     let settings = Settings {
         params,
-        max_cpu: params.max_cpu.as_deref().and_then(crate::quantity::parse_quantity),
+        max_cpu: params
+            .max_cpu
+            .as_deref()
+            .and_then(crate::quantity::parse_quantity),
         max_memory: params
             .max_memory
             .as_deref()
@@ -396,7 +640,10 @@ impl<'a> Run<'a> {
                 &HOST_NAMESPACES,
                 t,
                 None,
-                format!("{what} sets {}: its containers see or share the node's processes", names.join(" and ")),
+                format!(
+                    "{what} sets {}: its containers see or share the node's processes",
+                    names.join(" and ")
+                ),
                 ev,
             );
         }
@@ -461,11 +708,20 @@ impl<'a> Run<'a> {
 
         // HostProcess anywhere in the pod.
         let mut hp = Vec::new();
-        if is_true(sc.and_then(|s| s.get("windowsOptions")).and_then(|w| w.get("hostProcess"))) {
-            hp.push(Evidence::new(t.path("securityContext.windowsOptions.hostProcess"), true));
+        if is_true(
+            sc.and_then(|s| s.get("windowsOptions"))
+                .and_then(|w| w.get("hostProcess")),
+        ) {
+            hp.push(Evidence::new(
+                t.path("securityContext.windowsOptions.hostProcess"),
+                true,
+            ));
         }
         for c in t.containers() {
-            if is_true(c.security("windowsOptions").and_then(|w| w.get("hostProcess"))) {
+            if is_true(
+                c.security("windowsOptions")
+                    .and_then(|w| w.get("hostProcess")),
+            ) {
                 hp.push(Evidence::new(
                     t.container_path(&c, "securityContext.windowsOptions.hostProcess"),
                     true,
@@ -501,18 +757,26 @@ impl<'a> Run<'a> {
         let mut ev = Vec::new();
         let mut problems = Vec::new();
         let supplemental = sc.and_then(|s| s.get("supplementalGroups"));
-        match (p.supplemental_groups.rule, supplemental.and_then(Value::as_array)) {
+        match (
+            p.supplemental_groups.rule,
+            supplemental.and_then(Value::as_array),
+        ) {
             (IdRuleKind::RunAsAny | IdRuleKind::MustRunAsNonRoot, _) => {}
             (IdRuleKind::MustRunAs, None) => {
                 problems.push("sets no supplementalGroups".to_string());
-                ev.push(Evidence::new(t.path("securityContext.supplementalGroups"), Value::Null));
+                ev.push(Evidence::new(
+                    t.path("securityContext.supplementalGroups"),
+                    Value::Null,
+                ));
             }
             (_, Some(groups)) => {
                 for (i, g) in groups.iter().enumerate() {
                     match g.as_i64() {
                         Some(id) if p.supplemental_groups.in_ranges(id) => {}
                         _ => {
-                            problems.push(format!("has supplemental group {g} outside the allowed ranges"));
+                            problems.push(format!(
+                                "has supplemental group {g} outside the allowed ranges"
+                            ));
                             ev.push(Evidence::new(
                                 t.path(&format!("securityContext.supplementalGroups[{i}]")),
                                 g.clone(),
@@ -641,7 +905,13 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn selinux(&mut self, t: &PodTemplate<'_>, c: Option<&Container<'_>>, opts: &Value, path: &str) {
+    fn selinux(
+        &mut self,
+        t: &PodTemplate<'_>,
+        c: Option<&Container<'_>>,
+        opts: &Value,
+        path: &str,
+    ) {
         let mut ev = Vec::new();
         let mut problems = Vec::new();
         if let Some(ty) = opts.get("type").and_then(Value::as_str)
@@ -662,7 +932,11 @@ impl<'a> Run<'a> {
         if !problems.is_empty() {
             let what = WhatDisplay(t.object);
             let message = match c {
-                Some(c) => format!("Container {} of {what} sets {}", c.name, problems.join(", ")),
+                Some(c) => format!(
+                    "Container {} of {what} sets {}",
+                    c.name,
+                    problems.join(", ")
+                ),
                 None => format!("{what} sets {} for all its containers", problems.join(", ")),
             };
             self.emit(&SELINUX, t, c.map(|c| c.name), message, ev);
@@ -700,7 +974,10 @@ impl<'a> Run<'a> {
                 &CAP_SYS_ADMIN,
                 t,
                 cname,
-                format!("Container {} of {what} adds {}, which grants CAP_SYS_ADMIN", c.name, add[i]),
+                format!(
+                    "Container {} of {what} adds {}, which grants CAP_SYS_ADMIN",
+                    c.name, add[i]
+                ),
                 vec![Evidence::new(
                     t.container_path(c, &format!("securityContext.capabilities.add[{i}]")),
                     add[i],
@@ -719,7 +996,11 @@ impl<'a> Run<'a> {
                 &CAPABILITIES_ALLOWED,
                 t,
                 cname,
-                format!("Container {} of {what} adds capabilities that are not allowed: {}", c.name, names.join(", ")),
+                format!(
+                    "Container {} of {what} adds capabilities that are not allowed: {}",
+                    c.name,
+                    names.join(", ")
+                ),
                 not_allowed
                     .iter()
                     .map(|&i| {
@@ -748,7 +1029,11 @@ impl<'a> Run<'a> {
                     &CAPABILITIES_DROP,
                     t,
                     cname,
-                    format!("Container {} of {what} does not drop {}", c.name, missing.join(", ")),
+                    format!(
+                        "Container {} of {what} does not drop {}",
+                        c.name,
+                        missing.join(", ")
+                    ),
                     vec![Evidence::new(
                         t.container_path(c, "securityContext.capabilities.drop"),
                         drop.cloned().unwrap_or(Value::Null),
@@ -781,14 +1066,19 @@ impl<'a> Run<'a> {
             }
 
             // Privilege escalation: unset means allowed; privileged and CAP_SYS_ADMIN imply it.
-            let ape = c.security("allowPrivilegeEscalation").and_then(Value::as_bool);
+            let ape = c
+                .security("allowPrivilegeEscalation")
+                .and_then(Value::as_bool);
             if ape != Some(false) || privileged || sys_admin.is_some() {
                 let mut ev = vec![Evidence::new(
                     t.container_path(c, "securityContext.allowPrivilegeEscalation"),
                     ape.map(Value::Bool).unwrap_or(Value::Null),
                 )];
                 let reason = if privileged {
-                    ev.push(Evidence::new(t.container_path(c, "securityContext.privileged"), true));
+                    ev.push(Evidence::new(
+                        t.container_path(c, "securityContext.privileged"),
+                        true,
+                    ));
                     "runs privileged, which always allows privilege escalation"
                 } else if sys_admin.is_some() {
                     "has CAP_SYS_ADMIN, which always allows privilege escalation"
@@ -815,10 +1105,15 @@ impl<'a> Run<'a> {
                 &READ_ONLY_ROOT,
                 t,
                 cname,
-                format!("Container {} of {what} can write to its root filesystem", c.name),
+                format!(
+                    "Container {} of {what} can write to its root filesystem",
+                    c.name
+                ),
                 vec![Evidence::new(
                     t.container_path(c, "securityContext.readOnlyRootFilesystem"),
-                    c.security("readOnlyRootFilesystem").cloned().unwrap_or(Value::Null),
+                    c.security("readOnlyRootFilesystem")
+                        .cloned()
+                        .unwrap_or(Value::Null),
                 )],
             );
         }
@@ -840,7 +1135,10 @@ impl<'a> Run<'a> {
                     t,
                     cname,
                     format!("Container {} of {what} binds host port {hp}", c.name),
-                    vec![Evidence::new(t.container_path(c, &format!("ports[{i}].hostPort")), hp)],
+                    vec![Evidence::new(
+                        t.container_path(c, &format!("ports[{i}].hostPort")),
+                        hp,
+                    )],
                 );
             }
         }
@@ -854,8 +1152,14 @@ impl<'a> Run<'a> {
                         &ALLOWED_PORTS,
                         t,
                         cname,
-                        format!("Container {} of {what} listens on port {cp}, which is not allowed", c.name),
-                        vec![Evidence::new(t.container_path(c, &format!("ports[{i}].containerPort")), cp)],
+                        format!(
+                            "Container {} of {what} listens on port {cp}, which is not allowed",
+                            c.name
+                        ),
+                        vec![Evidence::new(
+                            t.container_path(c, &format!("ports[{i}].containerPort")),
+                            cp,
+                        )],
                     );
                 }
             }
@@ -878,8 +1182,14 @@ impl<'a> Run<'a> {
                 &PROC_MOUNT,
                 t,
                 cname,
-                format!("Container {} of {what} sets procMount: {pm}, exposing unmasked /proc", c.name),
-                vec![Evidence::new(t.container_path(c, "securityContext.procMount"), pm)],
+                format!(
+                    "Container {} of {what} sets procMount: {pm}, exposing unmasked /proc",
+                    c.name
+                ),
+                vec![Evidence::new(
+                    t.container_path(c, "securityContext.procMount"),
+                    pm,
+                )],
             );
         }
 
@@ -902,7 +1212,10 @@ impl<'a> Run<'a> {
                 &IMAGE_TAG,
                 t,
                 cname,
-                format!("Container {} of {what} uses image {image}, {problem}", c.name),
+                format!(
+                    "Container {} of {what} uses image {image}, {problem}",
+                    c.name
+                ),
                 vec![Evidence::new(t.container_path(c, "image"), image)],
             );
         }
@@ -920,7 +1233,10 @@ impl<'a> Run<'a> {
                     t,
                     cname,
                     format!("Container {} of {what} has no liveness probe", c.name),
-                    vec![Evidence::new(t.container_path(c, "livenessProbe"), Value::Null)],
+                    vec![Evidence::new(
+                        t.container_path(c, "livenessProbe"),
+                        Value::Null,
+                    )],
                 );
             }
             if c.spec.get("readinessProbe").is_none_or(Value::is_null) {
@@ -929,7 +1245,10 @@ impl<'a> Run<'a> {
                     t,
                     cname,
                     format!("Container {} of {what} has no readiness probe", c.name),
-                    vec![Evidence::new(t.container_path(c, "readinessProbe"), Value::Null)],
+                    vec![Evidence::new(
+                        t.container_path(c, "readinessProbe"),
+                        Value::Null,
+                    )],
                 );
             }
         }
@@ -947,7 +1266,10 @@ impl<'a> Run<'a> {
                     &SECRET_IN_ENV,
                     t,
                     cname,
-                    format!("Container {} of {what} sets {name} to a literal value in its spec", c.name),
+                    format!(
+                        "Container {} of {what} sets {name} to a literal value in its spec",
+                        c.name
+                    ),
                     vec![Evidence::new(
                         t.container_path(c, &format!("env[{i}].value")),
                         format!("<redacted: {} characters>", value.chars().count()),
@@ -974,7 +1296,8 @@ impl<'a> Run<'a> {
                 Value::from(ty),
             ),
             None => {
-                let container_key = format!("container.seccomp.security.alpha.kubernetes.io/{}", c.name);
+                let container_key =
+                    format!("container.seccomp.security.alpha.kubernetes.io/{}", c.name);
                 let annotation = t
                     .annotation(&container_key)
                     .map(|v| (container_key.clone(), v))
@@ -1036,40 +1359,46 @@ impl<'a> Run<'a> {
         let what = WhatDisplay(t.object);
         let annotation_key = format!("container.apparmor.security.beta.kubernetes.io/{}", c.name);
         // The container's field wins, then its annotation, then the pod's field.
-        let (profile, path, value): (Option<String>, String, Value) = if let Some(p) =
-            c.security("appArmorProfile").filter(|v| !v.is_null())
-        {
-            (
-                Some(apparmor_field_name(p)),
-                t.container_path(c, "securityContext.appArmorProfile"),
-                p.clone(),
-            )
-        } else if let Some(a) = t.annotation(&annotation_key) {
-            (
-                Some(a.to_string()),
-                format!("{}.annotations[{annotation_key}]", metadata_path(t)),
-                Value::from(a),
-            )
-        } else if let Some(p) = t
-            .spec
-            .get("securityContext")
-            .and_then(|s| s.get("appArmorProfile"))
-            .filter(|v| !v.is_null())
-        {
-            (
-                Some(apparmor_field_name(p)),
-                t.path("securityContext.appArmorProfile"),
-                p.clone(),
-            )
-        } else {
-            (None, t.container_path(c, "securityContext.appArmorProfile"), Value::Null)
-        };
+        let (profile, path, value): (Option<String>, String, Value) =
+            if let Some(p) = c.security("appArmorProfile").filter(|v| !v.is_null()) {
+                (
+                    Some(apparmor_field_name(p)),
+                    t.container_path(c, "securityContext.appArmorProfile"),
+                    p.clone(),
+                )
+            } else if let Some(a) = t.annotation(&annotation_key) {
+                (
+                    Some(a.to_string()),
+                    format!("{}.annotations[{annotation_key}]", metadata_path(t)),
+                    Value::from(a),
+                )
+            } else if let Some(p) = t
+                .spec
+                .get("securityContext")
+                .and_then(|s| s.get("appArmorProfile"))
+                .filter(|v| !v.is_null())
+            {
+                (
+                    Some(apparmor_field_name(p)),
+                    t.path("securityContext.appArmorProfile"),
+                    p.clone(),
+                )
+            } else {
+                (
+                    None,
+                    t.container_path(c, "securityContext.appArmorProfile"),
+                    Value::Null,
+                )
+            };
         if profile.as_deref() == Some("unconfined") {
             self.emit(
                 &APPARMOR_UNCONFINED,
                 t,
                 Some(c.name),
-                format!("Container {} of {what} runs with AppArmor unconfined", c.name),
+                format!(
+                    "Container {} of {what} runs with AppArmor unconfined",
+                    c.name
+                ),
                 vec![Evidence::new(path.clone(), value.clone())],
             );
         }
@@ -1080,7 +1409,10 @@ impl<'a> Run<'a> {
                 &APPARMOR_PROFILE,
                 t,
                 Some(c.name),
-                format!("Container {} of {what} uses AppArmor profile {name}, which is not allowed", c.name),
+                format!(
+                    "Container {} of {what} uses AppArmor profile {name}, which is not allowed",
+                    c.name
+                ),
                 vec![Evidence::new(path, value)],
             ),
             None => self.emit(
@@ -1141,7 +1473,9 @@ impl<'a> Run<'a> {
                     Some(0) => Some("runs as user id 0".to_string()),
                     Some(_) => None,
                     None if nonroot_true => None,
-                    None => Some("neither sets runAsNonRoot: true nor a non-zero runAsUser".to_string()),
+                    None => {
+                        Some("neither sets runAsNonRoot: true nor a non-zero runAsUser".to_string())
+                    }
                 }
             }
             _ => id_problem(&p.run_as_user, user_v, "runAsUser"),
@@ -1149,15 +1483,25 @@ impl<'a> Run<'a> {
         if let Some(problem) = user_problem {
             problems.push(problem);
             ev.push(match user {
-                Some((v, level)) => Evidence::new(effective_path(t, c, level, "runAsUser"), v.clone()),
-                None => Evidence::new(t.container_path(c, "securityContext.runAsUser"), Value::Null),
+                Some((v, level)) => {
+                    Evidence::new(effective_path(t, c, level, "runAsUser"), v.clone())
+                }
+                None => Evidence::new(
+                    t.container_path(c, "securityContext.runAsUser"),
+                    Value::Null,
+                ),
             });
         }
         if let Some(problem) = id_problem(&p.run_as_group, group.map(|(v, _)| v), "runAsGroup") {
             problems.push(problem);
             ev.push(match group {
-                Some((v, level)) => Evidence::new(effective_path(t, c, level, "runAsGroup"), v.clone()),
-                None => Evidence::new(t.container_path(c, "securityContext.runAsGroup"), Value::Null),
+                Some((v, level)) => {
+                    Evidence::new(effective_path(t, c, level, "runAsGroup"), v.clone())
+                }
+                None => Evidence::new(
+                    t.container_path(c, "securityContext.runAsGroup"),
+                    Value::Null,
+                ),
             });
         }
         if !problems.is_empty() {
@@ -1221,7 +1565,11 @@ impl<'a> Run<'a> {
                 &RESOURCE_LIMITS,
                 t,
                 Some(c.name),
-                format!("Container {} of {what} has {}", c.name, problems.join(" and ")),
+                format!(
+                    "Container {} of {what} has {}",
+                    c.name,
+                    problems.join(" and ")
+                ),
                 ev,
             );
         }
@@ -1279,7 +1627,9 @@ fn apparmor_field_name(p: &Value) -> String {
         Some("Unconfined") => "unconfined".to_string(),
         Some("Localhost") => format!(
             "localhost/{}",
-            p.get("localhostProfile").and_then(Value::as_str).unwrap_or("")
+            p.get("localhostProfile")
+                .and_then(Value::as_str)
+                .unwrap_or("")
         ),
         Some(other) => other.to_string(),
         None => String::new(),
@@ -1307,15 +1657,14 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
     if prefix == "/" {
         return path.starts_with('/');
     }
-    path == prefix
-        || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+    path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
 /// The image reference with its registry spelled out: `nginx` → `docker.io/library/nginx`.
 pub fn normalize_image(image: &str) -> std::borrow::Cow<'_, str> {
     let first = image.split('/').next().unwrap_or("");
-    let has_registry = image.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     if has_registry {
         std::borrow::Cow::Borrowed(image)
     } else if image.contains('/') {
@@ -1396,9 +1745,12 @@ fn secret_like_name(name: &str) -> bool {
     }
     // A variable naming where the secret is, not the secret itself.
     let lower = name.to_ascii_lowercase();
-    !["_file", "_path", "_dir", "_ref", "_name", "_url", "_enabled", "_length", "_ttl", "_expiry", "_timeout"]
-        .iter()
-        .any(|s| lower.ends_with(s))
+    ![
+        "_file", "_path", "_dir", "_ref", "_name", "_url", "_enabled", "_length", "_ttl",
+        "_expiry", "_timeout",
+    ]
+    .iter()
+    .any(|s| lower.ends_with(s))
 }
 
 fn literal_secret_value(value: &str) -> bool {
@@ -1472,7 +1824,10 @@ mod tests {
     #[test]
     fn image_helpers() {
         assert_eq!(normalize_image("nginx"), "docker.io/library/nginx");
-        assert_eq!(normalize_image("bitnami/redis:7"), "docker.io/bitnami/redis:7");
+        assert_eq!(
+            normalize_image("bitnami/redis:7"),
+            "docker.io/bitnami/redis:7"
+        );
         assert_eq!(normalize_image("ghcr.io/a/b"), "ghcr.io/a/b");
         assert_eq!(normalize_image("localhost:5000/a"), "localhost:5000/a");
         let allowed = vec!["ghcr.io/acme".to_string(), "docker.io/library/".to_string()];
