@@ -54,10 +54,212 @@ impl Default for PostureConfig {
     }
 }
 
-/// Parameters of the parameterised checks. Filled in by the workload module's owner; see its docs.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Parameters of the parameterised workload and exposure checks (the `parameters` key of the
+/// config file). Every field has a default; an empty list means what its doc says (for
+/// `allowedRegistries`: the check is off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
-pub struct Parameters {}
+pub struct Parameters {
+    /// Image registries (or registry/path prefixes: `registry.example.com/team/`) images may come
+    /// from. Docker Hub images are `docker.io/...` (`nginx` is `docker.io/library/nginx`).
+    /// Default: empty, and `container.trusted-registry` does not run until this is set.
+    pub allowed_registries: Vec<String>,
+    /// Capabilities containers may add (without the `CAP_` prefix). Default: the Pod Security
+    /// Standards baseline list (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD,
+    /// NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT).
+    pub allowed_capabilities: Vec<String>,
+    /// Capabilities every container must drop. Default: `[ALL]`.
+    pub required_drop_capabilities: Vec<String>,
+    /// hostPath prefixes pods may mount; with `readOnly: true` every mount of the volume must be
+    /// read-only. Default: none (no hostPath volume is allowed).
+    pub allowed_host_paths: Vec<AllowedHostPath>,
+    /// Host ports containers may bind. Default: none (no host port is allowed).
+    pub host_port_range: Option<PortRange>,
+    /// Ports Services may listen on, and containers may declare. Default: empty (any port).
+    pub allowed_service_ports: Vec<u16>,
+    /// Ports that must not be reachable from outside the cluster through a LoadBalancer, NodePort
+    /// or external-IP Service (as `port` or `targetPort`). Default: SSH, telnet, Docker API, etcd,
+    /// MySQL, PostgreSQL, Redis, Elasticsearch, kubelet, memcached and MongoDB ports
+    /// (22, 23, 2375, 2376, 2379, 2380, 3306, 5432, 6379, 9200, 10250, 10255, 11211, 27017).
+    pub denied_service_ports: Vec<u16>,
+    /// Largest CPU limit a container may set, as a Kubernetes quantity (`500m`, `2`). Default: none
+    /// (only the presence of a limit is checked).
+    pub max_cpu: Option<String>,
+    /// Largest memory limit a container may set, as a Kubernetes quantity (`512Mi`, `2G`, `1e9`).
+    /// Default: none (only the presence of a limit is checked).
+    pub max_memory: Option<String>,
+    /// AppArmor profiles containers may use: `runtime/default`, `localhost/<name>` (`localhost/*`
+    /// for any local profile), `unconfined`. The `appArmorProfile` field's types map to these
+    /// names (`RuntimeDefault` → `runtime/default`, `Localhost` → `localhost/<profile>`).
+    /// Default: `runtime/default`, `localhost/*`.
+    pub allowed_app_armor_profiles: Vec<String>,
+    /// User ids containers may run as. Default: rule `MustRunAsNonRoot`.
+    pub run_as_user: IdRule,
+    /// Primary group ids. Default: rule `MustRunAs` with range 1–65535 (a group must be set, and it
+    /// must not be root); `MustRunAs` needs at least one range.
+    pub run_as_group: IdRule,
+    /// Supplemental group ids. Default: rule `MayRunAs` with range 1–65535.
+    pub supplemental_groups: IdRule,
+    /// fsGroup ids. Default: rule `MayRunAs` with range 1–65535.
+    pub fs_group: IdRule,
+}
+
+/// A hostPath prefix pods may mount.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllowedHostPath {
+    /// Allowed path prefix, matched on whole path components (`/var/log` allows `/var/log/pods`,
+    /// not `/var/logs`).
+    pub path_prefix: String,
+    /// Whether every mount of such a volume must be read-only. Default: false.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// An inclusive port range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortRange {
+    pub min: u16,
+    pub max: u16,
+}
+
+/// An inclusive id range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdRange {
+    pub min: i64,
+    pub max: i64,
+}
+
+/// How ids are constrained (the PodSecurityPolicy / Gatekeeper `allowed-users` rule names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdRuleKind {
+    /// The id must be set and within one of the ranges.
+    MustRunAs,
+    /// The id may be unset; when set it must be within one of the ranges.
+    MayRunAs,
+    /// Users only: `runAsNonRoot: true` or a non-zero `runAsUser` is required.
+    MustRunAsNonRoot,
+    /// No constraint.
+    RunAsAny,
+}
+
+/// A rule on user or group ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdRule {
+    pub rule: IdRuleKind,
+    #[serde(default)]
+    pub ranges: Vec<IdRange>,
+}
+
+impl IdRule {
+    fn non_root_ranges(rule: IdRuleKind) -> IdRule {
+        IdRule {
+            rule,
+            ranges: vec![IdRange { min: 1, max: 65535 }],
+        }
+    }
+
+    /// Whether an id is within one of the ranges.
+    pub fn in_ranges(&self, id: i64) -> bool {
+        self.ranges.iter().any(|r| r.min <= id && id <= r.max)
+    }
+}
+
+/// The Pod Security Standards baseline capability list.
+pub const BASELINE_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// Default `deniedServicePorts`.
+pub const DEFAULT_DENIED_SERVICE_PORTS: &[u16] = &[
+    22, 23, 2375, 2376, 2379, 2380, 3306, 5432, 6379, 9200, 10250, 10255, 11211, 27017,
+];
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Parameters {
+            allowed_registries: Vec::new(),
+            allowed_capabilities: BASELINE_CAPABILITIES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            required_drop_capabilities: vec!["ALL".to_string()],
+            allowed_host_paths: Vec::new(),
+            host_port_range: None,
+            allowed_service_ports: Vec::new(),
+            denied_service_ports: DEFAULT_DENIED_SERVICE_PORTS.to_vec(),
+            max_cpu: None,
+            max_memory: None,
+            allowed_app_armor_profiles: vec!["runtime/default".into(), "localhost/*".into()],
+            run_as_user: IdRule {
+                rule: IdRuleKind::MustRunAsNonRoot,
+                ranges: Vec::new(),
+            },
+            run_as_group: IdRule::non_root_ranges(IdRuleKind::MustRunAs),
+            supplemental_groups: IdRule::non_root_ranges(IdRuleKind::MayRunAs),
+            fs_group: IdRule::non_root_ranges(IdRuleKind::MayRunAs),
+        }
+    }
+}
+
+impl Parameters {
+    /// Checks what serde cannot: quantities parse, ranges are ordered, `MustRunAs` has a range.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, q) in [("maxCpu", &self.max_cpu), ("maxMemory", &self.max_memory)] {
+            if let Some(q) = q
+                && crate::quantity::parse_quantity(q).is_none()
+            {
+                return Err(format!(
+                    "parameters.{name}: `{q}` is not a Kubernetes quantity"
+                ));
+            }
+        }
+        if let Some(r) = self.host_port_range
+            && r.min > r.max
+        {
+            return Err("parameters.hostPortRange: min is above max".to_string());
+        }
+        for (name, rule) in [
+            ("runAsUser", &self.run_as_user),
+            ("runAsGroup", &self.run_as_group),
+            ("supplementalGroups", &self.supplemental_groups),
+            ("fsGroup", &self.fs_group),
+        ] {
+            if matches!(rule.rule, IdRuleKind::MustRunAs | IdRuleKind::MayRunAs)
+                && rule.ranges.is_empty()
+            {
+                return Err(format!(
+                    "parameters.{name}: rule {:?} needs at least one range",
+                    rule.rule
+                ));
+            }
+            if rule.ranges.iter().any(|r| r.min > r.max) {
+                return Err(format!("parameters.{name}: a range has min above max"));
+            }
+            if name != "runAsUser" && rule.rule == IdRuleKind::MustRunAsNonRoot {
+                return Err(format!(
+                    "parameters.{name}: MustRunAsNonRoot applies to runAsUser only"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 impl PostureConfig {
     /// Reads a YAML config file.
@@ -77,7 +279,9 @@ impl PostureConfig {
         if text.trim().is_empty() {
             return Ok(PostureConfig::default());
         }
-        yaml_serde::from_str(text).map_err(|e| e.to_string())
+        let config: PostureConfig = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+        config.parameters.validate()?;
+        Ok(config)
     }
 
     /// Whether a namespace is excluded from workload and exposure checks.

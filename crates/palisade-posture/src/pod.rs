@@ -62,7 +62,7 @@ impl<'a> PodTemplate<'a> {
         let (_, spec_path) = WORKLOAD_KINDS.iter().find(|(k, _)| *k == object.kind)?;
         let spec = object.get(spec_path)?.as_object()?;
         let metadata_path = match spec_path.strip_suffix(".spec") {
-            Some(template) => object.get(&format!("{template}.metadata")),
+            Some(template) => object.get(template).and_then(|t| t.get("metadata")),
             None => object.get("metadata"),
         };
         Some(PodTemplate {
