@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::sync::OnceLock;
 
 /// API group of the RBAC kinds.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -314,7 +315,7 @@ pub struct RoleInfo {
     /// match (transitively).
     pub rules: Vec<Rule>,
     /// Index of the object in the inventory; `None` for a Kubernetes bootstrap role the inventory
-    /// does not contain.
+    /// does not contain (used for manifests only: see [`RbacIndex::build`]).
     pub object: Option<usize>,
 }
 
@@ -363,6 +364,37 @@ fn selector_matches(selector: &Value, labels: &BTreeMap<&str, &str>) -> bool {
         }
     }
     true
+}
+
+/// The ClusterRoles kube-apiserver creates at start-up (as served by Kubernetes v1.20, aggregated
+/// roles with their selectors), for manifests that bind to them without defining them.
+pub fn bootstrap_cluster_roles() -> &'static [KubeObject] {
+    static ROLES: OnceLock<Vec<KubeObject>> = OnceLock::new();
+    ROLES.get_or_init(|| {
+        let entries: Vec<Value> =
+            serde_json::from_str(include_str!("bootstrap-clusterroles-v1.20.json"))
+                .unwrap_or_default();
+        entries
+            .into_iter()
+            .filter_map(|e| {
+                let mut metadata = serde_json::Map::new();
+                metadata.insert("name".into(), e.get("name")?.clone());
+                if let Some(l) = e.get("labels") {
+                    metadata.insert("labels".into(), l.clone());
+                }
+                let mut v = serde_json::json!({
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": metadata,
+                    "rules": e.get("rules").cloned().unwrap_or(Value::Null),
+                });
+                if let (Some(a), Some(m)) = (e.get("aggregationRule"), v.as_object_mut()) {
+                    m.insert("aggregationRule".into(), a.clone());
+                }
+                KubeObject::from_value(v, None).ok()
+            })
+            .collect()
+    })
 }
 
 fn is_rbac(o: &KubeObject, kind: &str) -> bool {
@@ -429,18 +461,32 @@ fn parse_subject(
 }
 
 impl RbacIndex {
-    /// Indexes the Roles, ClusterRoles and bindings of an inventory.
+    /// Indexes the Roles, ClusterRoles and bindings of an inventory. For manifests (an inventory
+    /// without a cluster name) the ClusterRoles every cluster creates at start-up
+    /// ([`bootstrap_cluster_roles`]) stand in for those the manifests bind to but do not define;
+    /// a live snapshot is taken as it is.
     pub fn build(inv: &Inventory) -> RbacIndex {
         let mut warnings = Vec::new();
         let mut roles: BTreeMap<String, RoleInfo> = BTreeMap::new();
 
         // ClusterRoles, then aggregation over their labels.
-        let cluster_roles: Vec<(usize, &KubeObject)> = inv
+        let mut cluster_roles: Vec<(Option<usize>, &KubeObject)> = inv
             .objects
             .iter()
             .enumerate()
             .filter(|(_, o)| is_rbac(o, "ClusterRole"))
+            .map(|(i, o)| (Some(i), o))
             .collect();
+        if inv.cluster.is_none() {
+            // Manifests bind to roles every cluster has (cluster-admin, admin, edit, view, ...).
+            let present: HashSet<&str> =
+                cluster_roles.iter().map(|(_, o)| o.name.as_str()).collect();
+            let missing: Vec<&KubeObject> = bootstrap_cluster_roles()
+                .iter()
+                .filter(|o| !present.contains(o.name.as_str()))
+                .collect();
+            cluster_roles.extend(missing.into_iter().map(|o| (None, o)));
+        }
         let own: Vec<Vec<Rule>> = cluster_roles.iter().map(|(_, o)| rules_of(o)).collect();
         let labels: Vec<BTreeMap<&str, &str>> =
             cluster_roles.iter().map(|(_, o)| o.labels()).collect();
@@ -489,7 +535,7 @@ impl RbacIndex {
                     name: o.name.clone(),
                     namespace: None,
                     rules,
-                    object: Some(*idx),
+                    object: *idx,
                 },
             );
         }
@@ -778,5 +824,347 @@ impl RbacIndex {
             .iter()
             .filter(|g| g.namespace.is_none() && g.rule.is_full_wildcard())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> KubeObject {
+        KubeObject::from_value(v, None).unwrap()
+    }
+
+    fn inv(cluster: Option<&str>, objects: Vec<Value>) -> Inventory {
+        Inventory {
+            cluster: cluster.map(str::to_string),
+            objects: objects.into_iter().map(obj).collect(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn rule(v: Value) -> Rule {
+        Rule::from_value(&v)
+    }
+
+    fn cr(name: &str, labels: Value, rules: Value) -> Value {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": name, "labels": labels}, "rules": rules})
+    }
+
+    fn crb(name: &str, role: &str, subjects: Value) -> Value {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": name},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+               "subjects": subjects})
+    }
+
+    fn rb(ns: &str, name: &str, kind: &str, role: &str, subjects: Value) -> Value {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": name, "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+               "subjects": subjects})
+    }
+
+    #[test]
+    fn resource_matching_follows_the_authorizer() {
+        let star = rule(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}));
+        assert!(star.allows("create", "", "pods/exec", None));
+        assert!(star.allows("get", "apps", "deployments", None));
+        assert!(star.is_full_wildcard());
+
+        let pods_star =
+            rule(json!({"verbs": ["create"], "apiGroups": [""], "resources": ["pods/*"]}));
+        assert!(!pods_star.allows("create", "", "pods/exec", None));
+        assert!(!pods_star.allows("create", "", "pods", None));
+
+        let scale =
+            rule(json!({"verbs": ["update"], "apiGroups": ["apps"], "resources": ["*/scale"]}));
+        assert!(scale.allows("update", "apps", "deployments/scale", None));
+        assert!(scale.allows("update", "apps", "statefulsets/scale", None));
+        assert!(!scale.allows("update", "apps", "deployments", None));
+        assert!(!scale.allows("update", "apps", "deployments/status", None));
+        assert!(!scale.allows("update", "", "deployments/scale", None));
+
+        let pods = rule(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}));
+        assert!(pods.allows("get", "", "pods", None));
+        assert!(!pods.allows("get", "", "pods/log", None));
+        assert!(!pods.allows("list", "", "pods", None));
+        assert!(!pods.allows("get", "apps", "pods", None));
+
+        let named = rule(
+            json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["tls"]}),
+        );
+        assert!(named.allows("get", "", "secrets", Some("tls")));
+        assert!(!named.allows("get", "", "secrets", Some("other")));
+        assert!(!named.allows("list", "", "secrets", None));
+        assert!(!named.is_full_wildcard());
+
+        let urls = rule(json!({"verbs": ["get"], "nonResourceURLs": ["/healthz", "/logs/*"]}));
+        assert!(urls.allows_url("get", "/healthz"));
+        assert!(urls.allows_url("get", "/logs/kube.log"));
+        assert!(!urls.allows_url("get", "/metrics"));
+        assert!(!urls.allows("get", "", "healthz", None));
+        assert_eq!(
+            urls.to_string(),
+            "verbs=[get] nonResourceURLs=[/healthz,/logs/*]"
+        );
+        assert_eq!(
+            named.to_string(),
+            "verbs=[get,list] apiGroups=[\"\"] resources=[secrets] resourceNames=[tls]"
+        );
+    }
+
+    #[test]
+    fn aggregation_is_transitive_and_survives_cycles() {
+        let i = inv(
+            Some("c"),
+            vec![
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "top"},
+                   "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg/top": "true"}}]},
+                   "rules": []}),
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "mid", "labels": {"agg/top": "true", "agg/mid": "true"}},
+                   "aggregationRule": {"clusterRoleSelectors": [
+                       {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["low"]}]}]},
+                   "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"]}]}),
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "low", "labels": {"tier": "low"}},
+                   "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg/mid": "true"}}]},
+                   "rules": [{"verbs": ["create"], "apiGroups": [""], "resources": ["pods"]}]}),
+                cr(
+                    "unrelated",
+                    json!({"tier": "high"}),
+                    json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]),
+                ),
+                rb(
+                    "prod",
+                    "b",
+                    "ClusterRole",
+                    "top",
+                    json!([{"kind": "User", "name": "alice"}]),
+                ),
+            ],
+        );
+        let idx = RbacIndex::build(&i);
+        let top = idx.role("ClusterRole/top").unwrap();
+        assert_eq!(top.rules.len(), 2);
+        // low and mid aggregate each other: both end up with both rules, no endless loop.
+        assert_eq!(idx.role("ClusterRole/low").unwrap().rules.len(), 2);
+        assert_eq!(idx.role("ClusterRole/mid").unwrap().rules.len(), 2);
+        let alice = Subject::user("alice");
+        assert!(idx.can(&alice, "create", "", "pods", Some("prod")));
+        assert!(idx.can(&alice, "get", "", "configmaps", Some("prod")));
+        // RoleBinding to a ClusterRole: its namespace only.
+        assert!(!idx.can(&alice, "create", "", "pods", Some("dev")));
+        assert!(!idx.can(&alice, "create", "", "pods", None));
+        assert!(!idx.is_cluster_admin(&alice));
+    }
+
+    #[test]
+    fn subjects_are_resolved_like_the_authorizer() {
+        let i = inv(
+            Some("c"),
+            vec![
+                cr(
+                    "secret-reader",
+                    json!({}),
+                    json!([{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["secrets"]}]),
+                ),
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                       "metadata": {"name": "exec", "namespace": "prod"},
+                       "rules": [{"verbs": ["create"], "apiGroups": [""], "resources": ["pods/exec"]}]}),
+                // Legacy subject without namespace: the binding's namespace.
+                rb(
+                    "prod",
+                    "legacy",
+                    "Role",
+                    "exec",
+                    json!([{"kind": "ServiceAccount", "name": "ci"}]),
+                ),
+                // A service account's user name bound as a User.
+                crb(
+                    "by-username",
+                    "secret-reader",
+                    json!([{"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+                             "name": "system:serviceaccount:ops:backup"}]),
+                ),
+                crb(
+                    "all-sas-in-dev",
+                    "secret-reader",
+                    json!([{"kind": "Group", "name": "system:serviceaccounts:dev"}]),
+                ),
+                rb(
+                    "prod",
+                    "dangling",
+                    "Role",
+                    "nope",
+                    json!([{"kind": "User", "name": "bob"}]),
+                ),
+                crb(
+                    "no-ns",
+                    "secret-reader",
+                    json!([{"kind": "ServiceAccount", "name": "x"}]),
+                ),
+                json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": "web", "namespace": "dev"}}),
+            ],
+        );
+        let idx = RbacIndex::build(&i);
+        let ci = Subject::service_account("prod", "ci");
+        assert!(idx.can(&ci, "create", "", "pods/exec", Some("prod")));
+        assert!(!idx.can(&ci, "create", "", "pods", Some("prod")));
+        let backup = Subject::service_account("ops", "backup");
+        assert!(idx.can(&backup, "list", "", "secrets", None));
+        assert!(idx.can(&backup, "list", "", "secrets", Some("any")));
+        // Through the group system:serviceaccounts:dev, known or not.
+        let web = Subject::service_account("dev", "web");
+        assert!(idx.can(&web, "get", "", "secrets", Some("x")));
+        assert_eq!(
+            idx.grants_of(&web)[0].subject,
+            Subject::group("system:serviceaccounts:dev")
+        );
+        assert!(idx.can(
+            &Subject::service_account("dev", "never-seen"),
+            "get",
+            "",
+            "secrets",
+            None
+        ));
+        assert!(!idx.can(
+            &Subject::service_account("prod", "never-seen"),
+            "get",
+            "",
+            "secrets",
+            None
+        ));
+        assert!(idx.grants_of(&Subject::user("bob")).is_empty());
+        assert!(
+            idx.warnings()
+                .iter()
+                .any(|w| w.contains("RoleBinding/prod/dangling") && w.contains("does not exist"))
+        );
+        assert!(
+            idx.warnings()
+                .iter()
+                .any(|w| w.contains("ClusterRoleBinding/no-ns"))
+        );
+        let subjects: Vec<String> = idx.subjects().map(|s| s.to_string()).collect();
+        assert!(subjects.contains(&"ServiceAccount dev/web".to_string()));
+        assert!(subjects.contains(&"ServiceAccount prod/ci".to_string()));
+
+        let who = idx.who_can("get", "", "secrets", Some("prod"));
+        let names: Vec<String> = who.iter().map(|(s, _)| s.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "Group system:serviceaccounts:dev",
+                "ServiceAccount ops/backup"
+            ]
+        );
+        assert_eq!(who[1].1[0].binding, "ClusterRoleBinding/by-username");
+        assert_eq!(who[1].1[0].role, "ClusterRole/secret-reader");
+    }
+
+    #[test]
+    fn implicit_groups() {
+        let i = inv(
+            Some("c"),
+            vec![
+                cr(
+                    "nodes-reader",
+                    json!({}),
+                    json!([{"verbs": ["list"], "apiGroups": [""], "resources": ["nodes"]}]),
+                ),
+                cr(
+                    "everything",
+                    json!({}),
+                    json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+                           {"verbs": ["*"], "nonResourceURLs": ["*"]}]),
+                ),
+                crb(
+                    "authn",
+                    "nodes-reader",
+                    json!([{"kind": "Group", "name": "system:authenticated"}]),
+                ),
+                crb(
+                    "anon",
+                    "everything",
+                    json!([{"kind": "Group", "name": "system:unauthenticated"}]),
+                ),
+            ],
+        );
+        let idx = RbacIndex::build(&i);
+        for s in [
+            Subject::user("alice"),
+            Subject::group("devs"),
+            Subject::service_account("a", "b"),
+        ] {
+            assert!(idx.can(&s, "list", "", "nodes", None), "{s}");
+            assert!(!idx.is_cluster_admin(&s), "{s}");
+        }
+        let anon = Subject::user(ANONYMOUS);
+        assert!(
+            idx.grants_of(&anon)
+                .iter()
+                .all(|g| g.subject == Subject::group(UNAUTHENTICATED))
+        );
+        assert!(idx.is_cluster_admin(&anon));
+        assert!(idx.can_url(&anon, "get", "/metrics"));
+        assert!(!idx.can_url(&Subject::user("alice"), "get", "/metrics"));
+        // system:masters is a superuser without any binding.
+        assert!(idx.is_cluster_admin(&Subject::group(MASTERS)));
+        assert!(idx.can(
+            &Subject::group(MASTERS),
+            "escalate",
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            None
+        ));
+    }
+
+    #[test]
+    fn manifests_bind_to_bootstrap_roles() {
+        let objects = vec![
+            crb(
+                "ci-admin",
+                "cluster-admin",
+                json!([{"kind": "ServiceAccount", "name": "ci", "namespace": "tools"}]),
+            ),
+            rb(
+                "prod",
+                "editors",
+                "ClusterRole",
+                "edit",
+                json!([{"kind": "Group", "name": "devs"}]),
+            ),
+            // Extends `edit` through its aggregation label.
+            cr(
+                "widgets-edit",
+                json!({"rbac.authorization.k8s.io/aggregate-to-edit": "true"}),
+                json!([{"verbs": ["create"], "apiGroups": ["example.com"], "resources": ["widgets"]}]),
+            ),
+        ];
+        let idx = RbacIndex::build(&inv(None, objects.clone()));
+        assert!(idx.is_cluster_admin(&Subject::service_account("tools", "ci")));
+        let devs = Subject::group("devs");
+        assert!(idx.can(&devs, "create", "", "pods/exec", Some("prod")));
+        assert!(idx.can(&devs, "create", "example.com", "widgets", Some("prod")));
+        assert!(!idx.can(
+            &devs,
+            "create",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            Some("prod")
+        ));
+        assert!(idx.role("ClusterRole/edit").unwrap().object.is_none());
+
+        // A live snapshot is taken as served: no such roles, no grants.
+        let live = RbacIndex::build(&inv(Some("c"), objects));
+        assert!(!live.is_cluster_admin(&Subject::service_account("tools", "ci")));
+        assert!(!live.can(&devs, "create", "", "pods/exec", Some("prod")));
+        assert!(!live.can(&devs, "create", "example.com", "widgets", Some("prod")));
     }
 }
