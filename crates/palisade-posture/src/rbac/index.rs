@@ -146,7 +146,7 @@ impl fmt::Display for Subject {
 }
 
 /// One PolicyRule of a Role or ClusterRole.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Rule {
     pub verbs: Vec<String>,
     pub api_groups: Vec<String>,
@@ -408,6 +408,15 @@ fn rules_of(o: &KubeObject) -> Vec<Rule> {
         .unwrap_or_default()
 }
 
+/// The namespace of a namespaced object: manifests that leave it out are applied to `default`.
+pub(crate) fn namespace_of(o: &KubeObject, inv: &Inventory) -> Option<String> {
+    match &o.namespace {
+        Some(ns) => Some(ns.clone()),
+        None if inv.cluster.is_none() => Some("default".to_string()),
+        None => None,
+    }
+}
+
 /// A subject entry of a binding, resolved as the authorizer does.
 fn parse_subject(
     v: &Value,
@@ -544,7 +553,7 @@ impl RbacIndex {
             if !is_rbac(o, "Role") {
                 continue;
             }
-            let Some(ns) = &o.namespace else {
+            let Some(ns) = &namespace_of(o, inv) else {
                 warnings.push(format!("Role/{} has no namespace; ignored", o.name));
                 continue;
             };
@@ -575,7 +584,7 @@ impl RbacIndex {
             let binding = if cluster_wide {
                 format!("ClusterRoleBinding/{}", o.name)
             } else {
-                match &o.namespace {
+                match &namespace_of(o, inv) {
                     Some(ns) => format!("RoleBinding/{ns}/{}", o.name),
                     None => {
                         warnings.push(format!("RoleBinding/{} has no namespace; ignored", o.name));
@@ -585,7 +594,12 @@ impl RbacIndex {
             };
             let ref_kind = o.get("roleRef.kind").and_then(Value::as_str).unwrap_or("");
             let ref_name = o.get("roleRef.name").and_then(Value::as_str).unwrap_or("");
-            let role_key = match (ref_kind, &o.namespace) {
+            let binding_ns = if cluster_wide {
+                None
+            } else {
+                namespace_of(o, inv)
+            };
+            let role_key = match (ref_kind, &binding_ns) {
                 ("ClusterRole", _) => format!("ClusterRole/{ref_name}"),
                 ("Role", Some(ns)) if !cluster_wide => format!("Role/{ns}/{ref_name}"),
                 _ => {
@@ -601,11 +615,7 @@ impl RbacIndex {
                 ));
                 continue;
             };
-            let namespace = if cluster_wide {
-                None
-            } else {
-                o.namespace.clone()
-            };
+            let namespace = binding_ns.clone();
             for s in o
                 .get("subjects")
                 .and_then(Value::as_array)
@@ -613,7 +623,7 @@ impl RbacIndex {
                 .flatten()
             {
                 let Some(subject) =
-                    parse_subject(s, o.namespace.as_deref(), &binding, &mut warnings)
+                    parse_subject(s, binding_ns.as_deref(), &binding, &mut warnings)
                 else {
                     continue;
                 };
@@ -693,7 +703,7 @@ impl RbacIndex {
                     subjects.insert(Subject::service_account(ns, &o.name));
                 }
             } else if let Some(t) = PodTemplate::of(o)
-                && let Some(ns) = &o.namespace
+                && let Some(ns) = &namespace_of(o, inv)
             {
                 subjects.insert(Subject::service_account(ns, t.service_account()));
             }

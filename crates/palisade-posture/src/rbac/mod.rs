@@ -1,19 +1,16 @@
 //! RBAC analysis: the effective permissions of every subject (users, groups, service accounts)
-//! across Roles, ClusterRoles (aggregation resolved) and their bindings, and findings for the
-//! dangerous ones.
+//! across Roles, ClusterRoles (aggregation resolved) and their bindings ([`RbacIndex`]), and
+//! findings for the dangerous ones ([`CHECKS`]).
 
+mod checks;
 mod index;
+#[cfg(test)]
+mod tests;
 
-pub use index::{Grant, RbacIndex, RoleInfo, Rule, Subject, SubjectKind};
-
-use crate::check::{CheckInfo, PostureFinding};
-use crate::config::PostureConfig;
-use palisade_kube::Inventory;
-
-/// The checks of this module.
-pub const CHECKS: &[CheckInfo] = &[];
-
-/// Runs this module's checks.
-pub fn check(_inventory: &Inventory, _config: &PostureConfig) -> Vec<PostureFinding> {
-    Vec::new()
-}
+pub use checks::{
+    CHECKS, check, check_with_index, dangerous_capabilities, grant_evidence, is_system_subject,
+};
+pub use index::{
+    ANONYMOUS, AUTHENTICATED, Grant, MASTERS, RBAC_GROUP, RbacIndex, RoleInfo, Rule,
+    SERVICE_ACCOUNTS, Subject, SubjectKind, UNAUTHENTICATED, bootstrap_cluster_roles,
+};
