@@ -5,7 +5,7 @@
 mod checks;
 mod index;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use checks::{
     CHECKS, check, check_with_index, dangerous_capabilities, grant_evidence, is_system_subject,
