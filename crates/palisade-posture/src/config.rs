@@ -32,7 +32,36 @@ pub struct PostureConfig {
     /// Only report checks of these ids (empty: all).
     pub enabled_checks: Vec<String>,
     pub parameters: Parameters,
+    /// Subjects the RBAC checks treat as part of Kubernetes itself and do not report, as
+    /// `User:<name>`, `Group:<name>` or `ServiceAccount:<namespace>/<name>`; `*` matches any run of
+    /// characters. The broad groups `system:authenticated`, `system:unauthenticated`,
+    /// `system:serviceaccounts[:<ns>]` and the user `system:anonymous` are always reported.
+    pub rbac_system_subjects: Vec<String>,
 }
+
+/// The default [`PostureConfig::rbac_system_subjects`]: control-plane users and groups, and the
+/// service accounts of kube-controller-manager's controllers and of the stock kube-system add-ons.
+pub const DEFAULT_RBAC_SYSTEM_SUBJECTS: &[&str] = &[
+    "User:system:*",
+    "Group:system:masters",
+    "Group:system:nodes",
+    "Group:system:monitoring",
+    "Group:system:bootstrappers*",
+    "ServiceAccount:kube-system/*-controller",
+    "ServiceAccount:kube-system/*-controller-manager",
+    "ServiceAccount:kube-system/generic-garbage-collector",
+    "ServiceAccount:kube-system/horizontal-pod-autoscaler",
+    "ServiceAccount:kube-system/persistent-volume-binder",
+    "ServiceAccount:kube-system/pod-garbage-collector",
+    "ServiceAccount:kube-system/root-ca-cert-publisher",
+    "ServiceAccount:kube-system/bootstrap-signer",
+    "ServiceAccount:kube-system/token-cleaner",
+    "ServiceAccount:kube-system/cloud-provider",
+    "ServiceAccount:kube-system/kube-scheduler",
+    "ServiceAccount:kube-system/kube-proxy",
+    "ServiceAccount:kube-system/kube-dns",
+    "ServiceAccount:kube-system/coredns",
+];
 
 impl Default for PostureConfig {
     fn default() -> Self {
@@ -50,6 +79,10 @@ impl Default for PostureConfig {
             severity_overrides: BTreeMap::new(),
             enabled_checks: Vec::new(),
             parameters: Parameters::default(),
+            rbac_system_subjects: DEFAULT_RBAC_SYSTEM_SUBJECTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }
