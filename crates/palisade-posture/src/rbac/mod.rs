@@ -1,4 +1,10 @@
-//! (being written)
+//! RBAC analysis: the effective permissions of every subject (users, groups, service accounts)
+//! across Roles, ClusterRoles (aggregation resolved) and their bindings, and findings for the
+//! dangerous ones.
+
+mod index;
+
+pub use index::{Grant, RbacIndex, RoleInfo, Rule, Subject, SubjectKind};
 
 use crate::check::{CheckInfo, PostureFinding};
 use crate::config::PostureConfig;
