@@ -12,6 +12,7 @@ pub mod controlplane;
 pub mod exceptions;
 pub mod exposure;
 pub mod graph;
+pub mod net;
 pub mod pod;
 pub mod rbac;
 pub mod workload;
