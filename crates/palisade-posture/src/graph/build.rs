@@ -200,6 +200,7 @@ impl SecurityGraph {
         let exposures = ExposureIndex::build(inventory);
         let policies = EgressPolicies::build(inventory);
         let mut sa_done: HashMap<NodeId, ()> = HashMap::new();
+        let mut vuln_nodes = VulnNodes::new();
         let mut grant_namespaces: Vec<Option<String>> = Vec::new();
         for p in &pending {
             let w = p.node;
@@ -253,7 +254,7 @@ impl SecurityGraph {
                 }
                 if !c.image().is_empty() {
                     let digest = digests.get(c.name).map(String::as_str);
-                    let img = image_node(&mut g, c.image(), digest, vulns);
+                    let img = image_node(&mut g, c.image(), digest, vulns, &mut vuln_nodes);
                     g.edge(cn, EdgeKind::UsesImage, img);
                 }
             }
@@ -525,11 +526,14 @@ fn pod_digests<'a>(objects: &[&'a KubeObject]) -> HashMap<&'a str, String> {
     out
 }
 
+type VulnNodes = HashMap<(String, Severity, bool, u64, bool), NodeId>;
+
 fn image_node(
     g: &mut SecurityGraph,
     image: &str,
     status_digest: Option<&str>,
     vulns: Option<&VulnIndex>,
+    vuln_nodes: &mut VulnNodes,
 ) -> NodeId {
     let reference = normalize_reference(image);
     let digest = split_digest(image).1.or(status_digest);
@@ -569,22 +573,21 @@ fn image_node(
             fixable += 1;
         }
         max_cvss = max_cvss.max(f.cvss);
-        let v = g.node(NodeKind::Vulnerability, None, &f.id);
-        g.edge(n, EdgeKind::HasVulnerability, v);
-        let sev_rank = match g.prop_str(v, "severity") {
-            Some(s) => Severity::ALL.into_iter().find(|x| x.as_str() == s),
-            None => None,
+        // One node per id and rating: the same id rated alike in several images is one node.
+        let key = (f.id.clone(), f.severity, f.network, f.cvss.to_bits(), f.fixed_version.is_some());
+        let v = match vuln_nodes.get(&key) {
+            Some(v) => *v,
+            None => {
+                let v = g.add_node(NodeKind::Vulnerability, None, &f.id);
+                g.set_str(v, "severity", f.severity.as_str());
+                g.set_num(v, "cvss", f.cvss);
+                g.set_bool(v, "network", f.network);
+                g.set_bool(v, "fixable", f.fixed_version.is_some());
+                vuln_nodes.insert(key, v);
+                v
+            }
         };
-        if sev_rank.is_none_or(|s| f.severity > s) {
-            g.set_str(v, "severity", f.severity.as_str());
-        }
-        if g.prop_num(v, "cvss").is_none_or(|c| f.cvss > c) {
-            g.set_num(v, "cvss", f.cvss);
-        }
-        let network = g.prop_bool(v, "network") || f.network;
-        g.set_bool(v, "network", network);
-        let fix = g.prop_bool(v, "fixable") || f.fixed_version.is_some();
-        g.set_bool(v, "fixable", fix);
+        g.edge(n, EdgeKind::HasVulnerability, v);
         if !f.package.is_empty() {
             g.push_list(v, "packages", &f.package);
         }

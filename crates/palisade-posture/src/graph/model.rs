@@ -286,6 +286,25 @@ impl SecurityGraph {
         id
     }
 
+    /// A new node that [`SecurityGraph::find`] does not index (several nodes may share a name,
+    /// e.g. one vulnerability id rated differently in two images).
+    pub fn add_node(&mut self, kind: NodeKind, namespace: Option<&str>, name: &str) -> NodeId {
+        let namespace = namespace.map(|n| self.strings.intern(n));
+        let name = self.strings.intern(name);
+        let id = self.nodes.len() as NodeId;
+        self.nodes.push(Node {
+            kind,
+            name,
+            namespace,
+            origin: None,
+            props: Vec::new(),
+        });
+        self.out_edges.push(Vec::new());
+        self.in_edges.push(Vec::new());
+        self.by_kind[kind.index()].push(id);
+        id
+    }
+
     /// Looks a node up without creating it.
     pub fn find(&self, kind: NodeKind, namespace: Option<&str>, name: &str) -> Option<NodeId> {
         let ns = match namespace {

@@ -52,7 +52,7 @@ pub const BUILTIN: &[NamedQuery] = &[
     NamedQuery {
         name: "exposed-critical",
         description: "Internet-exposed workloads running an image with a critical vulnerability",
-        query: "w:workload[exposed=true] -runs-> c:container -uses_image-> i:image -has_vulnerability-> v:vulnerability[severity=critical] return w, c.name, i, v, v.cvss, v.fixed_version",
+        query: "w:workload[exposed=true] -runs-> c:container -uses_image-> i:image -has_vulnerability-> v:vulnerability[severity=critical] return w, c.container, i, v, v.cvss, v.fixed_versions",
     },
     NamedQuery {
         name: "exposed-remote-exploitable",
@@ -692,12 +692,12 @@ impl Parser {
                 Regex::new(&r).or_else(|e| err(col, format!("invalid regular expression: {e}")))?,
             ),
             Tok::Regex(_) => return err(col, "a `/regex/` only goes with `~` or `!~`"),
+            Tok::Num(_) if pattern => return err(col, "`~` needs a glob string or a /regex/"),
             Tok::Str(s) => Literal::Str(s),
             Tok::Num(n) => Literal::Num(n),
             Tok::Ident(s) if s == "true" => Literal::Bool(true),
             Tok::Ident(s) if s == "false" => Literal::Bool(false),
             Tok::Ident(s) if !is_keyword(&s) => Literal::Str(s),
-            Tok::Num(_) if pattern => return err(col, "`~` needs a glob string or a /regex/"),
             other => return err(col, format!("expected a value, found {}", describe(&other))),
         };
         Ok(lit)
