@@ -1159,3 +1159,134 @@ fn severity_rank(s: &str) -> Option<Severity> {
 pub(crate) fn list_text(g: &SecurityGraph, v: &PropValue) -> String {
     value_text(&g.value_json(v))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::model::EdgeKind;
+
+    /// internet → svc → web (exposed, privileged) → sa (cluster-admin); db (not exposed) → sa2.
+    fn graph() -> SecurityGraph {
+        let mut g = SecurityGraph::new(None);
+        let i = g.node(NodeKind::Internet, None, "internet");
+        let svc = g.node(NodeKind::Service, Some("prod"), "web");
+        let web = g.node(NodeKind::Workload, Some("prod"), "web");
+        let db = g.node(NodeKind::Workload, Some("prod"), "db");
+        let sa = g.node(NodeKind::ServiceAccount, Some("prod"), "web");
+        let sa2 = g.node(NodeKind::ServiceAccount, Some("prod"), "db");
+        g.edge(i, EdgeKind::Exposes, svc);
+        g.edge(svc, EdgeKind::RoutesTo, web);
+        g.edge(web, EdgeKind::RunsAs, sa);
+        g.edge(db, EdgeKind::RunsAs, sa2);
+        g.set_bool(web, "exposed", true);
+        g.set_bool(web, "privileged", true);
+        g.set_num(web, "replicas", 3.0);
+        g.set_list(web, "labels", ["app=web", "tier=front"]);
+        g.set_bool(db, "exposed", false);
+        g.set_num(db, "replicas", 1.0);
+        g.set_bool(sa, "cluster_admin", true);
+        g.set_bool(sa2, "cluster_admin", false);
+        g
+    }
+
+    fn count(q: &str) -> usize {
+        run(&graph(), &parse(q).unwrap_or_else(|e| panic!("{}", e.render(q)))).rows.len()
+    }
+
+    #[test]
+    fn predicates() {
+        assert_eq!(count("workload"), 2);
+        assert_eq!(count("workload[exposed=true]"), 1);
+        assert_eq!(count("workload[exposed!=true]"), 1);
+        assert_eq!(count("workload[replicas>1]"), 1);
+        assert_eq!(count("workload[replicas>=1, replicas<=3]"), 2);
+        assert_eq!(count("workload[replicas<1]"), 0);
+        assert_eq!(count("workload[name in [db, other]]"), 1);
+        assert_eq!(count("workload[labels = \"tier=front\"]"), 1);
+        assert_eq!(count("workload[labels ~ \"app=*\"]"), 1);
+        assert_eq!(count("workload[labels !~ /^app=/]"), 1);
+        assert_eq!(count("workload[privileged exists]"), 1);
+        assert_eq!(count("workload[not privileged exists]"), 1);
+        // Missing properties: comparisons fail, `!=` holds.
+        assert_eq!(count("workload[privileged = false]"), 0);
+        assert_eq!(count("workload[privileged != true]"), 1);
+        assert_eq!(count("workload[exposed=true or name=db]"), 2);
+        assert_eq!(count("workload[(exposed=true or name=db) and replicas=1]"), 1);
+        assert_eq!(count("*[namespace=prod]"), 5);
+        assert_eq!(count("any[kind=internet]"), 1);
+    }
+
+    #[test]
+    fn edges_and_hops() {
+        assert_eq!(count("workload -runs_as-> serviceaccount[cluster_admin=true]"), 1);
+        assert_eq!(count("internet -exposes-> workload"), 0);
+        assert_eq!(count("internet -*2-> workload"), 1);
+        assert_eq!(count("internet -*1..3-> *"), 3);
+        assert_eq!(count("internet -exposes|routes_to*-> w:workload"), 1);
+        assert_eq!(count("serviceaccount <-runs_as- workload[exposed=false]"), 1);
+        let r = run(
+            &graph(),
+            &parse("i:internet -*1..3-> sa:serviceaccount where sa.cluster_admin = true return sa.name, i").unwrap(),
+        );
+        assert_eq!(r.columns, vec!["sa.name", "i"]);
+        assert_eq!(r.rows[0][0].to_string(), "web");
+        assert_eq!(r.matches[0].path_edges.len(), 3);
+        assert_eq!(r.matches[0].path_nodes.len(), 4);
+        // Default columns: named nodes, else every node by kind.
+        let r = run(&graph(), &parse("workload -runs_as-> serviceaccount").unwrap());
+        assert_eq!(r.columns, vec!["workload", "serviceaccount"]);
+        let r = run(&graph(), &parse("* -*-> *").unwrap());
+        assert_eq!(r.columns, vec!["node0", "node1"]);
+        assert_eq!(r.rows.len(), 4);
+    }
+
+    #[test]
+    fn parse_errors_point_at_the_column() {
+        let e = |q: &str| parse(q).unwrap_err();
+        assert_eq!(e("workload[exposed=true").column, 22);
+        assert!(e("workload[exposed=true").message.contains("`]`"));
+        let bad_kind = e("workload -runs_as-> pony");
+        assert_eq!(bad_kind.column, 21);
+        assert!(bad_kind.message.contains("unknown node kind `pony`"));
+        assert_eq!(e("workload -flies-> node").column, 11);
+        assert_eq!(e("workload -runs_as- node").column, 18);
+        assert_eq!(e("w:workload where x.name = a").column, 18);
+        assert!(e("w:workload where name = a").message.contains("w.name"));
+        assert_eq!(e("workload[name ~ /(/]").column, 17);
+        assert_eq!(e("workload[name = \"abc").column, 17);
+        assert_eq!(e("workload -*3..1-> node").column, 12);
+        assert_eq!(e("workload -*1..9-> node").column, 12);
+        assert_eq!(e("workload return w").column, 17);
+        assert_eq!(e("w:workload limit 0").column, 18);
+        assert_eq!(e("w:workload w:node").column, 12);
+        assert_eq!(e("w:workload -runs_as-> w:serviceaccount").message, "name `w` is used twice");
+        assert_eq!(e("workload[name = /x/]").column, 17);
+        assert_eq!(e("").column, 1);
+        assert_eq!(e("workload $").column, 10);
+        let rendered = e("workload -runs_as-> pony").render("workload -runs_as-> pony");
+        assert!(rendered.contains("\n                    ^\n"));
+    }
+
+    #[test]
+    fn builtin_queries_parse_and_are_unique() {
+        for q in BUILTIN {
+            parse(q.query).unwrap_or_else(|e| panic!("{}: {}", q.name, e.render(q.query)));
+            assert_eq!(BUILTIN.iter().filter(|o| o.name == q.name).count(), 1);
+        }
+        assert!(builtin("exposed-critical").is_some());
+        assert!(builtin("nope").is_none());
+    }
+
+    #[test]
+    fn severity_names_compare_by_rank() {
+        let mut g = SecurityGraph::new(None);
+        for (id, sev) in [("a", "low"), ("b", "high"), ("c", "critical")] {
+            let v = g.node(NodeKind::Vulnerability, None, id);
+            g.set_str(v, "severity", sev);
+        }
+        let r = run(&g, &parse("v:vulnerability[severity >= high] return v.name").unwrap());
+        assert_eq!(r.rows.len(), 2);
+        let r = run(&g, &parse("v:vulnerability[severity < medium]").unwrap());
+        assert_eq!(r.rows.len(), 1);
+    }
+}
