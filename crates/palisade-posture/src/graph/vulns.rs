@@ -105,7 +105,8 @@ impl VulnIndex {
         Ok(index)
     }
 
-    fn load_into(&mut self, path: &Path) -> Result<(), VulnError> {
+    /// Adds one report file, or every `*.json` file of a directory (recursively).
+    pub fn load_into(&mut self, path: &Path) -> Result<(), VulnError> {
         let read_err = |source| VulnError::Read {
             path: path.display().to_string(),
             source,

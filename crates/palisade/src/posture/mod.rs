@@ -80,7 +80,11 @@ fn load_vulns(paths: &[PathBuf]) -> Result<Option<VulnIndex>> {
     if paths.is_empty() {
         return Ok(None);
     }
-    Ok(Some(VulnIndex::load(paths)?))
+    let mut index = VulnIndex::new();
+    for p in paths {
+        index.load_into(p)?;
+    }
+    Ok(Some(index))
 }
 
 fn today() -> time::Date {
@@ -104,12 +108,7 @@ pub fn scan_inventory(
     if !args.no_attack_paths {
         let rbac = RbacIndex::build(inventory);
         let graph = SecurityGraph::build(inventory, &rbac, vulns.as_ref(), &config);
-        let mut paths: Vec<PostureFinding> = graph::attack_paths(&graph)
-            .iter()
-            .map(|p| p.to_finding(&graph))
-            .collect();
-        config.apply_overrides(&mut paths);
-        findings.extend(paths);
+        findings.extend(graph::path_findings(&graph, &config));
         findings.sort_by(PostureFinding::order);
     }
     let categories: Vec<Category> = args
@@ -351,7 +350,8 @@ pub fn cmd_explore(args: &ExploreArgs, rt: &tokio::runtime::Runtime) -> Result<u
         .find(|q| q.name == text)
         .map(|q| q.query)
         .unwrap_or(text);
-    let query = graph::query::parse(query_text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let query = graph::query::parse(query_text)
+        .map_err(|e| anyhow::anyhow!("invalid query:\n{}", e.render(query_text)))?;
     let (inventory, errors) = source_inventory(&args.source, rt)?;
     for e in &errors {
         eprintln!("error: {e}");
@@ -362,12 +362,45 @@ pub fn cmd_explore(args: &ExploreArgs, rt: &tokio::runtime::Runtime) -> Result<u
     let graph = SecurityGraph::build(&inventory, &rbac, vulns.as_ref(), &config);
     let result = graph::query::run(&graph, &query);
     let out = match args.format {
-        ExploreFormat::Json => pretty(&serde_json::to_value(&result)?)?,
+        ExploreFormat::Json => pretty(&json!({
+            "query": query_text,
+            "columns": result.columns,
+            "rows": result.to_json_rows(),
+            "truncated": result.truncated,
+        }))?,
         ExploreFormat::Dot => result.to_dot(&graph),
-        ExploreFormat::Table => result.to_table(),
+        ExploreFormat::Table => query_table(&result),
     };
     emit(args.output.as_deref(), &out)?;
     Ok(if errors.is_empty() { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn query_table(result: &graph::QueryResult) -> String {
+    let mut out = String::new();
+    if result.rows.is_empty() {
+        outln!(out, "No matches.");
+        return out;
+    }
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(180)
+        .set_header(result.columns.iter().map(|c| Cell::new(c.to_uppercase())));
+    for row in &result.rows {
+        t.add_row(row.iter().map(|c| c.to_string()));
+    }
+    outln!(out, "{t}");
+    outln!(
+        out,
+        "{} match(es){}",
+        result.rows.len(),
+        if result.truncated {
+            " (truncated at the result limit)"
+        } else {
+            ""
+        }
+    );
+    out
 }
 
 #[cfg(test)]
