@@ -21,7 +21,9 @@ pub fn subgraph(graph: &SecurityGraph, nodes: &[NodeId], edges: &[EdgeId]) -> St
         node_set.insert(edge.from);
         node_set.insert(edge.to);
     }
-    let mut out = String::from("digraph palisade {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
+    let mut out = String::from(
+        "digraph palisade {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
+    );
     for n in &node_set {
         let kind = graph.node_kind(*n);
         let (shape, color) = style(kind);

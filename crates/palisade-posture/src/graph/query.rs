@@ -288,7 +288,11 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
                 }
             }
             out.push(Token {
-                tok: if quote == '/' { Tok::Regex(s) } else { Tok::Str(s) },
+                tok: if quote == '/' {
+                    Tok::Regex(s)
+                } else {
+                    Tok::Str(s)
+                },
                 col,
             });
             i = j + 1;
@@ -298,8 +302,7 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
             let mut j = i;
             while j < chars.len()
                 && (chars[j].is_ascii_digit()
-                    || (chars[j] == '.'
-                        && chars.get(j + 1).is_some_and(|n| n.is_ascii_digit())))
+                    || (chars[j] == '.' && chars.get(j + 1).is_some_and(|n| n.is_ascii_digit())))
             {
                 j += 1;
             }
@@ -390,7 +393,10 @@ impl Parser {
             self.pos += 1;
             Ok(())
         } else {
-            err(self.col(), format!("expected `{s}` {what}, found {}", describe(self.peek())))
+            err(
+                self.col(),
+                format!("expected `{s}` {what}, found {}", describe(self.peek())),
+            )
         }
     }
 
@@ -425,7 +431,15 @@ impl Parser {
             let col = self.col();
             match self.next().tok {
                 Tok::Num(n) if n >= 1.0 && n.fract() == 0.0 => limit = Some(n as usize),
-                other => return err(col, format!("expected a positive whole number after `limit`, found {}", describe(&other))),
+                other => {
+                    return err(
+                        col,
+                        format!(
+                            "expected a positive whole number after `limit`, found {}",
+                            describe(&other)
+                        ),
+                    );
+                }
             }
         }
         if !matches!(self.peek(), Tok::End) {
@@ -451,7 +465,10 @@ impl Parser {
         if let (Tok::Ident(a), Tok::Sym(":")) = (self.peek().clone(), self.peek_at(1).clone()) {
             let col = self.col();
             if a.contains('.') || a.contains('-') || a.contains('/') || is_keyword(&a) {
-                return err(col, format!("`{a}` cannot be a name: use letters, digits and `_`"));
+                return err(
+                    col,
+                    format!("`{a}` cannot be a name: use letters, digits and `_`"),
+                );
             }
             if self.aliases.iter().flatten().any(|x| *x == a) {
                 return err(col, format!("name `{a}` is used twice"));
@@ -475,7 +492,12 @@ impl Parser {
                     );
                 }
             },
-            other => return err(col, format!("expected a node kind, found {}", describe(&other))),
+            other => {
+                return err(
+                    col,
+                    format!("expected a node kind, found {}", describe(&other)),
+                );
+            }
         };
         self.aliases.push(alias.clone());
         let pred = if self.is_sym("[") {
@@ -514,7 +536,10 @@ impl Parser {
                         }
                     },
                     other => {
-                        return err(col, format!("expected an edge kind or `*`, found {}", describe(&other)));
+                        return err(
+                            col,
+                            format!("expected an edge kind or `*`, found {}", describe(&other)),
+                        );
                     }
                 }
                 if self.is_sym("|") {
@@ -539,7 +564,12 @@ impl Parser {
                 let col = self.col();
                 match self.next().tok {
                     Tok::Num(m) => max = hop_count(m, col)?,
-                    other => return err(col, format!("expected the upper hop bound, found {}", describe(&other))),
+                    other => {
+                        return err(
+                            col,
+                            format!("expected the upper hop bound, found {}", describe(&other)),
+                        );
+                    }
                 }
             }
             if max < min {
@@ -568,10 +598,18 @@ impl Parser {
         let col = self.col();
         match self.next().tok {
             Tok::Ident(name) => match name.split_once('.') {
-                Some((alias, prop)) => Ok(ReturnItem::Prop(self.alias(alias, col)?, prop.to_string())),
+                Some((alias, prop)) => {
+                    Ok(ReturnItem::Prop(self.alias(alias, col)?, prop.to_string()))
+                }
                 None => Ok(ReturnItem::Node(self.alias(&name, col)?)),
             },
-            other => err(col, format!("expected a name or `name.property` to return, found {}", describe(&other))),
+            other => err(
+                col,
+                format!(
+                    "expected a name or `name.property` to return, found {}",
+                    describe(&other)
+                ),
+            ),
         }
     }
 
@@ -633,7 +671,12 @@ impl Parser {
                     }
                 }
             }
-            other => return err(col, format!("expected a property name, found {}", describe(&other))),
+            other => {
+                return err(
+                    col,
+                    format!("expected a property name, found {}", describe(&other)),
+                );
+            }
         };
         if self.is_kw("exists") {
             self.pos += 1;
@@ -819,7 +862,10 @@ impl QueryResult {
                 self.columns
                     .iter()
                     .cloned()
-                    .zip(row.iter().map(|c| serde_json::to_value(c).unwrap_or_default()))
+                    .zip(
+                        row.iter()
+                            .map(|c| serde_json::to_value(c).unwrap_or_default()),
+                    )
                     .collect()
             })
             .collect()
@@ -848,7 +894,11 @@ impl Query {
             .iter()
             .filter(|n| n.alias.is_none() && n.kind.map(NodeKind::as_str).unwrap_or("node") == kind)
             .count();
-        if same > 1 { format!("{kind}{i}") } else { kind.to_string() }
+        if same > 1 {
+            format!("{kind}{i}")
+        } else {
+            kind.to_string()
+        }
     }
 
     fn return_items(&self) -> Vec<ReturnItem> {
@@ -1093,9 +1143,15 @@ fn eval(g: &SecurityGraph, e: &Expr, node: Option<NodeId>, bound: &[NodeId]) -> 
 fn compare(v: &Value<'_>, op: Op, lit: &Literal) -> bool {
     match v {
         Value::List(items) => match op {
-            Op::Ne => !items.iter().any(|s| compare_scalar(&Value::Str(s), Op::Eq, lit)),
-            Op::NotMatch => !items.iter().any(|s| compare_scalar(&Value::Str(s), Op::Match, lit)),
-            _ => items.iter().any(|s| compare_scalar(&Value::Str(s), op, lit)),
+            Op::Ne => !items
+                .iter()
+                .any(|s| compare_scalar(&Value::Str(s), Op::Eq, lit)),
+            Op::NotMatch => !items
+                .iter()
+                .any(|s| compare_scalar(&Value::Str(s), Op::Match, lit)),
+            _ => items
+                .iter()
+                .any(|s| compare_scalar(&Value::Str(s), op, lit)),
         },
         scalar => compare_scalar(scalar, op, lit),
     }
@@ -1152,7 +1208,9 @@ fn compare_scalar(v: &Value<'_>, op: Op, lit: &Literal) -> bool {
 }
 
 fn severity_rank(s: &str) -> Option<Severity> {
-    Severity::ALL.into_iter().find(|x| x.as_str().eq_ignore_ascii_case(s))
+    Severity::ALL
+        .into_iter()
+        .find(|x| x.as_str().eq_ignore_ascii_case(s))
 }
 
 /// A list (or scalar) property as comma-separated text.
@@ -1190,7 +1248,12 @@ mod tests {
     }
 
     fn count(q: &str) -> usize {
-        run(&graph(), &parse(q).unwrap_or_else(|e| panic!("{}", e.render(q)))).rows.len()
+        run(
+            &graph(),
+            &parse(q).unwrap_or_else(|e| panic!("{}", e.render(q))),
+        )
+        .rows
+        .len()
     }
 
     #[test]
@@ -1211,19 +1274,28 @@ mod tests {
         assert_eq!(count("workload[privileged = false]"), 0);
         assert_eq!(count("workload[privileged != true]"), 1);
         assert_eq!(count("workload[exposed=true or name=db]"), 2);
-        assert_eq!(count("workload[(exposed=true or name=db) and replicas=1]"), 1);
+        assert_eq!(
+            count("workload[(exposed=true or name=db) and replicas=1]"),
+            1
+        );
         assert_eq!(count("*[namespace=prod]"), 5);
         assert_eq!(count("any[kind=internet]"), 1);
     }
 
     #[test]
     fn edges_and_hops() {
-        assert_eq!(count("workload -runs_as-> serviceaccount[cluster_admin=true]"), 1);
+        assert_eq!(
+            count("workload -runs_as-> serviceaccount[cluster_admin=true]"),
+            1
+        );
         assert_eq!(count("internet -exposes-> workload"), 0);
         assert_eq!(count("internet -*2-> workload"), 1);
         assert_eq!(count("internet -*1..3-> *"), 3);
         assert_eq!(count("internet -exposes|routes_to*-> w:workload"), 1);
-        assert_eq!(count("serviceaccount <-runs_as- workload[exposed=false]"), 1);
+        assert_eq!(
+            count("serviceaccount <-runs_as- workload[exposed=false]"),
+            1
+        );
         let r = run(
             &graph(),
             &parse("i:internet -*1..3-> sa:serviceaccount where sa.cluster_admin = true return sa.name, i").unwrap(),
@@ -1233,7 +1305,10 @@ mod tests {
         assert_eq!(r.matches[0].path_edges.len(), 3);
         assert_eq!(r.matches[0].path_nodes.len(), 4);
         // Default columns: named nodes, else every node by kind.
-        let r = run(&graph(), &parse("workload -runs_as-> serviceaccount").unwrap());
+        let r = run(
+            &graph(),
+            &parse("workload -runs_as-> serviceaccount").unwrap(),
+        );
         assert_eq!(r.columns, vec!["workload", "serviceaccount"]);
         let r = run(&graph(), &parse("* -*-> *").unwrap());
         assert_eq!(r.columns, vec!["node0", "node1"]);
@@ -1259,7 +1334,10 @@ mod tests {
         assert_eq!(e("workload return w").column, 17);
         assert_eq!(e("w:workload limit 0").column, 18);
         assert_eq!(e("w:workload w:node").column, 12);
-        assert_eq!(e("w:workload -runs_as-> w:serviceaccount").message, "name `w` is used twice");
+        assert_eq!(
+            e("w:workload -runs_as-> w:serviceaccount").message,
+            "name `w` is used twice"
+        );
         assert_eq!(e("workload[name = /x/]").column, 17);
         assert_eq!(e("").column, 1);
         assert_eq!(e("workload $").column, 10);
@@ -1284,7 +1362,10 @@ mod tests {
             let v = g.node(NodeKind::Vulnerability, None, id);
             g.set_str(v, "severity", sev);
         }
-        let r = run(&g, &parse("v:vulnerability[severity >= high] return v.name").unwrap());
+        let r = run(
+            &g,
+            &parse("v:vulnerability[severity >= high] return v.name").unwrap(),
+        );
         assert_eq!(r.rows.len(), 2);
         let r = run(&g, &parse("v:vulnerability[severity < medium]").unwrap());
         assert_eq!(r.rows.len(), 1);
