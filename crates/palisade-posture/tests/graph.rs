@@ -418,3 +418,71 @@ fn user_queries() {
     assert_eq!(r.rows.len(), 2);
     assert!(r.truncated);
 }
+
+#[test]
+fn manifests_without_namespace_land_in_default() {
+    let inv = inventory(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: deployer
+spec:
+  selector:
+    matchLabels: {app: deployer}
+  template:
+    metadata:
+      labels: {app: deployer}
+    spec:
+      serviceAccountName: deployer
+      containers:
+        - name: main
+          image: example/deployer:3
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: deployer
+spec:
+  type: LoadBalancer
+  selector: {app: deployer}
+  ports:
+    - port: 80
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: pod-creator
+rules:
+  - apiGroups: [""]
+    resources: ["pods", "pods/exec"]
+    verbs: ["create"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: deployer
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-creator}
+subjects:
+  - kind: ServiceAccount
+    name: deployer
+    namespace: default
+"#,
+    );
+    let rbac = RbacIndex::build(&inv);
+    let g = SecurityGraph::build(&inv, &rbac, None, &PostureConfig::default());
+    let findings = path_findings(&g, &PostureConfig::default());
+    let f = findings
+        .iter()
+        .find(|f| f.check_id == "path.exposed-dangerous-permissions")
+        .expect("permission path");
+    assert_eq!(f.resource.namespace, None);
+    assert_eq!(f.resource.name.as_deref(), Some("deployer"));
+    assert!(f.message.contains("create pods cluster-wide"));
+    assert!(f.message.contains("exec into pods cluster-wide"));
+    // No egress policy at all: metadata reachable too.
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check_id == "path.metadata-reachable")
+    );
+}

@@ -144,16 +144,16 @@ impl SecurityGraph {
                     g.set_origin(n, origin(o));
                 }
                 "Secret" => {
-                    let n = g.node(NodeKind::Secret, o.namespace.as_deref(), &o.name);
+                    let n = g.node(NodeKind::Secret, Some(ns_of(o)), &o.name);
                     g.set_origin(n, origin(o));
                     g.set_bool(n, "declared", true);
                     let ty = o.get("type").and_then(Value::as_str).unwrap_or("Opaque");
                     g.set_str(n, "type", ty);
                     g.set_bool(n, "cloud_credentials", looks_like_cloud_credentials(o));
-                    link_namespace(&mut g, n, o.namespace.as_deref());
+                    link_namespace(&mut g, n, Some(ns_of(o)));
                 }
                 "ServiceAccount" => {
-                    let n = g.node(NodeKind::ServiceAccount, o.namespace.as_deref(), &o.name);
+                    let n = g.node(NodeKind::ServiceAccount, Some(ns_of(o)), &o.name);
                     g.set_origin(n, origin(o));
                     g.set_bool(n, "declared", true);
                     if let Some(b) = o
@@ -162,7 +162,7 @@ impl SecurityGraph {
                     {
                         g.set_bool(n, "automount", b);
                     }
-                    link_namespace(&mut g, n, o.namespace.as_deref());
+                    link_namespace(&mut g, n, Some(ns_of(o)));
                 }
                 _ => {}
             }
@@ -187,12 +187,12 @@ impl SecurityGraph {
                 Some(i) => *i,
                 None => {
                     let mut node_name = name.to_string();
-                    if g.find(NodeKind::Workload, o.namespace.as_deref(), &node_name)
+                    if g.find(NodeKind::Workload, Some(ns_of(o)), &node_name)
                         .is_some()
                     {
                         node_name = format!("{name} ({kind})");
                     }
-                    let node = g.node(NodeKind::Workload, o.namespace.as_deref(), &node_name);
+                    let node = g.node(NodeKind::Workload, Some(ns_of(o)), &node_name);
                     g.set_str(node, "object_kind", kind);
                     pending.push(Pending {
                         node,
@@ -219,7 +219,7 @@ impl SecurityGraph {
             let Some(template) = PodTemplate::of(main) else {
                 continue;
             };
-            let ns = main.namespace.as_deref();
+            let ns = Some(ns_of(main));
             g.set_origin(w, origin(main));
             link_namespace(&mut g, w, ns);
             g.set_bool(w, "excluded", config.is_excluded_namespace(ns));
@@ -354,7 +354,7 @@ impl SecurityGraph {
                 "Ingress" => NodeKind::Ingress,
                 _ => continue,
             };
-            let n = g.node(kind, o.namespace.as_deref(), &o.name);
+            let n = g.node(kind, Some(ns_of(o)), &o.name);
             if g.origin(n).is_none() {
                 g.set_origin(n, origin(o));
             }
@@ -365,7 +365,7 @@ impl SecurityGraph {
                     .unwrap_or("ClusterIP");
                 g.set_str(n, "type", ty);
             }
-            link_namespace(&mut g, n, o.namespace.as_deref());
+            link_namespace(&mut g, n, Some(ns_of(o)));
         }
 
         // Read-secrets permissions reach the Secrets in their scope.
@@ -398,6 +398,8 @@ impl SecurityGraph {
     }
 }
 
+/// The namespace of a namespaced object; manifests that leave it out go to `default`, as
+/// `kubectl apply` without `-n` would put them.
 fn ns_of(o: &KubeObject) -> &str {
     o.namespace.as_deref().unwrap_or("default")
 }
@@ -1003,4 +1005,61 @@ fn rule_allows_metadata(rule: &Value) -> bool {
         }),
     };
     to_ok && ports_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn egress_rules_and_the_metadata_address() {
+        let allows = |rule: Value| rule_allows_metadata(&rule);
+        assert!(allows(json!({})));
+        assert!(allows(json!({"to": []})));
+        assert!(allows(
+            json!({"to": [{"ipBlock": {"cidr": "169.254.0.0/16"}}]})
+        ));
+        assert!(!allows(
+            json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}}]})
+        ));
+        assert!(allows(
+            json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.0/31"]}}]})
+        ));
+        assert!(!allows(
+            json!({"to": [{"podSelector": {}}, {"namespaceSelector": {}}]})
+        ));
+        assert!(!allows(
+            json!({"to": [{"ipBlock": {"cidr": "not-a-cidr"}}]})
+        ));
+        assert!(allows(json!({"ports": [{"port": 80}]})));
+        assert!(allows(
+            json!({"ports": [{"protocol": "TCP", "port": 1, "endPort": 1024}]})
+        ));
+        assert!(allows(json!({"ports": [{"protocol": "TCP"}]})));
+        assert!(!allows(
+            json!({"ports": [{"protocol": "TCP", "port": 443}]})
+        ));
+        assert!(!allows(json!({"ports": [{"protocol": "UDP", "port": 80}]})));
+        assert!(!allows(json!({"ports": [{"port": "http"}]})));
+    }
+
+    #[test]
+    fn cloud_credential_secrets_by_name_or_key() {
+        let secret = |v: Value| KubeObject::from_value(v, None).unwrap();
+        assert!(looks_like_cloud_credentials(&secret(
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "x"}, "data": {"key.json": "e30="}})
+        )));
+        assert!(looks_like_cloud_credentials(&secret(
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "aws-credentials"}})
+        )));
+        assert!(!looks_like_cloud_credentials(&secret(
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "web-tls"}, "data": {"tls.crt": "", "tls.key": ""}})
+        )));
+        assert!(public_range("0.0.0.0/0"));
+        assert!(!public_range("192.168.0.0/24"));
+    }
 }

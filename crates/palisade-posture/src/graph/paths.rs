@@ -112,7 +112,10 @@ impl AttackPath {
             .and_then(|n| graph.origin(*n));
         let resource = ResourceRef {
             cluster: graph.cluster.clone(),
-            namespace: self.entry.namespace.clone(),
+            namespace: match origin {
+                Some(o) => o.namespace.clone(),
+                None => self.entry.namespace.clone(),
+            },
             kind: Some(
                 self.entry
                     .object_kind
