@@ -4,7 +4,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade_kube::{Inventory, KubeObject};
 use palisade_posture::PostureConfig;
-use palisade_posture::graph::{SecurityGraph, VulnIndex, attack_paths};
+use palisade_posture::graph::{SecurityGraph, VulnIndex, attack_paths, query};
 use palisade_posture::rbac::RbacIndex;
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -245,6 +245,13 @@ fn bench(c: &mut Criterion) {
     );
     if let Some(kb) = peak_rss_kb() {
         eprintln!("peak RSS (VmHWM): {:.1} MB", kb as f64 / 1024.0);
+    }
+    for q in query::BUILTIN {
+        let start = Instant::now();
+        let rows = query::run_text(&graph, q.name)
+            .map(|r| r.rows.len())
+            .unwrap_or(0);
+        eprintln!("query {}: {rows} rows in {:?}", q.name, start.elapsed());
     }
     let mut group = c.benchmark_group("graph");
     group.sample_size(10);

@@ -140,6 +140,11 @@ fn exposed_vulnerable_workload() {
         "internet internet -exposes-> Service shop/web-lb -routes_to-> Deployment shop/web -runs-> container shop/web/nginx -uses_image-> image docker.io/library/nginx:1.25 -has_vulnerability-> vulnerability CVE-2024-0001"
     );
     assert_eq!(found[0].severity, Severity::Critical);
+    let g = graph();
+    let dot = palisade_posture::graph::dot::paths(&g, &attack_paths(&g));
+    assert!(dot.contains("label=\"Service shop/web-lb\""));
+    assert!(dot.contains("[label=\"has_vulnerability\"]"));
+    assert!(found[0].to_dot(&g).contains("CVE-2024-0001"));
 }
 
 #[test]

@@ -48,6 +48,13 @@ pub fn subgraph(graph: &SecurityGraph, nodes: &[NodeId], edges: &[EdgeId]) -> St
     out
 }
 
+/// Several attack paths in one picture.
+pub fn paths(graph: &SecurityGraph, paths: &[super::paths::AttackPath]) -> String {
+    let nodes: Vec<NodeId> = paths.iter().flat_map(|p| p.nodes.iter().copied()).collect();
+    let edges: Vec<EdgeId> = paths.iter().flat_map(|p| p.edges.iter().copied()).collect();
+    subgraph(graph, &nodes, &edges)
+}
+
 /// The whole graph (small graphs only: every node and edge).
 pub fn whole(graph: &SecurityGraph) -> String {
     let nodes: Vec<NodeId> = (0..graph.node_count() as NodeId).collect();
