@@ -19,20 +19,22 @@ pub const DEFAULT_LIMIT: usize = 10_000;
 /// Longest variable-length hop range accepted (`-*1..6->`).
 pub const MAX_HOPS: u32 = 6;
 
-/// A query that does not parse, with the 1-based column where the problem is.
+/// A query that does not parse, with the 1-based line and column where the problem is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("column {column}: {message}")]
+#[error("{}column {column}: {message}", if *.line > 1 { format!("line {line}, ") } else { String::new() })]
 pub struct QueryError {
+    /// 1 for one-line queries.
+    pub line: usize,
     pub column: usize,
     pub message: String,
 }
 
 impl QueryError {
-    /// The query with a caret under the faulty column, then the message, for terminals.
+    /// The faulty line of the query with a caret under the column, then the message.
     pub fn render(&self, query: &str) -> String {
         format!(
             "{}\n{}^\n{}",
-            query.lines().next().unwrap_or(""),
+            query.lines().nth(self.line.saturating_sub(1)).unwrap_or(""),
             " ".repeat(self.column.saturating_sub(1)),
             self
         )
@@ -204,6 +206,7 @@ struct Token {
 
 fn err<T>(col: usize, message: impl Into<String>) -> Result<T, QueryError> {
     Err(QueryError {
+        line: 1,
         column: col,
         message: message.into(),
     })
@@ -618,6 +621,7 @@ impl Parser {
             .iter()
             .position(|a| a.as_deref() == Some(name))
             .ok_or_else(|| QueryError {
+                line: 1,
                 column: col,
                 message: format!("unknown name `{name}`: give a node a name with `{name}:kind`"),
             })
@@ -784,12 +788,31 @@ pub fn parse(src: &str) -> Result<Query, QueryError> {
     if src.trim().is_empty() {
         return err(1, "empty query");
     }
-    let mut p = Parser {
-        toks: lex(src)?,
-        pos: 0,
-        aliases: Vec::new(),
+    let run = || {
+        let mut p = Parser {
+            toks: lex(src)?,
+            pos: 0,
+            aliases: Vec::new(),
+        };
+        p.query()
     };
-    p.query()
+    // Positions are counted over the whole text; report them by line.
+    run().map_err(|mut e| {
+        let mut line = 1;
+        let mut line_start = 0;
+        for (i, c) in src.chars().enumerate() {
+            if i + 1 >= e.column {
+                break;
+            }
+            if c == '\n' {
+                line += 1;
+                line_start = i + 1;
+            }
+        }
+        e.line = line;
+        e.column -= line_start;
+        e
+    })
 }
 
 // ---------------------------------------------------------------- evaluation
@@ -1341,6 +1364,17 @@ mod tests {
         assert_eq!(e("workload[name = /x/]").column, 17);
         assert_eq!(e("").column, 1);
         assert_eq!(e("workload $").column, 10);
+        let multi = e("w:workload\n  where w.name = a\n  return x");
+        assert_eq!((multi.line, multi.column), (3, 10));
+        assert_eq!(
+            multi.to_string(),
+            "line 3, column 10: unknown name `x`: give a node a name with `x:kind`"
+        );
+        assert!(
+            multi
+                .render("w:workload\n  where w.name = a\n  return x")
+                .starts_with("  return x\n         ^\n")
+        );
         let rendered = e("workload -runs_as-> pony").render("workload -runs_as-> pony");
         assert!(rendered.contains("\n                    ^\n"));
     }
