@@ -4,7 +4,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use palisade_kube::{Inventory, KubeObject};
 use palisade_posture::PostureConfig;
-use palisade_posture::graph::{SecurityGraph, VulnIndex, attack_paths};
+use palisade_posture::graph::{SecurityGraph, VulnIndex, attack_paths, query};
 use palisade_posture::rbac::RbacIndex;
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -16,29 +16,44 @@ const IMAGES: usize = 150;
 const RBAC_OBJECTS: usize = 2_000;
 
 fn push(inv: &mut Inventory, v: Value) {
-    inv.objects.push(KubeObject::from_value(v, None).expect("generated object"));
+    inv.objects
+        .push(KubeObject::from_value(v, None).expect("generated object"));
 }
 
 fn generate() -> (Inventory, VulnIndex) {
     let mut inv = Inventory::new(Some("bench".into()));
     let namespaces = APPS.div_ceil(APPS_PER_NAMESPACE);
     for n in 0..namespaces {
-        push(&mut inv, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns-{n}")}}));
+        push(
+            &mut inv,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns-{n}")}}),
+        );
         // Every other namespace denies egress by default, with an exception to the internet.
         if n % 2 == 0 {
-            push(&mut inv, json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            push(
+                &mut inv,
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": {"name": "egress", "namespace": format!("ns-{n}")},
                 "spec": {"podSelector": {}, "policyTypes": ["Egress"],
-                         "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]}]}}));
+                         "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}}]}]}}),
+            );
         }
     }
     for n in 0..50 {
-        push(&mut inv, json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node-{n}")}}));
+        push(
+            &mut inv,
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": format!("node-{n}")}}),
+        );
     }
     for a in 0..APPS {
         let ns = format!("ns-{}", a / APPS_PER_NAMESPACE);
         let name = format!("app-{a}");
-        let image = format!("registry.example.com/team-{}/svc-{}:1.{}", a % 7, a % IMAGES, a % 3);
+        let image = format!(
+            "registry.example.com/team-{}/svc-{}:1.{}",
+            a % 7,
+            a % IMAGES,
+            a % 3
+        );
         let labels = json!({"app": name, "tier": if a % 2 == 0 { "front" } else { "back" }});
         let pod_spec = json!({
             "serviceAccountName": name,
@@ -49,63 +64,115 @@ fn generate() -> (Inventory, VulnIndex) {
                            {"name": "sidecar", "image": "envoyproxy/envoy:v1.30.1"}],
             "volumes": [{"name": "tls", "secret": {"secretName": format!("{name}-tls")}}]
         });
-        push(&mut inv, json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        push(
+            &mut inv,
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": ns, "uid": format!("d-{a}")},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}));
-        push(&mut inv, json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                     "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}),
+        );
+        push(
+            &mut inv,
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": format!("{name}-5f7c"), "namespace": ns, "uid": format!("rs-{a}"),
                          "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": format!("d-{a}"), "controller": true}]},
             "spec": {"selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}));
+                     "template": {"metadata": {"labels": labels}, "spec": pod_spec}}}),
+        );
         for p in 0..2 {
             let mut spec = pod_spec.clone();
             spec["nodeName"] = json!(format!("node-{}", (a + p) % 50));
-            push(&mut inv, json!({"apiVersion": "v1", "kind": "Pod",
+            push(
+                &mut inv,
+                json!({"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": format!("{name}-5f7c-{p}"), "namespace": ns, "labels": labels,
                              "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-5f7c"), "uid": format!("rs-{a}"), "controller": true}]},
                 "spec": spec,
-                "status": {"containerStatuses": [{"name": "main", "imageID": format!("{image}@sha256:{:064x}", a % IMAGES)}]}}));
+                "status": {"containerStatuses": [{"name": "main", "imageID": format!("{image}@sha256:{:064x}", a % IMAGES)}]}}),
+            );
         }
-        let svc_type = if a % 5 == 0 { "LoadBalancer" } else { "ClusterIP" };
-        push(&mut inv, json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-            "spec": {"type": svc_type, "selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}}));
+        let svc_type = if a % 5 == 0 {
+            "LoadBalancer"
+        } else {
+            "ClusterIP"
+        };
+        push(
+            &mut inv,
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+            "spec": {"type": svc_type, "selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+        );
         if a % 10 == 3 {
-            push(&mut inv, json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": name, "namespace": ns},
+            push(
+                &mut inv,
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": name, "namespace": ns},
                 "spec": {"rules": [{"host": format!("{name}.example.com"), "http": {"paths": [{"path": "/", "pathType": "Prefix",
-                    "backend": {"service": {"name": name, "port": {"number": 80}}}}]}}]}}));
+                    "backend": {"service": {"name": name, "port": {"number": 80}}}}]}}]}}),
+            );
         }
-        push(&mut inv, json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}}));
-        push(&mut inv, json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-env"), "namespace": ns},
-            "type": "Opaque", "data": {"DATABASE_URL": "cG9zdGdyZXM6Ly8="}}));
-        push(&mut inv, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {"a": "b"}}));
+        push(
+            &mut inv,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}}),
+        );
+        push(
+            &mut inv,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("{name}-env"), "namespace": ns},
+            "type": "Opaque", "data": {"DATABASE_URL": "cG9zdGdyZXM6Ly8="}}),
+        );
+        push(
+            &mut inv,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {"a": "b"}}),
+        );
     }
     // 2,000 RBAC objects: Roles and RoleBindings per app, ClusterRoles and ClusterRoleBindings.
     let quarter = RBAC_OBJECTS / 4;
     for r in 0..quarter {
         let ns = format!("ns-{}", r % APPS.div_ceil(APPS_PER_NAMESPACE));
-        let verbs = if r % 9 == 0 { json!(["get", "list"]) } else { json!(["get"]) };
-        let resources = if r % 4 == 0 { json!(["secrets"]) } else { json!(["configmaps", "pods"]) };
-        push(&mut inv, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        let verbs = if r % 9 == 0 {
+            json!(["get", "list"])
+        } else {
+            json!(["get"])
+        };
+        let resources = if r % 4 == 0 {
+            json!(["secrets"])
+        } else {
+            json!(["configmaps", "pods"])
+        };
+        push(
+            &mut inv,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": format!("role-{r}"), "namespace": ns},
-            "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}]}));
-        push(&mut inv, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}]}),
+        );
+        push(
+            &mut inv,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": format!("rb-{r}"), "namespace": ns},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("role-{r}")},
-            "subjects": [{"kind": "ServiceAccount", "name": format!("app-{}", r * 4 % APPS), "namespace": ns}]}));
+            "subjects": [{"kind": "ServiceAccount", "name": format!("app-{}", r * 4 % APPS), "namespace": ns}]}),
+        );
         let cluster_rules = match r % 50 {
             0 => json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]),
-            1 => json!([{"apiGroups": [""], "resources": ["pods", "pods/exec"], "verbs": ["create", "get"]}]),
-            _ => json!([{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]}]),
+            1 => {
+                json!([{"apiGroups": [""], "resources": ["pods", "pods/exec"], "verbs": ["create", "get"]}])
+            }
+            _ => {
+                json!([{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]}])
+            }
         };
-        push(&mut inv, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        push(
+            &mut inv,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": format!("cr-{r}"), "labels": {"rbac.example.com/aggregate-to-view": "true"}},
-            "rules": cluster_rules}));
-        push(&mut inv, json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "rules": cluster_rules}),
+        );
+        push(
+            &mut inv,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": format!("crb-{r}")},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("cr-{r}")},
             "subjects": [{"kind": "ServiceAccount", "name": format!("app-{}", (r * 13) % APPS),
-                          "namespace": format!("ns-{}", ((r * 13) % APPS) / APPS_PER_NAMESPACE)}]}));
+                          "namespace": format!("ns-{}", ((r * 13) % APPS) / APPS_PER_NAMESPACE)}]}),
+        );
     }
     let mut vulns = VulnIndex::new();
     for i in 0..IMAGES {
@@ -127,7 +194,9 @@ fn generate() -> (Inventory, VulnIndex) {
             let report = json!({"schema": "palisade.scan/v1",
                 "target": {"kind": "image", "name": format!("registry.example.com/team-{}/svc-{i}:1.{minor}", i % 7), "digest": null},
                 "vulnerabilities": findings});
-            vulns.add_json(&report.to_string()).expect("generated report");
+            vulns
+                .add_json(&report.to_string())
+                .expect("generated report");
         }
     }
     (inv, vulns)
@@ -177,6 +246,13 @@ fn bench(c: &mut Criterion) {
     if let Some(kb) = peak_rss_kb() {
         eprintln!("peak RSS (VmHWM): {:.1} MB", kb as f64 / 1024.0);
     }
+    for q in query::BUILTIN {
+        let start = Instant::now();
+        let rows = query::run_text(&graph, q.name)
+            .map(|r| r.rows.len())
+            .unwrap_or(0);
+        eprintln!("query {}: {rows} rows in {:?}", q.name, start.elapsed());
+    }
     let mut group = c.benchmark_group("graph");
     group.sample_size(10);
     group.bench_function("rbac+build+attack_paths/20k", |b| {
@@ -188,7 +264,10 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
     if let Some(kb) = peak_rss_kb() {
-        eprintln!("peak RSS after benchmark (VmHWM): {:.1} MB", kb as f64 / 1024.0);
+        eprintln!(
+            "peak RSS after benchmark (VmHWM): {:.1} MB",
+            kb as f64 / 1024.0
+        );
     }
 }
 

@@ -53,7 +53,13 @@ fn paths_of<'a>(paths: &'a [AttackPath], id: &str) -> Vec<&'a AttackPath> {
 fn names(paths: &[&AttackPath]) -> Vec<String> {
     let mut v: Vec<String> = paths
         .iter()
-        .map(|p| format!("{}/{}", p.entry.namespace.as_deref().unwrap_or(""), p.entry.name))
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p.entry.namespace.as_deref().unwrap_or(""),
+                p.entry.name
+            )
+        })
         .collect();
     v.sort();
     v
@@ -64,31 +70,60 @@ fn owned_pods_and_replicasets_collapse_into_their_deployment() {
     let g = graph();
     let w = g.find(NodeKind::Workload, Some("shop"), "web").unwrap();
     assert_eq!(g.origin(w).unwrap().kind, "Deployment");
-    assert!(g.find(NodeKind::Workload, Some("shop"), "web-7d9f").is_none());
-    assert!(g.find(NodeKind::Workload, Some("shop"), "web-7d9f-abcde").is_none());
+    assert!(
+        g.find(NodeKind::Workload, Some("shop"), "web-7d9f")
+            .is_none()
+    );
+    assert!(
+        g.find(NodeKind::Workload, Some("shop"), "web-7d9f-abcde")
+            .is_none()
+    );
     // A bare Pod is a workload, a CronJob too.
-    let agent = g.find(NodeKind::Workload, Some("shop"), "node-agent").unwrap();
+    let agent = g
+        .find(NodeKind::Workload, Some("shop"), "node-agent")
+        .unwrap();
     assert_eq!(g.origin(agent).unwrap().kind, "Pod");
-    assert!(g.find(NodeKind::Workload, Some("payments"), "billing").is_some());
+    assert!(
+        g.find(NodeKind::Workload, Some("payments"), "billing")
+            .is_some()
+    );
     // The Pod status gave the image its digest.
-    let img = g.find(NodeKind::Image, None, "docker.io/library/nginx:1.25").unwrap();
+    let img = g
+        .find(NodeKind::Image, None, "docker.io/library/nginx:1.25")
+        .unwrap();
     assert_eq!(
         g.prop_str(img, "digest"),
         Some("sha256:1111111111111111111111111111111111111111111111111111111111111111")
     );
     assert_eq!(g.prop_num(img, "critical_count"), Some(1.0));
     // Secrets referenced by the pod spec, and the ones read through RBAC.
-    let mounted: Vec<&str> = g.targets(w, EdgeKind::Mounts).map(|s| g.node_name(s)).collect();
+    let mounted: Vec<&str> = g
+        .targets(w, EdgeKind::Mounts)
+        .map(|s| g.node_name(s))
+        .collect();
     assert!(mounted.contains(&"web-env") && mounted.contains(&"web-tls"));
-    let sa = g.find(NodeKind::ServiceAccount, Some("shop"), "web").unwrap();
+    let sa = g
+        .find(NodeKind::ServiceAccount, Some("shop"), "web")
+        .unwrap();
     assert!(!g.prop_bool(sa, "cluster_admin"));
-    let perms: Vec<&str> = g.targets(sa, EdgeKind::Can).map(|p| g.node_name(p)).collect();
+    let perms: Vec<&str> = g
+        .targets(sa, EdgeKind::Can)
+        .map(|p| g.node_name(p))
+        .collect();
     assert_eq!(perms, vec!["read secrets cluster-wide"]);
-    let billing = g.find(NodeKind::ServiceAccount, Some("payments"), "billing").unwrap();
-    let perms: Vec<&str> = g.targets(billing, EdgeKind::Can).map(|p| g.node_name(p)).collect();
+    let billing = g
+        .find(NodeKind::ServiceAccount, Some("payments"), "billing")
+        .unwrap();
+    let perms: Vec<&str> = g
+        .targets(billing, EdgeKind::Can)
+        .map(|p| g.node_name(p))
+        .collect();
     assert_eq!(perms, vec!["read secrets in payments"]);
     let p = g.targets(billing, EdgeKind::Can).next().unwrap();
-    let readable: Vec<&str> = g.targets(p, EdgeKind::CanRead).map(|s| g.node_name(s)).collect();
+    let readable: Vec<&str> = g
+        .targets(p, EdgeKind::CanRead)
+        .map(|s| g.node_name(s))
+        .collect();
     assert!(readable.contains(&"billing-cloud") && readable.contains(&"tls-cert"));
     assert!(!readable.contains(&"web-tls"));
 }
@@ -105,6 +140,11 @@ fn exposed_vulnerable_workload() {
         "internet internet -exposes-> Service shop/web-lb -routes_to-> Deployment shop/web -runs-> container shop/web/nginx -uses_image-> image docker.io/library/nginx:1.25 -has_vulnerability-> vulnerability CVE-2024-0001"
     );
     assert_eq!(found[0].severity, Severity::Critical);
+    let g = graph();
+    let dot = palisade_posture::graph::dot::paths(&g, &attack_paths(&g));
+    assert!(dot.contains("label=\"Service shop/web-lb\""));
+    assert!(dot.contains("[label=\"has_vulnerability\"]"));
+    assert!(found[0].to_dot(&g).contains("CVE-2024-0001"));
 }
 
 #[test]
@@ -131,7 +171,10 @@ fn exposed_privileged_or_host_access() {
     // node-agent: host network. Not internal (not exposed), not restricted-lb (private source
     // ranges), not coredns (kube-system is excluded).
     assert_eq!(names(&found), vec!["shop/node-agent"]);
-    assert_eq!(found[0].chain(), "internet internet -exposes-> Pod shop/node-agent -host_access-> Node node-2");
+    assert_eq!(
+        found[0].chain(),
+        "internet internet -exposes-> Pod shop/node-agent -host_access-> Node node-2"
+    );
 }
 
 #[test]
@@ -140,7 +183,9 @@ fn exposed_dangerous_permissions() {
     let found = paths_of(&paths, "path.exposed-dangerous-permissions");
     // web reads secrets cluster-wide; nomount runs as the same account without a token.
     assert_eq!(names(&found), vec!["shop/web"]);
-    assert!(found[0].chain().ends_with("-runs_as-> ServiceAccount shop/web -can-> permission read secrets cluster-wide"));
+    assert!(found[0].chain().ends_with(
+        "-runs_as-> ServiceAccount shop/web -can-> permission read secrets cluster-wide"
+    ));
     assert_eq!(found[0].severity, Severity::High);
 }
 
@@ -170,17 +215,29 @@ fn metadata_endpoint_reachability_follows_egress_policies() {
         let w = g.find(NodeKind::Workload, Some(ns), name).unwrap();
         g.prop_bool(w, "metadata_reachable")
     };
-    assert!(!reachable("web", "shop"), "0.0.0.0/0 except 169.254.169.254/32");
+    assert!(
+        !reachable("web", "shop"),
+        "0.0.0.0/0 except 169.254.169.254/32"
+    );
     assert!(reachable("api", "shop"), "0.0.0.0/0 without except");
     assert!(reachable("internal", "shop"), "no policy selects it");
     assert!(!reachable("dns", "shop"), "only 53/UDP");
-    assert!(reachable("node-agent", "shop"), "host network ignores policies");
+    assert!(
+        reachable("node-agent", "shop"),
+        "host network ignores policies"
+    );
     assert!(!reachable("billing", "payments"), "default deny egress");
     let paths = attack_paths(&g);
     let found = paths_of(&paths, "path.metadata-reachable");
     assert_eq!(
         names(&found),
-        vec!["shop/api", "shop/internal", "shop/node-agent", "shop/nomount", "shop/restricted-lb"]
+        vec![
+            "shop/api",
+            "shop/internal",
+            "shop/node-agent",
+            "shop/nomount",
+            "shop/restricted-lb"
+        ]
     );
     // Exposed workloads rate higher.
     let api = found.iter().find(|p| p.entry.name == "api").unwrap();
@@ -196,9 +253,16 @@ fn cloud_credentials_readable() {
     // billing reads secrets in payments, where billing-cloud holds AWS keys. web reads secrets
     // cluster-wide too (so billing-cloud as well), and internal runs as web; reporter has no such
     // permission, nomount no token.
-    assert_eq!(names(&found), vec!["payments/billing", "shop/internal", "shop/web"]);
+    assert_eq!(
+        names(&found),
+        vec!["payments/billing", "shop/internal", "shop/web"]
+    );
     let billing = found.iter().find(|p| p.entry.name == "billing").unwrap();
-    assert!(billing.chain().ends_with("-can_read-> Secret payments/billing-cloud"));
+    assert!(
+        billing
+            .chain()
+            .ends_with("-can_read-> Secret payments/billing-cloud")
+    );
 }
 
 #[test]
@@ -217,12 +281,18 @@ fn findings_carry_resource_chain_and_config() {
     assert_eq!(web.evidence.len(), 7);
     assert_eq!(web.category, palisade_posture::Category::AttackPath);
     let mut config = PostureConfig::default();
-    config.disabled_checks.push("path.metadata-reachable".into());
+    config
+        .disabled_checks
+        .push("path.metadata-reachable".into());
     config
         .severity_overrides
         .insert("path.cloud-credentials-readable".into(), Severity::Low);
     let findings = path_findings(&g, &config);
-    assert!(findings.iter().all(|f| f.check_id != "path.metadata-reachable"));
+    assert!(
+        findings
+            .iter()
+            .all(|f| f.check_id != "path.metadata-reachable")
+    );
     assert!(
         findings
             .iter()
@@ -231,7 +301,11 @@ fn findings_carry_resource_chain_and_config() {
     );
     // Every path id is a declared check.
     for f in &findings {
-        assert!(palisade_posture::graph::CHECKS.iter().any(|c| c.id == f.check_id));
+        assert!(
+            palisade_posture::graph::CHECKS
+                .iter()
+                .any(|c| c.id == f.check_id)
+        );
     }
 }
 
@@ -246,7 +320,10 @@ fn excluded_namespaces_are_configurable() {
     let g = SecurityGraph::build(&inv, &rbac, Some(&vulns), &config);
     let paths = attack_paths(&g);
     let found = paths_of(&paths, "path.exposed-privileged-workload");
-    assert_eq!(names(&found), vec!["kube-system/coredns", "shop/node-agent"]);
+    assert_eq!(
+        names(&found),
+        vec!["kube-system/coredns", "shop/node-agent"]
+    );
 }
 
 #[test]
@@ -256,7 +333,10 @@ fn builtin_queries_run_on_the_graph() {
         query::parse(q.query).unwrap_or_else(|e| panic!("{}: {}", q.name, e.render(q.query)));
     }
     let r = query::run_text(&g, "exposed-critical").unwrap();
-    assert_eq!(r.columns, vec!["w", "c.container", "i", "v", "v.cvss", "v.fixed_versions"]);
+    assert_eq!(
+        r.columns,
+        vec!["w", "c.container", "i", "v", "v.cvss", "v.fixed_versions"]
+    );
     assert_eq!(r.rows.len(), 1);
     assert_eq!(r.rows[0][0].to_string(), "Deployment shop/web");
     assert_eq!(r.rows[0][3].to_string(), "vulnerability CVE-2024-0001");
@@ -268,7 +348,11 @@ fn builtin_queries_run_on_the_graph() {
     assert!(dot.contains("-> ") && dot.contains("CVE-2024-0001"));
 
     let r = query::run_text(&g, "internet-to-node").unwrap();
-    let mut rows: Vec<String> = r.rows.iter().map(|row| format!("{} {}", row[0], row[1])).collect();
+    let mut rows: Vec<String> = r
+        .rows
+        .iter()
+        .map(|row| format!("{} {}", row[0], row[1]))
+        .collect();
     rows.sort();
     assert_eq!(
         rows,
@@ -283,7 +367,12 @@ fn builtin_queries_run_on_the_graph() {
     ws.sort();
     assert_eq!(
         ws,
-        vec!["CronJob payments/billing", "Deployment shop/internal", "Deployment shop/nomount", "Deployment shop/web"]
+        vec![
+            "CronJob payments/billing",
+            "Deployment shop/internal",
+            "Deployment shop/nomount",
+            "Deployment shop/web"
+        ]
     );
 
     // The five paths plus coredns: queries see excluded namespaces too.
@@ -300,13 +389,24 @@ fn user_queries() {
     let mut names: Vec<String> = r.rows.iter().map(|row| row[0].to_string()).collect();
     names.sort();
     // Queries do not exclude namespaces: coredns is exposed too.
-    assert_eq!(names, vec!["api", "coredns", "node-agent", "nomount", "web"]);
+    assert_eq!(
+        names,
+        vec!["api", "coredns", "node-agent", "nomount", "web"]
+    );
     // Regex, glob, in, exists, not, where.
     assert_eq!(run("w:workload[name ~ /^no/]").rows.len(), 2);
     assert_eq!(run("w:workload[name ~ \"*-lb\"]").rows.len(), 1);
-    assert_eq!(run("w:workload[object_kind in [CronJob, Pod]]").rows.len(), 2);
+    assert_eq!(
+        run("w:workload[object_kind in [CronJob, Pod]]").rows.len(),
+        2
+    );
     assert_eq!(run("w:workload[host_paths exists]").rows.len(), 0);
-    assert_eq!(run("w:workload[namespace = shop and not exposed = true]").rows.len(), 3);
+    assert_eq!(
+        run("w:workload[namespace = shop and not exposed = true]")
+            .rows
+            .len(),
+        3
+    );
     assert_eq!(
         run("w:workload -runs_as-> sa:serviceaccount where sa.name = web and w.exposed = true return w").rows.len(),
         2
@@ -314,10 +414,80 @@ fn user_queries() {
     assert_eq!(run("v:vulnerability[severity >= high]").rows.len(), 2);
     assert_eq!(run("i:image[critical_count > 0]").rows.len(), 1);
     // Reverse edges.
-    let r = run("s:secret[cloud_credentials=true] <-can_read- p:permission <-can- sa:serviceaccount return sa");
+    let r = run(
+        "s:secret[cloud_credentials=true] <-can_read- p:permission <-can- sa:serviceaccount return sa",
+    );
     assert_eq!(r.rows.len(), 2);
     // Limit.
     let r = run("w:workload limit 2");
     assert_eq!(r.rows.len(), 2);
     assert!(r.truncated);
+}
+
+#[test]
+fn manifests_without_namespace_land_in_default() {
+    let inv = inventory(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: deployer
+spec:
+  selector:
+    matchLabels: {app: deployer}
+  template:
+    metadata:
+      labels: {app: deployer}
+    spec:
+      serviceAccountName: deployer
+      containers:
+        - name: main
+          image: example/deployer:3
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: deployer
+spec:
+  type: LoadBalancer
+  selector: {app: deployer}
+  ports:
+    - port: 80
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: pod-creator
+rules:
+  - apiGroups: [""]
+    resources: ["pods", "pods/exec"]
+    verbs: ["create"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: deployer
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-creator}
+subjects:
+  - kind: ServiceAccount
+    name: deployer
+    namespace: default
+"#,
+    );
+    let rbac = RbacIndex::build(&inv);
+    let g = SecurityGraph::build(&inv, &rbac, None, &PostureConfig::default());
+    let findings = path_findings(&g, &PostureConfig::default());
+    let f = findings
+        .iter()
+        .find(|f| f.check_id == "path.exposed-dangerous-permissions")
+        .expect("permission path");
+    assert_eq!(f.resource.namespace, None);
+    assert_eq!(f.resource.name.as_deref(), Some("deployer"));
+    assert!(f.message.contains("create pods cluster-wide"));
+    assert!(f.message.contains("exec into pods cluster-wide"));
+    // No egress policy at all: metadata reachable too.
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check_id == "path.metadata-reachable")
+    );
 }

@@ -31,7 +31,11 @@ const ABILITIES: &[Ability] = &[
     Ability {
         id: "read-secrets",
         label: "read secrets",
-        requests: &[("get", "", "secrets"), ("list", "", "secrets"), ("watch", "", "secrets")],
+        requests: &[
+            ("get", "", "secrets"),
+            ("list", "", "secrets"),
+            ("watch", "", "secrets"),
+        ],
     },
     Ability {
         id: "create-pods",
@@ -140,22 +144,25 @@ impl SecurityGraph {
                     g.set_origin(n, origin(o));
                 }
                 "Secret" => {
-                    let n = g.node(NodeKind::Secret, o.namespace.as_deref(), &o.name);
+                    let n = g.node(NodeKind::Secret, Some(ns_of(o)), &o.name);
                     g.set_origin(n, origin(o));
                     g.set_bool(n, "declared", true);
                     let ty = o.get("type").and_then(Value::as_str).unwrap_or("Opaque");
                     g.set_str(n, "type", ty);
                     g.set_bool(n, "cloud_credentials", looks_like_cloud_credentials(o));
-                    link_namespace(&mut g, n, o.namespace.as_deref());
+                    link_namespace(&mut g, n, Some(ns_of(o)));
                 }
                 "ServiceAccount" => {
-                    let n = g.node(NodeKind::ServiceAccount, o.namespace.as_deref(), &o.name);
+                    let n = g.node(NodeKind::ServiceAccount, Some(ns_of(o)), &o.name);
                     g.set_origin(n, origin(o));
                     g.set_bool(n, "declared", true);
-                    if let Some(b) = o.get("automountServiceAccountToken").and_then(Value::as_bool) {
+                    if let Some(b) = o
+                        .get("automountServiceAccountToken")
+                        .and_then(Value::as_bool)
+                    {
                         g.set_bool(n, "automount", b);
                     }
-                    link_namespace(&mut g, n, o.namespace.as_deref());
+                    link_namespace(&mut g, n, Some(ns_of(o)));
                 }
                 _ => {}
             }
@@ -180,10 +187,12 @@ impl SecurityGraph {
                 Some(i) => *i,
                 None => {
                     let mut node_name = name.to_string();
-                    if g.find(NodeKind::Workload, o.namespace.as_deref(), &node_name).is_some() {
+                    if g.find(NodeKind::Workload, Some(ns_of(o)), &node_name)
+                        .is_some()
+                    {
                         node_name = format!("{name} ({kind})");
                     }
-                    let node = g.node(NodeKind::Workload, o.namespace.as_deref(), &node_name);
+                    let node = g.node(NodeKind::Workload, Some(ns_of(o)), &node_name);
                     g.set_str(node, "object_kind", kind);
                     pending.push(Pending {
                         node,
@@ -210,7 +219,7 @@ impl SecurityGraph {
             let Some(template) = PodTemplate::of(main) else {
                 continue;
             };
-            let ns = main.namespace.as_deref();
+            let ns = Some(ns_of(main));
             g.set_origin(w, origin(main));
             link_namespace(&mut g, w, ns);
             g.set_bool(w, "excluded", config.is_excluded_namespace(ns));
@@ -235,7 +244,10 @@ impl SecurityGraph {
                 g.set_str(cn, "image", c.image());
                 let privileged = c.security("privileged").and_then(Value::as_bool) == Some(true);
                 g.set_bool(cn, "privileged", privileged);
-                if let Some(b) = c.security("allowPrivilegeEscalation").and_then(Value::as_bool) {
+                if let Some(b) = c
+                    .security("allowPrivilegeEscalation")
+                    .and_then(Value::as_bool)
+                {
                     g.set_bool(cn, "allow_privilege_escalation", b);
                 }
                 if let Some(b) = c.security("runAsNonRoot").and_then(Value::as_bool) {
@@ -327,7 +339,11 @@ impl SecurityGraph {
             let verdict = policies.metadata_verdict(ns, &labels, host_network);
             g.set_bool(w, "metadata_reachable", verdict.reachable);
             if !verdict.policies.is_empty() {
-                g.set_list(w, "egress_policies", verdict.policies.iter().map(String::as_str));
+                g.set_list(
+                    w,
+                    "egress_policies",
+                    verdict.policies.iter().map(String::as_str),
+                );
             }
         }
 
@@ -338,15 +354,18 @@ impl SecurityGraph {
                 "Ingress" => NodeKind::Ingress,
                 _ => continue,
             };
-            let n = g.node(kind, o.namespace.as_deref(), &o.name);
+            let n = g.node(kind, Some(ns_of(o)), &o.name);
             if g.origin(n).is_none() {
                 g.set_origin(n, origin(o));
             }
             if kind == NodeKind::Service {
-                let ty = o.get("spec.type").and_then(Value::as_str).unwrap_or("ClusterIP");
+                let ty = o
+                    .get("spec.type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ClusterIP");
                 g.set_str(n, "type", ty);
             }
-            link_namespace(&mut g, n, o.namespace.as_deref());
+            link_namespace(&mut g, n, Some(ns_of(o)));
         }
 
         // Read-secrets permissions reach the Secrets in their scope.
@@ -379,6 +398,8 @@ impl SecurityGraph {
     }
 }
 
+/// The namespace of a namespaced object; manifests that leave it out go to `default`, as
+/// `kubectl apply` without `-n` would put them.
 fn ns_of(o: &KubeObject) -> &str {
     o.namespace.as_deref().unwrap_or("default")
 }
@@ -505,7 +526,11 @@ fn workload_properties(g: &mut SecurityGraph, w: NodeId, t: &PodTemplate<'_>) {
 fn pod_digests<'a>(objects: &[&'a KubeObject]) -> HashMap<&'a str, String> {
     let mut out = HashMap::new();
     for o in objects.iter().filter(|o| o.kind == "Pod") {
-        for field in ["initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"] {
+        for field in [
+            "initContainerStatuses",
+            "containerStatuses",
+            "ephemeralContainerStatuses",
+        ] {
             let statuses = o
                 .get("status")
                 .and_then(|s| s.get(field))
@@ -574,7 +599,13 @@ fn image_node(
         }
         max_cvss = max_cvss.max(f.cvss);
         // One node per id and rating: the same id rated alike in several images is one node.
-        let key = (f.id.clone(), f.severity, f.network, f.cvss.to_bits(), f.fixed_version.is_some());
+        let key = (
+            f.id.clone(),
+            f.severity,
+            f.network,
+            f.cvss.to_bits(),
+            f.fixed_version.is_some(),
+        );
         let v = match vuln_nodes.get(&key) {
             Some(v) => *v,
             None => {
@@ -595,7 +626,11 @@ fn image_node(
             g.push_list(v, "fixed_versions", fv);
         }
     }
-    g.set_num(n, "critical_count", counts[Severity::Critical as usize] as f64);
+    g.set_num(
+        n,
+        "critical_count",
+        counts[Severity::Critical as usize] as f64,
+    );
     g.set_num(n, "high_count", counts[Severity::High as usize] as f64);
     g.set_num(n, "vuln_count", found.findings.len() as f64);
     g.set_num(n, "fixable_count", fixable as f64);
@@ -667,8 +702,17 @@ fn permissions(
 /// `imagePullSecret`).
 fn referenced_secrets<'a>(t: &PodTemplate<'a>) -> Vec<(&'a str, &'static str)> {
     let mut out = Vec::new();
-    for v in t.field("volumes").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(n) = v.get("secret").and_then(|s| s.get("secretName")).and_then(Value::as_str) {
+    for v in t
+        .field("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(n) = v
+            .get("secret")
+            .and_then(|s| s.get("secretName"))
+            .and_then(Value::as_str)
+        {
             out.push((n, "volume"));
         }
         let sources = v
@@ -676,18 +720,38 @@ fn referenced_secrets<'a>(t: &PodTemplate<'a>) -> Vec<(&'a str, &'static str)> {
             .and_then(|p| p.get("sources"))
             .and_then(Value::as_array);
         for s in sources.into_iter().flatten() {
-            if let Some(n) = s.get("secret").and_then(|s| s.get("name")).and_then(Value::as_str) {
+            if let Some(n) = s
+                .get("secret")
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+            {
                 out.push((n, "projected"));
             }
         }
     }
     for c in t.containers() {
-        for e in c.spec.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(n) = e.get("secretRef").and_then(|s| s.get("name")).and_then(Value::as_str) {
+        for e in c
+            .spec
+            .get("envFrom")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = e
+                .get("secretRef")
+                .and_then(|s| s.get("name"))
+                .and_then(Value::as_str)
+            {
                 out.push((n, "envFrom"));
             }
         }
-        for e in c.spec.get("env").and_then(Value::as_array).into_iter().flatten() {
+        for e in c
+            .spec
+            .get("env")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let r = e
                 .get("valueFrom")
                 .and_then(|v| v.get("secretKeyRef"))
@@ -786,7 +850,11 @@ fn expose(g: &mut SecurityGraph, w: NodeId, ns: Option<&str>, list: &[&Exposure]
             }
         };
         if entry != w && !e.source_ranges.is_empty() {
-            g.set_list(entry, "source_ranges", e.source_ranges.iter().map(String::as_str));
+            g.set_list(
+                entry,
+                "source_ranges",
+                e.source_ranges.iter().map(String::as_str),
+            );
         }
         exposed |= from_internet;
     }
@@ -816,7 +884,9 @@ impl<'a> EgressPolicies<'a> {
     pub(crate) fn build(inv: &'a Inventory) -> Self {
         let mut by_ns: HashMap<&str, Vec<EgressPolicy<'_>>> = HashMap::new();
         for o in inv.of_kind("NetworkPolicy") {
-            let Some(spec) = o.value.get("spec") else { continue };
+            let Some(spec) = o.value.get("spec") else {
+                continue;
+            };
             let egress = spec.get("egress").and_then(Value::as_array);
             let types: Vec<&str> = spec
                 .get("policyTypes")
@@ -844,10 +914,7 @@ impl<'a> EgressPolicies<'a> {
                 })
                 .unwrap_or(Ok(LabelSelector::default()))
                 .ok();
-            let allows_metadata = egress
-                .into_iter()
-                .flatten()
-                .any(rule_allows_metadata);
+            let allows_metadata = egress.into_iter().flatten().any(rule_allows_metadata);
             by_ns.entry(ns_of(o)).or_default().push(EgressPolicy {
                 name: &o.name,
                 selector,
@@ -873,8 +940,12 @@ impl<'a> EgressPolicies<'a> {
             .flatten()
             .filter(|p| p.selector.as_ref().is_some_and(|s| s.matches(labels)))
             .collect();
-        let policies = selecting.iter().map(|p| format!("{ns}/{}", p.name)).collect();
-        let reachable = host_network || selecting.is_empty() || selecting.iter().any(|p| p.allows_metadata);
+        let policies = selecting
+            .iter()
+            .map(|p| format!("{ns}/{}", p.name))
+            .collect();
+        let reachable =
+            host_network || selecting.is_empty() || selecting.iter().any(|p| p.allows_metadata);
         MetadataVerdict {
             reachable,
             policies,
@@ -934,4 +1005,61 @@ fn rule_allows_metadata(rule: &Value) -> bool {
         }),
     };
     to_ok && ports_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn egress_rules_and_the_metadata_address() {
+        let allows = |rule: Value| rule_allows_metadata(&rule);
+        assert!(allows(json!({})));
+        assert!(allows(json!({"to": []})));
+        assert!(allows(
+            json!({"to": [{"ipBlock": {"cidr": "169.254.0.0/16"}}]})
+        ));
+        assert!(!allows(
+            json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}}]})
+        ));
+        assert!(allows(
+            json!({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.0/31"]}}]})
+        ));
+        assert!(!allows(
+            json!({"to": [{"podSelector": {}}, {"namespaceSelector": {}}]})
+        ));
+        assert!(!allows(
+            json!({"to": [{"ipBlock": {"cidr": "not-a-cidr"}}]})
+        ));
+        assert!(allows(json!({"ports": [{"port": 80}]})));
+        assert!(allows(
+            json!({"ports": [{"protocol": "TCP", "port": 1, "endPort": 1024}]})
+        ));
+        assert!(allows(json!({"ports": [{"protocol": "TCP"}]})));
+        assert!(!allows(
+            json!({"ports": [{"protocol": "TCP", "port": 443}]})
+        ));
+        assert!(!allows(json!({"ports": [{"protocol": "UDP", "port": 80}]})));
+        assert!(!allows(json!({"ports": [{"port": "http"}]})));
+    }
+
+    #[test]
+    fn cloud_credential_secrets_by_name_or_key() {
+        let secret = |v: Value| KubeObject::from_value(v, None).unwrap();
+        assert!(looks_like_cloud_credentials(&secret(
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "x"}, "data": {"key.json": "e30="}})
+        )));
+        assert!(looks_like_cloud_credentials(&secret(
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "aws-credentials"}})
+        )));
+        assert!(!looks_like_cloud_credentials(&secret(
+            json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "web-tls"}, "data": {"tls.crt": "", "tls.key": ""}})
+        )));
+        assert!(public_range("0.0.0.0/0"));
+        assert!(!public_range("192.168.0.0/24"));
+    }
 }

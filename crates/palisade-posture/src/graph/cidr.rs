@@ -26,11 +26,19 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
                 (u32::from(net) & mask) == (u32::from(ip) & mask)
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
                 (u128::from(net) & mask) == (u128::from(ip) & mask)
             }
             _ => false,
@@ -50,9 +58,10 @@ impl Cidr {
             "fe80::/10",
             "::1/128",
         ];
-        PRIVATE.iter().filter_map(|p| Cidr::parse(p)).any(|p| {
-            p.prefix <= self.prefix && p.contains(self.addr)
-        })
+        PRIVATE
+            .iter()
+            .filter_map(|p| Cidr::parse(p))
+            .any(|p| p.prefix <= self.prefix && p.contains(self.addr))
     }
 }
 

@@ -21,7 +21,9 @@ pub fn subgraph(graph: &SecurityGraph, nodes: &[NodeId], edges: &[EdgeId]) -> St
         node_set.insert(edge.from);
         node_set.insert(edge.to);
     }
-    let mut out = String::from("digraph palisade {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n");
+    let mut out = String::from(
+        "digraph palisade {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
+    );
     for n in &node_set {
         let kind = graph.node_kind(*n);
         let (shape, color) = style(kind);
@@ -44,6 +46,13 @@ pub fn subgraph(graph: &SecurityGraph, nodes: &[NodeId], edges: &[EdgeId]) -> St
     }
     out.push_str("}\n");
     out
+}
+
+/// Several attack paths in one picture.
+pub fn paths(graph: &SecurityGraph, paths: &[super::paths::AttackPath]) -> String {
+    let nodes: Vec<NodeId> = paths.iter().flat_map(|p| p.nodes.iter().copied()).collect();
+    let edges: Vec<EdgeId> = paths.iter().flat_map(|p| p.edges.iter().copied()).collect();
+    subgraph(graph, &nodes, &edges)
 }
 
 /// The whole graph (small graphs only: every node and edge).

@@ -10,7 +10,9 @@ pub mod paths;
 pub mod query;
 pub mod vulns;
 
-pub use model::{Edge, EdgeId, EdgeKind, Node, NodeId, NodeKind, NodeRef, Origin, PropValue, SecurityGraph};
+pub use model::{
+    Edge, EdgeId, EdgeKind, Node, NodeId, NodeKind, NodeRef, Origin, PropValue, SecurityGraph,
+};
 pub use paths::{AttackPath, CHECKS, PathStep, attack_paths, path_findings};
 pub use query::{Cell, NamedQuery, Query, QueryError, QueryResult};
 pub use vulns::{ImageVulns, VulnError, VulnFinding, VulnIndex};

@@ -357,7 +357,12 @@ impl SecurityGraph {
         self.set(node, name, PropValue::Num(value));
     }
 
-    pub fn set_list<'s>(&mut self, node: NodeId, name: &str, values: impl IntoIterator<Item = &'s str>) {
+    pub fn set_list<'s>(
+        &mut self,
+        node: NodeId,
+        name: &str,
+        values: impl IntoIterator<Item = &'s str>,
+    ) {
         let list = values.into_iter().map(|v| self.strings.intern(v)).collect();
         self.set(node, name, PropValue::List(list));
     }
@@ -418,7 +423,10 @@ impl SecurityGraph {
 
     /// Nodes of one kind.
     pub fn nodes_of(&self, kind: NodeKind) -> &[NodeId] {
-        self.by_kind.get(kind.index()).map(Vec::as_slice).unwrap_or(&[])
+        self.by_kind
+            .get(kind.index())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Outgoing edges of a node, as (edge id, edge).
@@ -441,7 +449,9 @@ impl SecurityGraph {
 
     /// Targets of outgoing edges of one kind.
     pub fn targets(&self, node: NodeId, kind: EdgeKind) -> impl Iterator<Item = NodeId> + '_ {
-        self.out(node).filter(move |(_, e)| e.kind == kind).map(|(_, e)| e.to)
+        self.out(node)
+            .filter(move |(_, e)| e.kind == kind)
+            .map(|(_, e)| e.to)
     }
 
     /// The edge id from `from` to `to` of this kind, if any.
@@ -474,7 +484,8 @@ impl SecurityGraph {
 
     /// The object a node came from, if it came from one.
     pub fn origin(&self, node: NodeId) -> Option<&Origin> {
-        self.origins.get(self.nodes.get(node as usize)?.origin? as usize)
+        self.origins
+            .get(self.nodes.get(node as usize)?.origin? as usize)
     }
 
     /// A node reference for output.
@@ -570,7 +581,10 @@ mod tests {
         g.push_list(a, "ports", "80");
         g.push_list(a, "ports", "443");
         assert!(g.prop_bool(a, "privileged"));
-        assert_eq!(g.properties_json(a)["ports"], serde_json::json!(["80", "443"]));
+        assert_eq!(
+            g.properties_json(a)["ports"],
+            serde_json::json!(["80", "443"])
+        );
         assert_eq!(g.label(a), "workload prod/web");
         assert_eq!(g.find(NodeKind::Workload, Some("prod"), "web"), Some(a));
         assert_eq!(g.find(NodeKind::Workload, None, "web"), None);
@@ -579,7 +593,10 @@ mod tests {
 
     #[test]
     fn kinds_parse_from_query_names() {
-        assert_eq!(NodeKind::parse("ServiceAccount"), Some(NodeKind::ServiceAccount));
+        assert_eq!(
+            NodeKind::parse("ServiceAccount"),
+            Some(NodeKind::ServiceAccount)
+        );
         assert_eq!(EdgeKind::parse("runs-as"), Some(EdgeKind::RunsAs));
         assert_eq!(EdgeKind::parse("bogus"), None);
     }

@@ -112,14 +112,21 @@ impl AttackPath {
             .and_then(|n| graph.origin(*n));
         let resource = ResourceRef {
             cluster: graph.cluster.clone(),
-            namespace: self.entry.namespace.clone(),
+            namespace: match origin {
+                Some(o) => o.namespace.clone(),
+                None => self.entry.namespace.clone(),
+            },
             kind: Some(
                 self.entry
                     .object_kind
                     .clone()
                     .unwrap_or_else(|| self.entry.kind.as_str().to_string()),
             ),
-            name: Some(origin.map(|o| o.name.clone()).unwrap_or_else(|| self.entry.name.clone())),
+            name: Some(
+                origin
+                    .map(|o| o.name.clone())
+                    .unwrap_or_else(|| self.entry.name.clone()),
+            ),
             ..Default::default()
         };
         let mut evidence = vec![Evidence::new("chain", self.chain())];
@@ -202,7 +209,14 @@ fn entry_chain(g: &SecurityGraph, w: NodeId) -> Option<Chain> {
     None
 }
 
-fn finish(g: &SecurityGraph, id: &'static str, severity: Severity, entry: NodeId, chain: Chain, message: String) -> AttackPath {
+fn finish(
+    g: &SecurityGraph,
+    id: &'static str,
+    severity: Severity,
+    entry: NodeId,
+    chain: Chain,
+    message: String,
+) -> AttackPath {
     let steps = chain
         .nodes
         .iter()
@@ -238,7 +252,11 @@ pub fn attack_paths(g: &SecurityGraph) -> Vec<AttackPath> {
         if g.prop_bool(w, "excluded") {
             continue;
         }
-        let entry = if g.prop_bool(w, "exposed") { entry_chain(g, w) } else { None };
+        let entry = if g.prop_bool(w, "exposed") {
+            entry_chain(g, w)
+        } else {
+            None
+        };
         if let Some(entry) = &entry {
             exposed_vulnerable(g, w, entry, &mut out);
             exposed_privileged(g, w, entry, &mut out);
@@ -294,13 +312,19 @@ fn exposed_vulnerable(g: &SecurityGraph, w: NodeId, entry: &Chain, out: &mut Vec
             }
         }
     }
-    let Some((sev, cvss, c, img, v)) = best else { return };
+    let Some((sev, cvss, c, img, v)) = best else {
+        return;
+    };
     let chain = entry
         .clone()
         .then(g, EdgeKind::Runs, c)
         .then(g, EdgeKind::UsesImage, img)
         .then(g, EdgeKind::HasVulnerability, v);
-    let more = if count > 1 { format!(" ({} qualifying vulnerabilities in all)", count) } else { String::new() };
+    let more = if count > 1 {
+        format!(" ({} qualifying vulnerabilities in all)", count)
+    } else {
+        String::new()
+    };
     let message = format!(
         "{} is reachable from the internet and its image {} has {} {} (CVSS {:.1}{}){}",
         g.label(w),
@@ -308,10 +332,21 @@ fn exposed_vulnerable(g: &SecurityGraph, w: NodeId, entry: &Chain, out: &mut Vec
         sev,
         g.node_name(v),
         cvss,
-        if g.prop_bool(v, "network") { ", network attack vector" } else { "" },
+        if g.prop_bool(v, "network") {
+            ", network attack vector"
+        } else {
+            ""
+        },
         more
     );
-    out.push(finish(g, "path.exposed-vulnerable-workload", Severity::Critical, w, chain, message));
+    out.push(finish(
+        g,
+        "path.exposed-vulnerable-workload",
+        Severity::Critical,
+        w,
+        chain,
+        message,
+    ));
 }
 
 fn exposed_privileged(g: &SecurityGraph, w: NodeId, entry: &Chain, out: &mut Vec<AttackPath>) {
@@ -330,11 +365,21 @@ fn exposed_privileged(g: &SecurityGraph, w: NodeId, entry: &Chain, out: &mut Vec
         "{} is reachable from the internet and has access to its node ({reasons}): a compromise of the workload is a compromise of the node",
         g.label(w)
     );
-    out.push(finish(g, "path.exposed-privileged-workload", Severity::Critical, w, chain, message));
+    out.push(finish(
+        g,
+        "path.exposed-privileged-workload",
+        Severity::Critical,
+        w,
+        chain,
+        message,
+    ));
 }
 
 fn exposed_permissions(g: &SecurityGraph, w: NodeId, entry: &Chain, out: &mut Vec<AttackPath>) {
-    if matches!(g.prop(w, "automount_token"), Some(super::model::PropValue::Bool(false))) {
+    if matches!(
+        g.prop(w, "automount_token"),
+        Some(super::model::PropValue::Bool(false))
+    ) {
         return; // no token in the pod, nothing to steal
     }
     for sa in g.targets(w, EdgeKind::RunsAs) {
@@ -345,7 +390,9 @@ fn exposed_permissions(g: &SecurityGraph, w: NodeId, entry: &Chain, out: &mut Ve
         let rank = |p: NodeId| match g.prop_str(p, "ability") {
             Some("cluster-admin") => 0,
             Some("impersonate") | Some("escalate") => 1,
-            Some("create-pods") | Some("create-workloads") | Some("exec") | Some("nodes-proxy") => 2,
+            Some("create-pods") | Some("create-workloads") | Some("exec") | Some("nodes-proxy") => {
+                2
+            }
             Some("create-tokens") => 3,
             _ => 4,
         };
@@ -354,7 +401,11 @@ fn exposed_permissions(g: &SecurityGraph, w: NodeId, entry: &Chain, out: &mut Ve
             .copied()
             .min_by_key(|p| (rank(*p), !g.prop_bool(*p, "cluster_wide")))
             .unwrap_or(perms[0]);
-        let severity = if rank(worst) <= 1 { Severity::Critical } else { Severity::High };
+        let severity = if rank(worst) <= 1 {
+            Severity::Critical
+        } else {
+            Severity::High
+        };
         let chain = entry
             .clone()
             .then(g, EdgeKind::RunsAs, sa)
@@ -366,7 +417,14 @@ fn exposed_permissions(g: &SecurityGraph, w: NodeId, entry: &Chain, out: &mut Ve
             g.label(sa),
             all.join("; ")
         );
-        out.push(finish(g, "path.exposed-dangerous-permissions", severity, w, chain, message));
+        out.push(finish(
+            g,
+            "path.exposed-dangerous-permissions",
+            severity,
+            w,
+            chain,
+            message,
+        ));
     }
 }
 
@@ -386,18 +444,36 @@ fn metadata(g: &SecurityGraph, w: NodeId, entry: Option<&Chain>, out: &mut Vec<A
             None => "no NetworkPolicy restricts its egress".to_string(),
         }
     };
-    let severity = if entry.is_some() { Severity::High } else { Severity::Medium };
+    let severity = if entry.is_some() {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
     let message = format!(
         "{} can reach the cloud metadata endpoint {}:80: {why}{}",
         g.label(w),
         super::build::METADATA_IP,
-        if entry.is_some() { "; it is also reachable from the internet" } else { "" }
+        if entry.is_some() {
+            "; it is also reachable from the internet"
+        } else {
+            ""
+        }
     );
-    out.push(finish(g, "path.metadata-reachable", severity, w, chain, message));
+    out.push(finish(
+        g,
+        "path.metadata-reachable",
+        severity,
+        w,
+        chain,
+        message,
+    ));
 }
 
 fn cloud_credentials(g: &SecurityGraph, w: NodeId, out: &mut Vec<AttackPath>) {
-    if matches!(g.prop(w, "automount_token"), Some(super::model::PropValue::Bool(false))) {
+    if matches!(
+        g.prop(w, "automount_token"),
+        Some(super::model::PropValue::Bool(false))
+    ) {
         return;
     }
     for sa in g.targets(w, EdgeKind::RunsAs) {
@@ -424,6 +500,13 @@ fn cloud_credentials(g: &SecurityGraph, w: NodeId, out: &mut Vec<AttackPath>) {
             g.label(sa),
             names.join(", ")
         );
-        out.push(finish(g, "path.cloud-credentials-readable", Severity::High, w, chain, message));
+        out.push(finish(
+            g,
+            "path.cloud-credentials-readable",
+            Severity::High,
+            w,
+            chain,
+            message,
+        ));
     }
 }

@@ -19,20 +19,22 @@ pub const DEFAULT_LIMIT: usize = 10_000;
 /// Longest variable-length hop range accepted (`-*1..6->`).
 pub const MAX_HOPS: u32 = 6;
 
-/// A query that does not parse, with the 1-based column where the problem is.
+/// A query that does not parse, with the 1-based line and column where the problem is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("column {column}: {message}")]
+#[error("{}column {column}: {message}", if *.line > 1 { format!("line {line}, ") } else { String::new() })]
 pub struct QueryError {
+    /// 1 for one-line queries.
+    pub line: usize,
     pub column: usize,
     pub message: String,
 }
 
 impl QueryError {
-    /// The query with a caret under the faulty column, then the message, for terminals.
+    /// The faulty line of the query with a caret under the column, then the message.
     pub fn render(&self, query: &str) -> String {
         format!(
             "{}\n{}^\n{}",
-            query.lines().next().unwrap_or(""),
+            query.lines().nth(self.line.saturating_sub(1)).unwrap_or(""),
             " ".repeat(self.column.saturating_sub(1)),
             self
         )
@@ -204,6 +206,7 @@ struct Token {
 
 fn err<T>(col: usize, message: impl Into<String>) -> Result<T, QueryError> {
     Err(QueryError {
+        line: 1,
         column: col,
         message: message.into(),
     })
@@ -288,7 +291,11 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
                 }
             }
             out.push(Token {
-                tok: if quote == '/' { Tok::Regex(s) } else { Tok::Str(s) },
+                tok: if quote == '/' {
+                    Tok::Regex(s)
+                } else {
+                    Tok::Str(s)
+                },
                 col,
             });
             i = j + 1;
@@ -298,8 +305,7 @@ fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
             let mut j = i;
             while j < chars.len()
                 && (chars[j].is_ascii_digit()
-                    || (chars[j] == '.'
-                        && chars.get(j + 1).is_some_and(|n| n.is_ascii_digit())))
+                    || (chars[j] == '.' && chars.get(j + 1).is_some_and(|n| n.is_ascii_digit())))
             {
                 j += 1;
             }
@@ -390,7 +396,10 @@ impl Parser {
             self.pos += 1;
             Ok(())
         } else {
-            err(self.col(), format!("expected `{s}` {what}, found {}", describe(self.peek())))
+            err(
+                self.col(),
+                format!("expected `{s}` {what}, found {}", describe(self.peek())),
+            )
         }
     }
 
@@ -425,7 +434,15 @@ impl Parser {
             let col = self.col();
             match self.next().tok {
                 Tok::Num(n) if n >= 1.0 && n.fract() == 0.0 => limit = Some(n as usize),
-                other => return err(col, format!("expected a positive whole number after `limit`, found {}", describe(&other))),
+                other => {
+                    return err(
+                        col,
+                        format!(
+                            "expected a positive whole number after `limit`, found {}",
+                            describe(&other)
+                        ),
+                    );
+                }
             }
         }
         if !matches!(self.peek(), Tok::End) {
@@ -451,7 +468,10 @@ impl Parser {
         if let (Tok::Ident(a), Tok::Sym(":")) = (self.peek().clone(), self.peek_at(1).clone()) {
             let col = self.col();
             if a.contains('.') || a.contains('-') || a.contains('/') || is_keyword(&a) {
-                return err(col, format!("`{a}` cannot be a name: use letters, digits and `_`"));
+                return err(
+                    col,
+                    format!("`{a}` cannot be a name: use letters, digits and `_`"),
+                );
             }
             if self.aliases.iter().flatten().any(|x| *x == a) {
                 return err(col, format!("name `{a}` is used twice"));
@@ -475,7 +495,12 @@ impl Parser {
                     );
                 }
             },
-            other => return err(col, format!("expected a node kind, found {}", describe(&other))),
+            other => {
+                return err(
+                    col,
+                    format!("expected a node kind, found {}", describe(&other)),
+                );
+            }
         };
         self.aliases.push(alias.clone());
         let pred = if self.is_sym("[") {
@@ -514,7 +539,10 @@ impl Parser {
                         }
                     },
                     other => {
-                        return err(col, format!("expected an edge kind or `*`, found {}", describe(&other)));
+                        return err(
+                            col,
+                            format!("expected an edge kind or `*`, found {}", describe(&other)),
+                        );
                     }
                 }
                 if self.is_sym("|") {
@@ -539,7 +567,12 @@ impl Parser {
                 let col = self.col();
                 match self.next().tok {
                     Tok::Num(m) => max = hop_count(m, col)?,
-                    other => return err(col, format!("expected the upper hop bound, found {}", describe(&other))),
+                    other => {
+                        return err(
+                            col,
+                            format!("expected the upper hop bound, found {}", describe(&other)),
+                        );
+                    }
                 }
             }
             if max < min {
@@ -568,10 +601,18 @@ impl Parser {
         let col = self.col();
         match self.next().tok {
             Tok::Ident(name) => match name.split_once('.') {
-                Some((alias, prop)) => Ok(ReturnItem::Prop(self.alias(alias, col)?, prop.to_string())),
+                Some((alias, prop)) => {
+                    Ok(ReturnItem::Prop(self.alias(alias, col)?, prop.to_string()))
+                }
                 None => Ok(ReturnItem::Node(self.alias(&name, col)?)),
             },
-            other => err(col, format!("expected a name or `name.property` to return, found {}", describe(&other))),
+            other => err(
+                col,
+                format!(
+                    "expected a name or `name.property` to return, found {}",
+                    describe(&other)
+                ),
+            ),
         }
     }
 
@@ -580,6 +621,7 @@ impl Parser {
             .iter()
             .position(|a| a.as_deref() == Some(name))
             .ok_or_else(|| QueryError {
+                line: 1,
                 column: col,
                 message: format!("unknown name `{name}`: give a node a name with `{name}:kind`"),
             })
@@ -633,7 +675,12 @@ impl Parser {
                     }
                 }
             }
-            other => return err(col, format!("expected a property name, found {}", describe(&other))),
+            other => {
+                return err(
+                    col,
+                    format!("expected a property name, found {}", describe(&other)),
+                );
+            }
         };
         if self.is_kw("exists") {
             self.pos += 1;
@@ -741,12 +788,31 @@ pub fn parse(src: &str) -> Result<Query, QueryError> {
     if src.trim().is_empty() {
         return err(1, "empty query");
     }
-    let mut p = Parser {
-        toks: lex(src)?,
-        pos: 0,
-        aliases: Vec::new(),
+    let run = || {
+        let mut p = Parser {
+            toks: lex(src)?,
+            pos: 0,
+            aliases: Vec::new(),
+        };
+        p.query()
     };
-    p.query()
+    // Positions are counted over the whole text; report them by line.
+    run().map_err(|mut e| {
+        let mut line = 1;
+        let mut line_start = 0;
+        for (i, c) in src.chars().enumerate() {
+            if i + 1 >= e.column {
+                break;
+            }
+            if c == '\n' {
+                line += 1;
+                line_start = i + 1;
+            }
+        }
+        e.line = line;
+        e.column -= line_start;
+        e
+    })
 }
 
 // ---------------------------------------------------------------- evaluation
@@ -819,7 +885,10 @@ impl QueryResult {
                 self.columns
                     .iter()
                     .cloned()
-                    .zip(row.iter().map(|c| serde_json::to_value(c).unwrap_or_default()))
+                    .zip(
+                        row.iter()
+                            .map(|c| serde_json::to_value(c).unwrap_or_default()),
+                    )
                     .collect()
             })
             .collect()
@@ -848,7 +917,11 @@ impl Query {
             .iter()
             .filter(|n| n.alias.is_none() && n.kind.map(NodeKind::as_str).unwrap_or("node") == kind)
             .count();
-        if same > 1 { format!("{kind}{i}") } else { kind.to_string() }
+        if same > 1 {
+            format!("{kind}{i}")
+        } else {
+            kind.to_string()
+        }
     }
 
     fn return_items(&self) -> Vec<ReturnItem> {
@@ -1093,9 +1166,15 @@ fn eval(g: &SecurityGraph, e: &Expr, node: Option<NodeId>, bound: &[NodeId]) -> 
 fn compare(v: &Value<'_>, op: Op, lit: &Literal) -> bool {
     match v {
         Value::List(items) => match op {
-            Op::Ne => !items.iter().any(|s| compare_scalar(&Value::Str(s), Op::Eq, lit)),
-            Op::NotMatch => !items.iter().any(|s| compare_scalar(&Value::Str(s), Op::Match, lit)),
-            _ => items.iter().any(|s| compare_scalar(&Value::Str(s), op, lit)),
+            Op::Ne => !items
+                .iter()
+                .any(|s| compare_scalar(&Value::Str(s), Op::Eq, lit)),
+            Op::NotMatch => !items
+                .iter()
+                .any(|s| compare_scalar(&Value::Str(s), Op::Match, lit)),
+            _ => items
+                .iter()
+                .any(|s| compare_scalar(&Value::Str(s), op, lit)),
         },
         scalar => compare_scalar(scalar, op, lit),
     }
@@ -1152,7 +1231,9 @@ fn compare_scalar(v: &Value<'_>, op: Op, lit: &Literal) -> bool {
 }
 
 fn severity_rank(s: &str) -> Option<Severity> {
-    Severity::ALL.into_iter().find(|x| x.as_str().eq_ignore_ascii_case(s))
+    Severity::ALL
+        .into_iter()
+        .find(|x| x.as_str().eq_ignore_ascii_case(s))
 }
 
 /// A list (or scalar) property as comma-separated text.
@@ -1190,7 +1271,12 @@ mod tests {
     }
 
     fn count(q: &str) -> usize {
-        run(&graph(), &parse(q).unwrap_or_else(|e| panic!("{}", e.render(q)))).rows.len()
+        run(
+            &graph(),
+            &parse(q).unwrap_or_else(|e| panic!("{}", e.render(q))),
+        )
+        .rows
+        .len()
     }
 
     #[test]
@@ -1211,19 +1297,28 @@ mod tests {
         assert_eq!(count("workload[privileged = false]"), 0);
         assert_eq!(count("workload[privileged != true]"), 1);
         assert_eq!(count("workload[exposed=true or name=db]"), 2);
-        assert_eq!(count("workload[(exposed=true or name=db) and replicas=1]"), 1);
+        assert_eq!(
+            count("workload[(exposed=true or name=db) and replicas=1]"),
+            1
+        );
         assert_eq!(count("*[namespace=prod]"), 5);
         assert_eq!(count("any[kind=internet]"), 1);
     }
 
     #[test]
     fn edges_and_hops() {
-        assert_eq!(count("workload -runs_as-> serviceaccount[cluster_admin=true]"), 1);
+        assert_eq!(
+            count("workload -runs_as-> serviceaccount[cluster_admin=true]"),
+            1
+        );
         assert_eq!(count("internet -exposes-> workload"), 0);
         assert_eq!(count("internet -*2-> workload"), 1);
         assert_eq!(count("internet -*1..3-> *"), 3);
         assert_eq!(count("internet -exposes|routes_to*-> w:workload"), 1);
-        assert_eq!(count("serviceaccount <-runs_as- workload[exposed=false]"), 1);
+        assert_eq!(
+            count("serviceaccount <-runs_as- workload[exposed=false]"),
+            1
+        );
         let r = run(
             &graph(),
             &parse("i:internet -*1..3-> sa:serviceaccount where sa.cluster_admin = true return sa.name, i").unwrap(),
@@ -1233,7 +1328,10 @@ mod tests {
         assert_eq!(r.matches[0].path_edges.len(), 3);
         assert_eq!(r.matches[0].path_nodes.len(), 4);
         // Default columns: named nodes, else every node by kind.
-        let r = run(&graph(), &parse("workload -runs_as-> serviceaccount").unwrap());
+        let r = run(
+            &graph(),
+            &parse("workload -runs_as-> serviceaccount").unwrap(),
+        );
         assert_eq!(r.columns, vec!["workload", "serviceaccount"]);
         let r = run(&graph(), &parse("* -*-> *").unwrap());
         assert_eq!(r.columns, vec!["node0", "node1"]);
@@ -1259,10 +1357,24 @@ mod tests {
         assert_eq!(e("workload return w").column, 17);
         assert_eq!(e("w:workload limit 0").column, 18);
         assert_eq!(e("w:workload w:node").column, 12);
-        assert_eq!(e("w:workload -runs_as-> w:serviceaccount").message, "name `w` is used twice");
+        assert_eq!(
+            e("w:workload -runs_as-> w:serviceaccount").message,
+            "name `w` is used twice"
+        );
         assert_eq!(e("workload[name = /x/]").column, 17);
         assert_eq!(e("").column, 1);
         assert_eq!(e("workload $").column, 10);
+        let multi = e("w:workload\n  where w.name = a\n  return x");
+        assert_eq!((multi.line, multi.column), (3, 10));
+        assert_eq!(
+            multi.to_string(),
+            "line 3, column 10: unknown name `x`: give a node a name with `x:kind`"
+        );
+        assert!(
+            multi
+                .render("w:workload\n  where w.name = a\n  return x")
+                .starts_with("  return x\n         ^\n")
+        );
         let rendered = e("workload -runs_as-> pony").render("workload -runs_as-> pony");
         assert!(rendered.contains("\n                    ^\n"));
     }
@@ -1284,7 +1396,10 @@ mod tests {
             let v = g.node(NodeKind::Vulnerability, None, id);
             g.set_str(v, "severity", sev);
         }
-        let r = run(&g, &parse("v:vulnerability[severity >= high] return v.name").unwrap());
+        let r = run(
+            &g,
+            &parse("v:vulnerability[severity >= high] return v.name").unwrap(),
+        );
         assert_eq!(r.rows.len(), 2);
         let r = run(&g, &parse("v:vulnerability[severity < medium]").unwrap());
         assert_eq!(r.rows.len(), 1);

@@ -126,11 +126,10 @@ impl VulnIndex {
             return Ok(());
         }
         let text = std::fs::read_to_string(path).map_err(read_err)?;
-        self.add_json(&text)
-            .map_err(|message| VulnError::Invalid {
-                path: path.display().to_string(),
-                message,
-            })
+        self.add_json(&text).map_err(|message| VulnError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
     }
 
     /// Adds one `palisade.scan/v1` report given as JSON text.
@@ -265,14 +264,38 @@ mod tests {
 
     #[test]
     fn references_are_normalised() {
-        assert_eq!(normalize_reference("nginx"), "docker.io/library/nginx:latest");
-        assert_eq!(normalize_reference("nginx:1.25"), "docker.io/library/nginx:1.25");
-        assert_eq!(normalize_reference("bitnami/redis"), "docker.io/bitnami/redis:latest");
-        assert_eq!(normalize_reference("index.docker.io/bitnami/redis:7"), "docker.io/bitnami/redis:7");
-        assert_eq!(normalize_reference("localhost:5000/app"), "localhost:5000/app:latest");
-        assert_eq!(normalize_reference("127.0.0.1:5000/app:1"), "127.0.0.1:5000/app:1");
-        assert_eq!(normalize_reference("ghcr.io/o/r@sha256:ab"), "ghcr.io/o/r@sha256:ab");
-        assert_eq!(digest_of_image_id("docker-pullable://nginx@sha256:abc"), Some("sha256:abc"));
+        assert_eq!(
+            normalize_reference("nginx"),
+            "docker.io/library/nginx:latest"
+        );
+        assert_eq!(
+            normalize_reference("nginx:1.25"),
+            "docker.io/library/nginx:1.25"
+        );
+        assert_eq!(
+            normalize_reference("bitnami/redis"),
+            "docker.io/bitnami/redis:latest"
+        );
+        assert_eq!(
+            normalize_reference("index.docker.io/bitnami/redis:7"),
+            "docker.io/bitnami/redis:7"
+        );
+        assert_eq!(
+            normalize_reference("localhost:5000/app"),
+            "localhost:5000/app:latest"
+        );
+        assert_eq!(
+            normalize_reference("127.0.0.1:5000/app:1"),
+            "127.0.0.1:5000/app:1"
+        );
+        assert_eq!(
+            normalize_reference("ghcr.io/o/r@sha256:ab"),
+            "ghcr.io/o/r@sha256:ab"
+        );
+        assert_eq!(
+            digest_of_image_id("docker-pullable://nginx@sha256:abc"),
+            Some("sha256:abc")
+        );
         assert_eq!(digest_of_image_id("nginx"), None);
     }
 
@@ -298,8 +321,14 @@ mod tests {
         assert_eq!(by_ref.findings[0].fixed_version.as_deref(), Some("3.0.2"));
         assert!(!by_ref.findings[1].network);
         assert_eq!(by_ref.findings[1].fixed_version, None);
-        assert!(idx.lookup("registry.local/other:1", Some("sha256:feed")).is_some());
+        assert!(
+            idx.lookup("registry.local/other:1", Some("sha256:feed"))
+                .is_some()
+        );
         assert!(idx.lookup("nginx:1.24", None).is_none());
-        assert!(idx.add_json(r#"{"schema": "other", "target": {"name": "x"}}"#).is_err());
+        assert!(
+            idx.add_json(r#"{"schema": "other", "target": {"name": "x"}}"#)
+                .is_err()
+        );
     }
 }
