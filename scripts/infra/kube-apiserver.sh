@@ -80,7 +80,7 @@ apiVersion: v1
 kind: Config
 clusters:
 - name: ci
-  cluster: {server: "https://127.0.0.1:$PORT", certificate-authority-data: "$CA", tls-server-name: localhost}
+  cluster: {server: "https://127.0.0.1:$PORT", certificate-authority-data: "$CA"}
 users:
 - name: admin
   user: {token: admin-token}

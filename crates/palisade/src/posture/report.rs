@@ -187,7 +187,7 @@ fn by_resource(r: &PostureReport, out: &mut String) {
         max(&b.1).cmp(&max(&a.1)).then_with(|| a.0.cmp(&b.0))
     });
     for ((label, loc), findings) in groups {
-        outln!(out);
+        outln!(out, "");
         if loc.is_empty() {
             outln!(out, "{label}");
         } else {
