@@ -102,16 +102,24 @@ pub fn load_manifests(
     paths: &[PathBuf],
     limits: &ManifestLimits,
 ) -> Result<LoadedManifests, ManifestError> {
+    load_manifests_with_stdin(paths, limits, &mut std::io::stdin().lock())
+}
+
+/// [`load_manifests`] with `-` read from `stdin` (read once; a second `-` finds it empty).
+pub fn load_manifests_with_stdin(
+    paths: &[PathBuf],
+    limits: &ManifestLimits,
+    stdin: &mut dyn Read,
+) -> Result<LoadedManifests, ManifestError> {
     let mut out = LoadedManifests::default();
     for path in paths {
         if path.as_os_str() == "-" {
-            let bytes =
-                read_limited(std::io::stdin().lock(), limits.max_file_bytes).map_err(|source| {
-                    ManifestError::Read {
-                        path: "-".into(),
-                        source,
-                    }
-                })?;
+            let bytes = read_limited(&mut *stdin, limits.max_file_bytes).map_err(|source| {
+                ManifestError::Read {
+                    path: "-".into(),
+                    source,
+                }
+            })?;
             add_file(&mut out, "-", bytes, limits);
             continue;
         }
@@ -1202,6 +1210,54 @@ spec:\n  template:\n    spec:\n      containers:\n      - name: web\n        ima
         assert_eq!(
             p.objects[1].get("spec.ports").unwrap()[0]["port"],
             json!(443)
+        );
+    }
+
+    #[test]
+    fn kustomize_build_output_from_stdin() {
+        // `kustomize build` writes documents separated by bare `---`, keys sorted, no comments.
+        let text = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  labels:\n    app: api\n  name: prod-api\n  namespace: prod\n---\napiVersion: v1\ndata:\n  POSTGRES_HOST_AUTH_METHOD: trust\nkind: ConfigMap\nmetadata:\n  name: prod-db-config-7h9c2f4k8m\n  namespace: prod\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: prod-api\n  namespace: prod\nspec:\n  selector:\n    matchLabels:\n      app: api\n  template:\n    metadata:\n      labels:\n        app: api\n    spec:\n      containers:\n      - envFrom:\n        - configMapRef:\n            name: prod-db-config-7h9c2f4k8m\n        image: registry.example.com/api@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n        name: api\n      serviceAccountName: prod-api\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("extra.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n",
+        )
+        .unwrap();
+        let paths = [PathBuf::from("-"), file.clone(), PathBuf::from("-")];
+        let out =
+            load_manifests_with_stdin(&paths, &ManifestLimits::default(), &mut text.as_bytes())
+                .unwrap();
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let found: Vec<_> = out
+            .inventory
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    o.key(),
+                    o.source.as_ref().unwrap().file.clone(),
+                    o.source.as_ref().unwrap().line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("ServiceAccount/prod/prod-api".into(), "-".into(), 1),
+                (
+                    "ConfigMap/prod/prod-db-config-7h9c2f4k8m".into(),
+                    "-".into(),
+                    9
+                ),
+                ("Deployment/prod/prod-api".into(), "-".into(), 17),
+                ("Namespace/prod".into(), file.display().to_string(), 1),
+            ]
+        );
+        assert!(
+            out.inventory.warnings.is_empty(),
+            "{:?}",
+            out.inventory.warnings
         );
     }
 
