@@ -371,7 +371,9 @@ pub fn parse_manifests(text: &str, file: &str, limits: &ManifestLimits) -> Parse
     if (first.starts_with('{') || first.starts_with('[')) && parse_json_stream(text, &mut ctx) {
         return ctx.out;
     }
-    let docs = split_documents(text);
+    // One document past the limit, so the limit is reported; no more (a file of `---` lines
+    // would otherwise cost a record per line).
+    let docs = split_documents(text, limits.max_documents.saturating_add(1));
     for (index, doc) in docs.iter().enumerate() {
         if index >= limits.max_documents {
             ctx.error(
@@ -697,7 +699,7 @@ fn classify(line: &str) -> LineKind {
 /// Splits a YAML stream into documents. `---` and `...` at column 0 are always document markers
 /// in YAML (no scalar may contain them at the start of a line), so this is exact, and lets each
 /// document parse — and fail — on its own.
-fn split_documents<'a>(text: &'a str) -> Vec<DocText<'a>> {
+fn split_documents<'a>(text: &'a str, max: usize) -> Vec<DocText<'a>> {
     struct Open {
         start: usize,
         start_line: u32,
@@ -729,6 +731,9 @@ fn split_documents<'a>(text: &'a str) -> Vec<DocText<'a>> {
         }
     };
     for line in text.split_inclusive('\n') {
+        if docs.len() >= max {
+            return docs;
+        }
         line_no = line_no.saturating_add(1);
         let line_start = offset;
         offset += line.len();
@@ -770,7 +775,9 @@ fn split_documents<'a>(text: &'a str) -> Vec<DocText<'a>> {
             }
         }
     }
-    finish(&cur, text.len(), &mut docs);
+    if docs.len() < max {
+        finish(&cur, text.len(), &mut docs);
+    }
     docs
 }
 
@@ -1532,6 +1539,9 @@ spec:\n  template:\n    spec:\n      containers:\n      - name: web\n        ima
         let p = parse_manifests(&text, "m", &limits);
         assert_eq!(p.objects.len(), 2);
         assert!(p.errors[0].message.contains("more than 2 documents"));
+        assert_eq!(p.errors[0].line, Some(9));
+        assert_eq!(split_documents(&"---\n".repeat(1000), 5).len(), 5);
+        assert_eq!(split_documents(&"---\n".repeat(4), 5).len(), 4);
         let p = parse_manifest_bytes(
             b"apiVersion: v1\nkind: A\n\xff\n",
             "bin",
