@@ -15,6 +15,6 @@ pub mod object;
 pub use live::{ClusterError, ClusterOptions, snapshot};
 pub use manifest::{
     LoadedManifests, ManifestError, ManifestIssue, ManifestLimits, ParsedManifests, load_manifests,
-    parse_manifest_bytes, parse_manifests,
+    load_manifests_with_stdin, parse_manifest_bytes, parse_manifests,
 };
 pub use object::{Inventory, KubeObject, ObjectError, SourceLocation};

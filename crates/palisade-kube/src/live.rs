@@ -501,4 +501,110 @@ mod tests {
         }
         assert_eq!(kinds.len(), 23);
     }
+
+    /// A fake API server for one list: pages of ConfigMaps, and a `410 Gone` for the first
+    /// `expire` requests that carry a continue token.
+    fn paging_client(expire: usize) -> (Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::sync::{Arc, Mutex};
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = Arc::clone(&seen);
+        let expired = Arc::new(Mutex::new(0usize));
+        let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            let uri = req.uri().to_string();
+            log.lock().unwrap().push(uri.clone());
+            let expired = Arc::clone(&expired);
+            async move {
+                let item =
+                    |name: &str| serde_json::json!({"metadata": {"name": name, "namespace": "ns"}});
+                let (status, body) = if uri.contains("continue=") {
+                    let mut count = expired.lock().unwrap();
+                    if *count < expire {
+                        *count += 1;
+                        (
+                            410,
+                            serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                            "reason": "Expired", "code": 410, "message": "continue token too old"}),
+                        )
+                    } else {
+                        (
+                            200,
+                            serde_json::json!({"kind": "ConfigMapList", "apiVersion": "v1",
+                            "metadata": {}, "items": [item("c")]}),
+                        )
+                    }
+                } else {
+                    (
+                        200,
+                        serde_json::json!({"kind": "ConfigMapList", "apiVersion": "v1",
+                        "metadata": {"continue": "t1"}, "items": [item("a"), item("b")]}),
+                    )
+                };
+                let response = http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(kube::client::Body::from(body.to_string().into_bytes()))
+                    .unwrap();
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        (Client::new(service, "default"), seen)
+    }
+
+    fn configmaps() -> (ApiResource, ApiCapabilities) {
+        let resource = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        let caps = ApiCapabilities {
+            scope: Scope::Namespaced,
+            subresources: Vec::new(),
+            operations: vec![verbs::LIST.to_string()],
+        };
+        (resource, caps)
+    }
+
+    #[tokio::test]
+    async fn paged_list_restarts_once_after_410_gone() {
+        let (client, seen) = paging_client(1);
+        let (resource, caps) = configmaps();
+        let options = ClusterOptions {
+            page_size: 2,
+            ..Default::default()
+        };
+        let ListOutcome::Objects(objects) =
+            list_kind(&client, &resource, &caps, false, &options).await
+        else {
+            panic!("list failed")
+        };
+        let names: Vec<_> = objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(
+            objects
+                .iter()
+                .all(|o| o.kind == "ConfigMap" && o.api_version == "v1")
+        );
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(seen.iter().all(|u| u.contains("limit=2")), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn paged_list_gives_up_after_a_second_410() {
+        let (client, _) = paging_client(2);
+        let (resource, caps) = configmaps();
+        let options = ClusterOptions {
+            page_size: 2,
+            namespace: Some("ns".into()),
+            ..Default::default()
+        };
+        match list_kind(&client, &resource, &caps, false, &options).await {
+            ListOutcome::Warning(w) => {
+                assert!(w.starts_with("configmaps (v1): listing failed (410"), "{w}")
+            }
+            _ => panic!("expected a warning"),
+        }
+    }
 }

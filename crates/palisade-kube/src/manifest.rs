@@ -102,16 +102,24 @@ pub fn load_manifests(
     paths: &[PathBuf],
     limits: &ManifestLimits,
 ) -> Result<LoadedManifests, ManifestError> {
+    load_manifests_with_stdin(paths, limits, &mut std::io::stdin().lock())
+}
+
+/// [`load_manifests`] with `-` read from `stdin` (read once; a second `-` finds it empty).
+pub fn load_manifests_with_stdin(
+    paths: &[PathBuf],
+    limits: &ManifestLimits,
+    stdin: &mut dyn Read,
+) -> Result<LoadedManifests, ManifestError> {
     let mut out = LoadedManifests::default();
     for path in paths {
         if path.as_os_str() == "-" {
-            let bytes =
-                read_limited(std::io::stdin().lock(), limits.max_file_bytes).map_err(|source| {
-                    ManifestError::Read {
-                        path: "-".into(),
-                        source,
-                    }
-                })?;
+            let bytes = read_limited(&mut *stdin, limits.max_file_bytes).map_err(|source| {
+                ManifestError::Read {
+                    path: "-".into(),
+                    source,
+                }
+            })?;
             add_file(&mut out, "-", bytes, limits);
             continue;
         }
@@ -363,7 +371,9 @@ pub fn parse_manifests(text: &str, file: &str, limits: &ManifestLimits) -> Parse
     if (first.starts_with('{') || first.starts_with('[')) && parse_json_stream(text, &mut ctx) {
         return ctx.out;
     }
-    let docs = split_documents(text);
+    // One document past the limit, so the limit is reported; no more (a file of `---` lines
+    // would otherwise cost a record per line).
+    let docs = split_documents(text, limits.max_documents.saturating_add(1));
     for (index, doc) in docs.iter().enumerate() {
         if index >= limits.max_documents {
             ctx.error(
@@ -689,7 +699,7 @@ fn classify(line: &str) -> LineKind {
 /// Splits a YAML stream into documents. `---` and `...` at column 0 are always document markers
 /// in YAML (no scalar may contain them at the start of a line), so this is exact, and lets each
 /// document parse — and fail — on its own.
-fn split_documents<'a>(text: &'a str) -> Vec<DocText<'a>> {
+fn split_documents<'a>(text: &'a str, max: usize) -> Vec<DocText<'a>> {
     struct Open {
         start: usize,
         start_line: u32,
@@ -721,6 +731,9 @@ fn split_documents<'a>(text: &'a str) -> Vec<DocText<'a>> {
         }
     };
     for line in text.split_inclusive('\n') {
+        if docs.len() >= max {
+            return docs;
+        }
         line_no = line_no.saturating_add(1);
         let line_start = offset;
         offset += line.len();
@@ -762,7 +775,9 @@ fn split_documents<'a>(text: &'a str) -> Vec<DocText<'a>> {
             }
         }
     }
-    finish(&cur, text.len(), &mut docs);
+    if docs.len() < max {
+        finish(&cur, text.len(), &mut docs);
+    }
     docs
 }
 
@@ -1206,6 +1221,54 @@ spec:\n  template:\n    spec:\n      containers:\n      - name: web\n        ima
     }
 
     #[test]
+    fn kustomize_build_output_from_stdin() {
+        // `kustomize build` writes documents separated by bare `---`, keys sorted, no comments.
+        let text = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  labels:\n    app: api\n  name: prod-api\n  namespace: prod\n---\napiVersion: v1\ndata:\n  POSTGRES_HOST_AUTH_METHOD: trust\nkind: ConfigMap\nmetadata:\n  name: prod-db-config-7h9c2f4k8m\n  namespace: prod\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: prod-api\n  namespace: prod\nspec:\n  selector:\n    matchLabels:\n      app: api\n  template:\n    metadata:\n      labels:\n        app: api\n    spec:\n      containers:\n      - envFrom:\n        - configMapRef:\n            name: prod-db-config-7h9c2f4k8m\n        image: registry.example.com/api@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n        name: api\n      serviceAccountName: prod-api\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("extra.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n",
+        )
+        .unwrap();
+        let paths = [PathBuf::from("-"), file.clone(), PathBuf::from("-")];
+        let out =
+            load_manifests_with_stdin(&paths, &ManifestLimits::default(), &mut text.as_bytes())
+                .unwrap();
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        let found: Vec<_> = out
+            .inventory
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    o.key(),
+                    o.source.as_ref().unwrap().file.clone(),
+                    o.source.as_ref().unwrap().line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("ServiceAccount/prod/prod-api".into(), "-".into(), 1),
+                (
+                    "ConfigMap/prod/prod-db-config-7h9c2f4k8m".into(),
+                    "-".into(),
+                    9
+                ),
+                ("Deployment/prod/prod-api".into(), "-".into(), 17),
+                ("Namespace/prod".into(), file.display().to_string(), 1),
+            ]
+        );
+        assert!(
+            out.inventory.warnings.is_empty(),
+            "{:?}",
+            out.inventory.warnings
+        );
+    }
+
+    #[test]
     fn crlf_and_byte_order_mark() {
         let text = format!("\u{feff}{}", MULTI.replace('\n', "\r\n"));
         let p = parse(&text);
@@ -1476,6 +1539,9 @@ spec:\n  template:\n    spec:\n      containers:\n      - name: web\n        ima
         let p = parse_manifests(&text, "m", &limits);
         assert_eq!(p.objects.len(), 2);
         assert!(p.errors[0].message.contains("more than 2 documents"));
+        assert_eq!(p.errors[0].line, Some(9));
+        assert_eq!(split_documents(&"---\n".repeat(1000), 5).len(), 5);
+        assert_eq!(split_documents(&"---\n".repeat(4), 5).len(), 4);
         let p = parse_manifest_bytes(
             b"apiVersion: v1\nkind: A\n\xff\n",
             "bin",
