@@ -39,9 +39,13 @@ pub fn run(objects: u32, rbac: u32, runs: u32, format: StatusFormat) -> Result<(
     let (mut findings, mut path_count) = (0, 0);
     for _ in 0..runs {
         let t = Instant::now();
-        let (parsed, _, _) = parse_manifests(&yaml, "bench.yaml", &ManifestLimits::default());
+        let parsed = parse_manifests(&yaml, "bench.yaml", &ManifestLimits::default());
         load.push(t.elapsed());
-        anyhow::ensure!(parsed.len() == n, "loader read {} of {n} objects", parsed.len());
+        anyhow::ensure!(
+            parsed.objects.len() == n,
+            "loader read {} of {n} objects",
+            parsed.objects.len()
+        );
         drop(parsed);
 
         let t = Instant::now();

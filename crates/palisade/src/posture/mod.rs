@@ -11,7 +11,6 @@ use crate::cli::{
 use crate::scan::emit;
 use crate::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use anyhow::{Context, Result, bail};
-use comfy_table::{Cell, ContentArrangement, Table, presets};
 use palisade_kube::Inventory;
 use palisade_kube::manifest::{ManifestLimits, load_manifests};
 use palisade_posture::exceptions::{self, ExceptionsFile};
@@ -281,11 +280,7 @@ pub fn cmd_who_can(args: &WhoCanArgs, rt: &tokio::runtime::Runtime) -> Result<u8
                 answers.len()
             );
             if !answers.is_empty() {
-                let mut t = Table::new();
-                t.load_preset(presets::UTF8_FULL_CONDENSED)
-                    .set_content_arrangement(ContentArrangement::Dynamic)
-                    .set_width(160)
-                    .set_header(["SUBJECT", "ROLE", "BINDING", "SCOPE"].map(Cell::new));
+                let mut t = report::new_table(["SUBJECT", "ROLE", "BINDING", "SCOPE"]);
                 for (subject, grants) in &answers {
                     for g in grants {
                         t.add_row(vec![
@@ -311,11 +306,7 @@ pub fn cmd_checks(format: StatusFormat) -> Result<u8> {
     let text = match format {
         StatusFormat::Json => pretty(&serde_json::to_value(&checks)?)?,
         StatusFormat::Table => {
-            let mut t = Table::new();
-            t.load_preset(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_width(180)
-                .set_header(["ID", "SEVERITY", "CATEGORY", "TITLE", "CONTROLS"].map(Cell::new));
+            let mut t = report::new_table(["ID", "SEVERITY", "CATEGORY", "TITLE", "CONTROLS"]);
             for c in &checks {
                 t.add_row(vec![
                     c.id.to_string(),
@@ -381,11 +372,7 @@ fn query_table(result: &graph::QueryResult) -> String {
         outln!(out, "No matches.");
         return out;
     }
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(180)
-        .set_header(result.columns.iter().map(|c| Cell::new(c.to_uppercase())));
+    let mut t = report::new_table(result.columns.iter().map(|c| c.to_uppercase()));
     for row in &result.rows {
         t.add_row(row.iter().map(|c| c.to_string()));
     }

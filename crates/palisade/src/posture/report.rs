@@ -112,12 +112,13 @@ pub enum GroupBy {
     Check,
 }
 
-fn new_table(header: &[&str]) -> Table {
+/// A borderless-enough table for terminals, wrapped at 160 columns.
+pub(crate) fn new_table<S: AsRef<str>>(header: impl IntoIterator<Item = S>) -> Table {
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(160)
-        .set_header(header.iter().map(|h| Cell::new(*h)));
+    t.load_style(presets::UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_width(160);
+    t.set_header(header.into_iter().map(|h| Cell::new(h.as_ref())));
     t
 }
 
@@ -193,7 +194,7 @@ fn by_resource(r: &PostureReport, out: &mut String) {
         } else {
             outln!(out, "{label}  ({loc})");
         }
-        let mut t = new_table(&["SEVERITY", "CHECK", "CONTAINER", "FINDING"]);
+        let mut t = new_table(["SEVERITY", "CHECK", "CONTAINER", "FINDING"]);
         for f in findings {
             t.add_row(vec![
                 f.severity.as_str().to_uppercase(),
@@ -232,7 +233,7 @@ fn by_check(r: &PostureReport, out: &mut String) {
             outln!(out, "  controls: {}", first.controls.join("; "));
         }
         outln!(out, "  fix: {}", first.remediation);
-        let mut t = new_table(&["RESOURCE", "CONTAINER", "WHERE", "FINDING"]);
+        let mut t = new_table(["RESOURCE", "CONTAINER", "WHERE", "FINDING"]);
         for f in findings {
             t.add_row(vec![
                 resource_label(f),
