@@ -397,15 +397,19 @@ pub fn bootstrap_cluster_roles() -> &'static [KubeObject] {
     })
 }
 
-fn is_rbac(o: &KubeObject, kind: &str) -> bool {
-    o.kind == kind && o.group() == RBAC_GROUP
-}
-
 fn rules_of(o: &KubeObject) -> Vec<Rule> {
     o.get("rules")
         .and_then(Value::as_array)
         .map(|a| a.iter().map(Rule::from_value).collect())
         .unwrap_or_default()
+}
+
+fn ns_ref(o: &KubeObject, manifests: bool) -> Option<&str> {
+    match &o.namespace {
+        Some(ns) => Some(ns),
+        None if manifests => Some("default"),
+        None => None,
+    }
 }
 
 /// The namespace of a namespaced object: manifests that leave it out are applied to `default`.
@@ -479,13 +483,33 @@ impl RbacIndex {
         let mut roles: BTreeMap<String, RoleInfo> = BTreeMap::new();
 
         // ClusterRoles, then aggregation over their labels.
-        let mut cluster_roles: Vec<(Option<usize>, &KubeObject)> = inv
-            .objects
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| is_rbac(o, "ClusterRole"))
-            .map(|(i, o)| (Some(i), o))
-            .collect();
+        // One pass sorts out the objects the index reads.
+        let mut cluster_roles: Vec<(Option<usize>, &KubeObject)> = Vec::new();
+        let mut namespaced_roles: Vec<(usize, &KubeObject)> = Vec::new();
+        let mut binding_objects: Vec<&KubeObject> = Vec::new();
+        let mut service_accounts: HashSet<(&str, &str)> = HashSet::new();
+        let manifests = inv.cluster.is_none();
+        for (idx, o) in inv.objects.iter().enumerate() {
+            match o.kind.as_str() {
+                "ClusterRole" if o.group() == RBAC_GROUP => cluster_roles.push((Some(idx), o)),
+                "Role" if o.group() == RBAC_GROUP => namespaced_roles.push((idx, o)),
+                "RoleBinding" | "ClusterRoleBinding" if o.group() == RBAC_GROUP => {
+                    binding_objects.push(o)
+                }
+                "ServiceAccount" if o.api_version == "v1" => {
+                    if let Some(ns) = ns_ref(o, manifests) {
+                        service_accounts.insert((ns, o.name.as_str()));
+                    }
+                }
+                _ => {
+                    if let Some(t) = PodTemplate::of(o)
+                        && let Some(ns) = ns_ref(o, manifests)
+                    {
+                        service_accounts.insert((ns, t.service_account()));
+                    }
+                }
+            }
+        }
         if inv.cluster.is_none() {
             // Manifests bind to roles every cluster has (cluster-admin, admin, edit, view, ...).
             let present: HashSet<&str> =
@@ -549,10 +573,7 @@ impl RbacIndex {
             );
         }
 
-        for (idx, o) in inv.objects.iter().enumerate() {
-            if !is_rbac(o, "Role") {
-                continue;
-            }
+        for (idx, o) in namespaced_roles {
             let Some(ns) = &namespace_of(o, inv) else {
                 warnings.push(format!("Role/{} has no namespace; ignored", o.name));
                 continue;
@@ -573,14 +594,8 @@ impl RbacIndex {
 
         // Bindings.
         let mut grants = Vec::new();
-        for o in &inv.objects {
-            let cluster_wide = if is_rbac(o, "ClusterRoleBinding") {
-                true
-            } else if is_rbac(o, "RoleBinding") {
-                false
-            } else {
-                continue;
-            };
+        for o in binding_objects {
+            let cluster_wide = o.kind == "ClusterRoleBinding";
             let binding = if cluster_wide {
                 format!("ClusterRoleBinding/{}", o.name)
             } else {
@@ -697,17 +712,11 @@ impl RbacIndex {
         }
 
         // Service accounts that exist or that workloads run as.
-        for o in &inv.objects {
-            if o.kind == "ServiceAccount" && o.api_version == "v1" {
-                if let Some(ns) = &o.namespace {
-                    subjects.insert(Subject::service_account(ns, &o.name));
-                }
-            } else if let Some(t) = PodTemplate::of(o)
-                && let Some(ns) = &namespace_of(o, inv)
-            {
-                subjects.insert(Subject::service_account(ns, t.service_account()));
-            }
-        }
+        subjects.extend(
+            service_accounts
+                .into_iter()
+                .map(|(ns, name)| Subject::service_account(ns, name)),
+        );
 
         RbacIndex {
             grants,
