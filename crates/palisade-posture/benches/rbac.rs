@@ -94,6 +94,25 @@ pub fn inventory() -> Inventory {
     inv
 }
 
+/// CPU time of this thread in nanoseconds (Linux): the machine running the benchmarks is shared,
+/// so wall-clock times overstate the work done.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn cpu_time_per_iter<T>(iters: u32, mut f: impl FnMut() -> T) -> Option<f64> {
+    let start = thread_cpu_ns()?;
+    for _ in 0..iters {
+        black_box(f());
+    }
+    Some((thread_cpu_ns()? - start) as f64 / f64::from(iters) / 1e6)
+}
+
 fn bench(c: &mut Criterion) {
     let inv = inventory();
     let config = PostureConfig::default();
@@ -104,6 +123,39 @@ fn bench(c: &mut Criterion) {
         index.grants().len(),
         index.subjects().count()
     );
+    let rbac_only = Inventory {
+        cluster: inv.cluster.clone(),
+        objects: inv.objects[..2000].to_vec(),
+        warnings: Vec::new(),
+    };
+    for (name, ms) in [
+        (
+            "index build, 2k RBAC objects only",
+            cpu_time_per_iter(20, || RbacIndex::build(&rbac_only)),
+        ),
+        (
+            "index build, 22k objects",
+            cpu_time_per_iter(20, || RbacIndex::build(&inv)),
+        ),
+        (
+            "who_can create pods/exec",
+            cpu_time_per_iter(200, || {
+                index.who_can("create", "", "pods/exec", Some("ns-7")).len()
+            }),
+        ),
+        (
+            "rbac findings incl. index, 22k objects",
+            cpu_time_per_iter(5, || rbac::check(&inv, &config)),
+        ),
+        (
+            "control-plane checks, 22k objects",
+            cpu_time_per_iter(10, || palisade_posture::controlplane::check(&inv, &config)),
+        ),
+    ] {
+        if let Some(ms) = ms {
+            eprintln!("cpu time: {name}: {ms:.3} ms");
+        }
+    }
     c.bench_function("rbac index build (2k RBAC objects in 22k)", |b| {
         b.iter(|| RbacIndex::build(black_box(&inv)))
     });

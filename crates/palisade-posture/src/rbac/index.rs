@@ -324,10 +324,13 @@ pub struct RoleInfo {
 pub struct RbacIndex {
     /// Every grant made by a binding, in inventory order.
     grants: Vec<Grant>,
-    /// Direct and group-derived grants of every subject some binding names.
-    by_subject: HashMap<Subject, Vec<Grant>>,
-    /// Group-derived grants for subjects no binding names, keyed by the bound groups they are in.
-    by_groups: HashMap<Vec<String>, Vec<Grant>>,
+    /// Indices in `grants` of the grants naming each subject.
+    direct: HashMap<Subject, Vec<usize>>,
+    /// Direct and group-derived grants of every subject some binding names (built on first use).
+    by_subject: HashMap<Subject, OnceLock<Vec<Grant>>>,
+    /// Group-derived grants for subjects no binding names, keyed by the bound groups they are in
+    /// (built on first use).
+    by_groups: HashMap<Vec<String>, OnceLock<Vec<Grant>>>,
     /// Groups some binding names.
     bound_groups: HashSet<String>,
     subjects: BTreeSet<Subject>,
@@ -669,24 +672,15 @@ impl RbacIndex {
             .filter(|s| s.kind == SubjectKind::Group)
             .map(|s| s.name.clone())
             .collect();
-        let group_grants = |name: &str| -> &[usize] {
-            direct
-                .get(&Subject::group(name))
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-        };
-        let mut by_subject = HashMap::with_capacity(direct.len());
-        for (s, own) in &direct {
-            let mut list: Vec<Grant> = own.iter().map(|&i| grants[i].clone()).collect();
-            for g in s.implicit_groups() {
-                list.extend(group_grants(&g).iter().map(|&i| grants[i].clone()));
-            }
-            by_subject.insert(s.clone(), list);
-            subjects.insert(s.clone());
-        }
+        let by_subject: HashMap<Subject, OnceLock<Vec<Grant>>> = direct
+            .keys()
+            .map(|s| (s.clone(), OnceLock::new()))
+            .collect();
+        subjects.extend(direct.keys().cloned());
 
-        // Subjects no binding names still hold what their groups hold.
-        let mut by_groups: HashMap<Vec<String>, Vec<Grant>> = HashMap::new();
+        // Subjects no binding names still hold what their groups hold: one list per combination
+        // of bound groups such a subject can be in.
+        let mut by_groups: HashMap<Vec<String>, OnceLock<Vec<Grant>>> = HashMap::new();
         let mut canonical = vec![
             Subject::user("-"),
             Subject::user(ANONYMOUS),
@@ -703,12 +697,9 @@ impl RbacIndex {
             }
         }
         for s in &canonical {
-            let key = Self::bound_key(&bound_groups, s);
-            by_groups.entry(key).or_insert_with_key(|key| {
-                key.iter()
-                    .flat_map(|g| group_grants(g).iter().map(|&i| grants[i].clone()))
-                    .collect()
-            });
+            by_groups
+                .entry(Self::bound_key(&bound_groups, s))
+                .or_default();
         }
 
         // Service accounts that exist or that workloads run as.
@@ -720,6 +711,7 @@ impl RbacIndex {
 
         RbacIndex {
             grants,
+            direct,
             by_subject,
             by_groups,
             bound_groups,
@@ -740,13 +732,32 @@ impl RbacIndex {
     /// (a service account's `system:serviceaccounts`, `system:serviceaccounts:<ns>`,
     /// `system:authenticated`; every other subject's `system:authenticated`).
     pub fn grants_of(&self, s: &Subject) -> &[Grant] {
-        if let Some(list) = self.by_subject.get(s) {
-            return list;
+        if let Some(cell) = self.by_subject.get(s) {
+            return cell.get_or_init(|| self.collect(Some(s), &s.implicit_groups()));
         }
-        self.by_groups
-            .get(&Self::bound_key(&self.bound_groups, s))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        let key = Self::bound_key(&self.bound_groups, s);
+        match self.by_groups.get(&key) {
+            Some(cell) => cell.get_or_init(|| self.collect(None, &key)),
+            None => &[],
+        }
+    }
+
+    /// Copies of the grants naming `subject` and then of those naming each group.
+    fn collect(&self, subject: Option<&Subject>, groups: &[String]) -> Vec<Grant> {
+        let none: &[usize] = &[];
+        let own = subject
+            .and_then(|s| self.direct.get(s))
+            .map_or(none, Vec::as_slice);
+        let mut out: Vec<Grant> = own.iter().map(|&i| self.grants[i].clone()).collect();
+        for g in groups {
+            if !self.bound_groups.contains(g) {
+                continue;
+            }
+            if let Some(idx) = self.direct.get(&Subject::group(g.as_str())) {
+                out.extend(idx.iter().map(|&i| self.grants[i].clone()));
+            }
+        }
+        out
     }
 
     /// Every grant made by a binding (each once, under the subject the binding names).
