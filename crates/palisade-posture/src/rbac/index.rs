@@ -146,12 +146,15 @@ impl fmt::Display for Subject {
 }
 
 /// One PolicyRule of a Role or ClusterRole.
+/// Serialized in the Kubernetes spelling (`apiGroups`, `resourceNames`, `nonResourceURLs`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Rule {
     pub verbs: Vec<String>,
     pub api_groups: Vec<String>,
     pub resources: Vec<String>,
     pub resource_names: Vec<String>,
+    #[serde(rename = "nonResourceURLs")]
     pub non_resource_urls: Vec<String>,
 }
 
@@ -895,6 +898,19 @@ mod tests {
                "metadata": {"name": name, "namespace": ns},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
                "subjects": subjects})
+    }
+
+    #[test]
+    fn rules_serialize_in_kubernetes_spelling() {
+        let r = rule(json!({"verbs": ["get"], "nonResourceURLs": ["/metrics"]}));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["nonResourceURLs"], json!(["/metrics"]));
+        assert_eq!(v["apiGroups"], json!([]));
+        let s = serde_json::to_value(Subject::service_account("prod", "web")).unwrap();
+        assert_eq!(
+            s,
+            json!({"kind": "ServiceAccount", "name": "web", "namespace": "prod"})
+        );
     }
 
     #[test]
