@@ -668,7 +668,12 @@ impl RbacIndex {
         let mut direct: HashMap<Subject, Vec<usize>> = HashMap::new();
         let mut subjects: BTreeSet<Subject> = BTreeSet::new();
         for (i, g) in grants.iter().enumerate() {
-            direct.entry(g.subject.clone()).or_default().push(i);
+            match direct.get_mut(&g.subject) {
+                Some(list) => list.push(i),
+                None => {
+                    direct.insert(g.subject.clone(), vec![i]);
+                }
+            }
         }
         let bound_groups: HashSet<String> = direct
             .keys()
