@@ -355,9 +355,7 @@ pub(crate) const KUBELET_RULES: &[KubeletRule] = &[
         eval: |k| {
             let f = k.flags?.last("hostname-override")?;
             Some(Problem {
-                message: format!(
-                    "--hostname-override is set: TLS between the API server and the kubelet may not verify the node"
-                ),
+                message: "--hostname-override is set: TLS between the API server and the kubelet may not verify the node".to_string(),
                 evidence: vec![Evidence::new(f.path.clone(), f.text.clone())],
             })
         },

@@ -11,7 +11,7 @@ use crate::pod::PodTemplate;
 use palisade_core::{ResourceRef, Severity};
 use palisade_kube::{Inventory, KubeObject};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 const fn rbac_check(
     id: &'static str,
@@ -413,13 +413,11 @@ fn scope(g: &Grant) -> String {
 }
 
 fn describe(grants: &[&Grant]) -> String {
-    let mut seen = BTreeSet::new();
+    let mut seen = HashSet::new();
     let parts: Vec<String> = grants
         .iter()
-        .filter_map(|g| {
-            let s = format!("{} via {} {}", g.role, g.binding, scope(g));
-            seen.insert(s.clone()).then_some(s)
-        })
+        .filter(|g| seen.insert((&g.role, &g.binding, &g.namespace)))
+        .map(|g| format!("{} via {} {}", g.role, g.binding, scope(g)))
         .collect();
     if parts.len() > 3 {
         format!("{} and {} more", parts[..3].join("; "), parts.len() - 3)
@@ -438,6 +436,9 @@ fn subject_ref(s: &Subject, cluster: Option<&str>) -> ResourceRef {
     }
 }
 
+/// Grants cited per finding (the message counts them all).
+const MAX_EVIDENCE: usize = 20;
+
 fn subject_finding(
     info: &CheckInfo,
     s: &Subject,
@@ -446,10 +447,11 @@ fn subject_finding(
     grants: &[&Grant],
     bindings: &HashMap<String, &KubeObject>,
 ) -> PostureFinding {
-    let mut seen = BTreeSet::new();
+    let mut seen = HashSet::new();
     let evidence = grants
         .iter()
         .filter(|g| seen.insert((&g.binding, &g.role, &g.rule)))
+        .take(MAX_EVIDENCE)
         .map(|g| grant_evidence(g))
         .collect();
     PostureFinding {
@@ -569,6 +571,13 @@ fn wildcard_roles(
     cluster: Option<&str>,
     findings: &mut Vec<PostureFinding>,
 ) {
+    let mut bound_subjects: HashMap<&str, BTreeSet<&Subject>> = HashMap::new();
+    for g in index.grants() {
+        bound_subjects
+            .entry(g.role.as_str())
+            .or_default()
+            .insert(&g.subject);
+    }
     for role in index.roles() {
         let Some(o) = role.object.and_then(|i| inventory.objects.get(i)) else {
             continue;
@@ -602,19 +611,12 @@ fn wildcard_roles(
             .iter()
             .filter_map(|e| e.path.rsplit('.').next())
             .collect();
-        let bound: BTreeSet<String> = index
-            .grants()
-            .iter()
-            .filter(|g| g.role == role.key)
-            .map(|g| g.subject.to_string())
-            .collect();
-        let bound = if bound.is_empty() {
+        let bound = bound_subjects.get(role.key.as_str());
+        let bound = if bound.is_none_or(BTreeSet::is_empty) {
             "it is not bound to any subject".to_string()
         } else {
-            format!(
-                "bound to {}",
-                bound.into_iter().collect::<Vec<_>>().join(", ")
-            )
+            let names: Vec<String> = bound.into_iter().flatten().map(|s| s.to_string()).collect();
+            format!("bound to {}", names.join(", "))
         };
         findings.push(WILDCARD_ROLE.finding(
             o,
@@ -663,8 +665,9 @@ fn default_service_accounts(
             .grants_of(&sa)
             .iter()
             .filter(|g| {
-                !(g.subject.kind == SubjectKind::Group && g.subject.name == AUTHENTICATED)
-                    && !bootstrap_binding(g)
+                let everyone =
+                    g.subject.kind == SubjectKind::Group && g.subject.name == AUTHENTICATED;
+                !everyone && !bootstrap_binding(g)
             })
             .collect();
         if grants.is_empty() {
@@ -726,6 +729,7 @@ fn mounted_service_accounts(
         .filter(|o| o.kind == "ServiceAccount" && o.api_version == "v1")
         .filter_map(|o| Some(((o.namespace.as_deref()?, o.name.as_str()), o)))
         .collect();
+    let mut cache: HashMap<Subject, (Vec<&'static str>, Vec<Evidence>)> = HashMap::new();
     for o in &inventory.objects {
         let Some(t) = PodTemplate::of(o) else {
             continue;
@@ -767,8 +771,23 @@ fn mounted_service_accounts(
         if !automounted && projected.is_none() {
             continue;
         }
-        let caps = dangerous_capabilities(index, &sa);
-        if caps.is_empty() {
+        let (names, grant_evidence) = cache
+            .entry(sa.clone())
+            .or_insert_with(|| {
+                let caps = dangerous_capabilities(index, &sa);
+                let names: Vec<&'static str> = caps.iter().map(|(n, _)| *n).collect();
+                // The first grant of each capability: enough to find and fix it.
+                let mut seen = HashSet::new();
+                let evidence = caps
+                    .iter()
+                    .filter_map(|(_, grants)| grants.first())
+                    .filter(|g| seen.insert((&g.binding, &g.role, &g.rule)))
+                    .map(|g| grant_evidence(g))
+                    .collect();
+                (names, evidence)
+            })
+            .clone();
+        if names.is_empty() {
             continue;
         }
         let mut evidence = vec![Evidence::new(t.path("serviceAccountName"), json!(sa_name))];
@@ -787,15 +806,7 @@ fn mounted_service_accounts(
                 json!("serviceAccountToken"),
             ));
         }
-        let mut seen = BTreeSet::new();
-        for (_, grants) in &caps {
-            for g in grants {
-                if seen.insert((&g.binding, &g.role, &g.rule)) {
-                    evidence.push(grant_evidence(g));
-                }
-            }
-        }
-        let names: Vec<&str> = caps.iter().map(|(n, _)| *n).collect();
+        evidence.extend(grant_evidence);
         findings.push(MOUNTED_DANGEROUS_SA.finding(
             o,
             cluster,

@@ -146,12 +146,15 @@ impl fmt::Display for Subject {
 }
 
 /// One PolicyRule of a Role or ClusterRole.
+/// Serialized in the Kubernetes spelling (`apiGroups`, `resourceNames`, `nonResourceURLs`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Rule {
     pub verbs: Vec<String>,
     pub api_groups: Vec<String>,
     pub resources: Vec<String>,
     pub resource_names: Vec<String>,
+    #[serde(rename = "nonResourceURLs")]
     pub non_resource_urls: Vec<String>,
 }
 
@@ -324,10 +327,13 @@ pub struct RoleInfo {
 pub struct RbacIndex {
     /// Every grant made by a binding, in inventory order.
     grants: Vec<Grant>,
-    /// Direct and group-derived grants of every subject some binding names.
-    by_subject: HashMap<Subject, Vec<Grant>>,
-    /// Group-derived grants for subjects no binding names, keyed by the bound groups they are in.
-    by_groups: HashMap<Vec<String>, Vec<Grant>>,
+    /// Indices in `grants` of the grants naming each subject.
+    direct: HashMap<Subject, Vec<usize>>,
+    /// Direct and group-derived grants of every subject some binding names (built on first use).
+    by_subject: HashMap<Subject, OnceLock<Vec<Grant>>>,
+    /// Group-derived grants for subjects no binding names, keyed by the bound groups they are in
+    /// (built on first use).
+    by_groups: HashMap<Vec<String>, OnceLock<Vec<Grant>>>,
     /// Groups some binding names.
     bound_groups: HashSet<String>,
     subjects: BTreeSet<Subject>,
@@ -397,15 +403,19 @@ pub fn bootstrap_cluster_roles() -> &'static [KubeObject] {
     })
 }
 
-fn is_rbac(o: &KubeObject, kind: &str) -> bool {
-    o.kind == kind && o.group() == RBAC_GROUP
-}
-
 fn rules_of(o: &KubeObject) -> Vec<Rule> {
     o.get("rules")
         .and_then(Value::as_array)
         .map(|a| a.iter().map(Rule::from_value).collect())
         .unwrap_or_default()
+}
+
+fn ns_ref(o: &KubeObject, manifests: bool) -> Option<&str> {
+    match &o.namespace {
+        Some(ns) => Some(ns),
+        None if manifests => Some("default"),
+        None => None,
+    }
 }
 
 /// The namespace of a namespaced object: manifests that leave it out are applied to `default`.
@@ -479,13 +489,33 @@ impl RbacIndex {
         let mut roles: BTreeMap<String, RoleInfo> = BTreeMap::new();
 
         // ClusterRoles, then aggregation over their labels.
-        let mut cluster_roles: Vec<(Option<usize>, &KubeObject)> = inv
-            .objects
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| is_rbac(o, "ClusterRole"))
-            .map(|(i, o)| (Some(i), o))
-            .collect();
+        // One pass sorts out the objects the index reads.
+        let mut cluster_roles: Vec<(Option<usize>, &KubeObject)> = Vec::new();
+        let mut namespaced_roles: Vec<(usize, &KubeObject)> = Vec::new();
+        let mut binding_objects: Vec<&KubeObject> = Vec::new();
+        let mut service_accounts: HashSet<(&str, &str)> = HashSet::new();
+        let manifests = inv.cluster.is_none();
+        for (idx, o) in inv.objects.iter().enumerate() {
+            match o.kind.as_str() {
+                "ClusterRole" if o.group() == RBAC_GROUP => cluster_roles.push((Some(idx), o)),
+                "Role" if o.group() == RBAC_GROUP => namespaced_roles.push((idx, o)),
+                "RoleBinding" | "ClusterRoleBinding" if o.group() == RBAC_GROUP => {
+                    binding_objects.push(o)
+                }
+                "ServiceAccount" if o.api_version == "v1" => {
+                    if let Some(ns) = ns_ref(o, manifests) {
+                        service_accounts.insert((ns, o.name.as_str()));
+                    }
+                }
+                _ => {
+                    if let Some(t) = PodTemplate::of(o)
+                        && let Some(ns) = ns_ref(o, manifests)
+                    {
+                        service_accounts.insert((ns, t.service_account()));
+                    }
+                }
+            }
+        }
         if inv.cluster.is_none() {
             // Manifests bind to roles every cluster has (cluster-admin, admin, edit, view, ...).
             let present: HashSet<&str> =
@@ -549,10 +579,7 @@ impl RbacIndex {
             );
         }
 
-        for (idx, o) in inv.objects.iter().enumerate() {
-            if !is_rbac(o, "Role") {
-                continue;
-            }
+        for (idx, o) in namespaced_roles {
             let Some(ns) = &namespace_of(o, inv) else {
                 warnings.push(format!("Role/{} has no namespace; ignored", o.name));
                 continue;
@@ -573,14 +600,8 @@ impl RbacIndex {
 
         // Bindings.
         let mut grants = Vec::new();
-        for o in &inv.objects {
-            let cluster_wide = if is_rbac(o, "ClusterRoleBinding") {
-                true
-            } else if is_rbac(o, "RoleBinding") {
-                false
-            } else {
-                continue;
-            };
+        for o in binding_objects {
+            let cluster_wide = o.kind == "ClusterRoleBinding";
             let binding = if cluster_wide {
                 format!("ClusterRoleBinding/{}", o.name)
             } else {
@@ -647,31 +668,27 @@ impl RbacIndex {
         let mut direct: HashMap<Subject, Vec<usize>> = HashMap::new();
         let mut subjects: BTreeSet<Subject> = BTreeSet::new();
         for (i, g) in grants.iter().enumerate() {
-            direct.entry(g.subject.clone()).or_default().push(i);
+            match direct.get_mut(&g.subject) {
+                Some(list) => list.push(i),
+                None => {
+                    direct.insert(g.subject.clone(), vec![i]);
+                }
+            }
         }
         let bound_groups: HashSet<String> = direct
             .keys()
             .filter(|s| s.kind == SubjectKind::Group)
             .map(|s| s.name.clone())
             .collect();
-        let group_grants = |name: &str| -> &[usize] {
-            direct
-                .get(&Subject::group(name))
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-        };
-        let mut by_subject = HashMap::with_capacity(direct.len());
-        for (s, own) in &direct {
-            let mut list: Vec<Grant> = own.iter().map(|&i| grants[i].clone()).collect();
-            for g in s.implicit_groups() {
-                list.extend(group_grants(&g).iter().map(|&i| grants[i].clone()));
-            }
-            by_subject.insert(s.clone(), list);
-            subjects.insert(s.clone());
-        }
+        let by_subject: HashMap<Subject, OnceLock<Vec<Grant>>> = direct
+            .keys()
+            .map(|s| (s.clone(), OnceLock::new()))
+            .collect();
+        subjects.extend(direct.keys().cloned());
 
-        // Subjects no binding names still hold what their groups hold.
-        let mut by_groups: HashMap<Vec<String>, Vec<Grant>> = HashMap::new();
+        // Subjects no binding names still hold what their groups hold: one list per combination
+        // of bound groups such a subject can be in.
+        let mut by_groups: HashMap<Vec<String>, OnceLock<Vec<Grant>>> = HashMap::new();
         let mut canonical = vec![
             Subject::user("-"),
             Subject::user(ANONYMOUS),
@@ -688,29 +705,21 @@ impl RbacIndex {
             }
         }
         for s in &canonical {
-            let key = Self::bound_key(&bound_groups, s);
-            by_groups.entry(key).or_insert_with_key(|key| {
-                key.iter()
-                    .flat_map(|g| group_grants(g).iter().map(|&i| grants[i].clone()))
-                    .collect()
-            });
+            by_groups
+                .entry(Self::bound_key(&bound_groups, s))
+                .or_default();
         }
 
         // Service accounts that exist or that workloads run as.
-        for o in &inv.objects {
-            if o.kind == "ServiceAccount" && o.api_version == "v1" {
-                if let Some(ns) = &o.namespace {
-                    subjects.insert(Subject::service_account(ns, &o.name));
-                }
-            } else if let Some(t) = PodTemplate::of(o)
-                && let Some(ns) = &namespace_of(o, inv)
-            {
-                subjects.insert(Subject::service_account(ns, t.service_account()));
-            }
-        }
+        subjects.extend(
+            service_accounts
+                .into_iter()
+                .map(|(ns, name)| Subject::service_account(ns, name)),
+        );
 
         RbacIndex {
             grants,
+            direct,
             by_subject,
             by_groups,
             bound_groups,
@@ -731,13 +740,32 @@ impl RbacIndex {
     /// (a service account's `system:serviceaccounts`, `system:serviceaccounts:<ns>`,
     /// `system:authenticated`; every other subject's `system:authenticated`).
     pub fn grants_of(&self, s: &Subject) -> &[Grant] {
-        if let Some(list) = self.by_subject.get(s) {
-            return list;
+        if let Some(cell) = self.by_subject.get(s) {
+            return cell.get_or_init(|| self.collect(Some(s), &s.implicit_groups()));
         }
-        self.by_groups
-            .get(&Self::bound_key(&self.bound_groups, s))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        let key = Self::bound_key(&self.bound_groups, s);
+        match self.by_groups.get(&key) {
+            Some(cell) => cell.get_or_init(|| self.collect(None, &key)),
+            None => &[],
+        }
+    }
+
+    /// Copies of the grants naming `subject` and then of those naming each group.
+    fn collect(&self, subject: Option<&Subject>, groups: &[String]) -> Vec<Grant> {
+        let none: &[usize] = &[];
+        let own = subject
+            .and_then(|s| self.direct.get(s))
+            .map_or(none, Vec::as_slice);
+        let mut out: Vec<Grant> = own.iter().map(|&i| self.grants[i].clone()).collect();
+        for g in groups {
+            if !self.bound_groups.contains(g) {
+                continue;
+            }
+            if let Some(idx) = self.direct.get(&Subject::group(g.as_str())) {
+                out.extend(idx.iter().map(|&i| self.grants[i].clone()));
+            }
+        }
+        out
     }
 
     /// Every grant made by a binding (each once, under the subject the binding names).
@@ -875,6 +903,19 @@ mod tests {
                "metadata": {"name": name, "namespace": ns},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
                "subjects": subjects})
+    }
+
+    #[test]
+    fn rules_serialize_in_kubernetes_spelling() {
+        let r = rule(json!({"verbs": ["get"], "nonResourceURLs": ["/metrics"]}));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["nonResourceURLs"], json!(["/metrics"]));
+        assert_eq!(v["apiGroups"], json!([]));
+        let s = serde_json::to_value(Subject::service_account("prod", "web")).unwrap();
+        assert_eq!(
+            s,
+            json!({"kind": "ServiceAccount", "name": "web", "namespace": "prod"})
+        );
     }
 
     #[test]
