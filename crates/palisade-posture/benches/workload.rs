@@ -28,7 +28,7 @@ fn container(i: usize, hardened: bool) -> Value {
         json!({"name": "app", "image": format!("app{}:latest", i % 50),
             "ports": [{"containerPort": 8080}],
             "env": [{"name": "API_TOKEN", "value": "not-a-real-token"}],
-            "securityContext": {"privileged": i % 7 == 0, "capabilities": {"add": ["NET_ADMIN"]}}})
+            "securityContext": {"privileged": i.is_multiple_of(7), "capabilities": {"add": ["NET_ADMIN"]}}})
     }
 }
 
@@ -47,14 +47,14 @@ fn pod_spec(i: usize, hardened: bool) -> Value {
             "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"},
             "appArmorProfile": {"type": "RuntimeDefault"}});
     } else {
-        spec["hostNetwork"] = json!(i % 5 == 0);
+        spec["hostNetwork"] = json!(i.is_multiple_of(5));
         spec["volumes"] = json!([{"name": "tmp", "hostPath": {"path": "/var/lib/app"}}]);
     }
     spec
 }
 
 fn workload_object(i: usize, all_hardened: bool) -> Value {
-    let hardened = all_hardened || i % 2 == 0;
+    let hardened = all_hardened || i.is_multiple_of(2);
     let ns = format!("team{}", i % 40);
     let name = format!("app-{i}");
     let labels = json!({"app": name, "team": format!("team{}", i % 40)});
@@ -81,7 +81,11 @@ fn inventory(all_hardened: bool) -> Inventory {
         objects.push(KubeObject::from_value(workload_object(i, all_hardened), None).unwrap());
     }
     for i in (0..WORKLOADS).step_by(10) {
-        let ty = if i % 30 == 0 { "LoadBalancer" } else { "ClusterIP" };
+        let ty = if i % 30 == 0 {
+            "LoadBalancer"
+        } else {
+            "ClusterIP"
+        };
         let svc = json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": format!("app-{i}"), "namespace": format!("team{}", i % 40)},
             "spec": {"type": ty, "selector": {"app": format!("app-{i}")},
@@ -103,6 +107,39 @@ fn inventory(all_hardened: bool) -> Inventory {
     }
 }
 
+/// CPU time of this thread in nanoseconds (Linux), so the per-core figure holds on a busy machine.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Objects per CPU-second of one thread over a few passes.
+fn per_core(label: &str, objects: usize, mut f: impl FnMut()) {
+    // Follow criterion's name filter (`cargo bench -- index`), matched loosely on the label.
+    if let Some(filter) = std::env::args().skip(1).find(|a| !a.starts_with('-')) {
+        let words = filter.replace('_', " ");
+        if !label.contains(words.trim_end_matches(" 20k")) {
+            return;
+        }
+    }
+    let passes = 5;
+    let (Some(start), wall) = (thread_cpu_ns(), std::time::Instant::now()) else {
+        return;
+    };
+    for _ in 0..passes {
+        f();
+    }
+    if let Some(end) = thread_cpu_ns() {
+        let cpu = (end - start) as f64 / 1e9;
+        eprintln!(
+            "{label}: {:.0} objects per CPU-second ({:.1} ms CPU, {:.1} ms wall per pass)",
+            (objects * passes) as f64 / cpu,
+            cpu * 1e3 / passes as f64,
+            wall.elapsed().as_secs_f64() * 1e3 / passes as f64
+        );
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let inv = inventory(false);
     let hardened = inventory(true);
@@ -116,6 +153,37 @@ fn bench(c: &mut Criterion) {
         "inventory: {} objects ({} workloads), workload findings: {findings} (all hardened: {hardened_findings})",
         inv.objects.len(),
         WORKLOADS
+    );
+
+    per_core("workload checks, half hardened", WORKLOADS, || {
+        black_box(workload::check(&inv, &config));
+    });
+    per_core("workload checks, all hardened", WORKLOADS, || {
+        black_box(workload::check(&hardened, &config));
+    });
+    per_core(
+        "exposure index: pod templates only",
+        inv.objects.len(),
+        || {
+            let n = inv
+                .objects
+                .iter()
+                .filter_map(palisade_posture::pod::PodTemplate::of)
+                .filter(|t| !t.is_owned_pod())
+                .map(|t| t.containers().count())
+                .sum::<usize>();
+            black_box(n);
+        },
+    );
+    per_core("exposure index build", inv.objects.len(), || {
+        black_box(ExposureIndex::build(&inv));
+    });
+    per_core(
+        "exposure checks (index included)",
+        inv.objects.len(),
+        || {
+            black_box(exposure::check(&inv, &config));
+        },
     );
 
     let mut group = c.benchmark_group("posture");

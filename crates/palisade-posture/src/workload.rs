@@ -551,10 +551,9 @@ fn array(v: Option<&Value>) -> impl Iterator<Item = &Value> {
 
 /// `CAP_SYS_ADMIN` and `sys_admin` both name SYS_ADMIN.
 fn cap_name(s: &str) -> &str {
-    if s.len() > 4 && s[..4].eq_ignore_ascii_case("cap_") {
-        &s[4..]
-    } else {
-        s
+    match s.get(..4) {
+        Some(prefix) if s.len() > 4 && prefix.eq_ignore_ascii_case("cap_") => &s[4..],
+        _ => s,
     }
 }
 
@@ -1319,9 +1318,10 @@ impl<'a> Run<'a> {
         }
         let what = WhatDisplay(t.object);
         let (path, value) = match source {
-            SeccompSource::Field(ty, level) => {
-                (effective_path(t, c, level, "seccompProfile.type"), Value::from(ty))
-            }
+            SeccompSource::Field(ty, level) => (
+                effective_path(t, c, level, "seccompProfile.type"),
+                Value::from(ty),
+            ),
             SeccompSource::Annotation(key, v) => (
                 format!("{}.annotations[{key}]", metadata_path(t)),
                 Value::from(v),
@@ -1417,7 +1417,10 @@ impl<'a> Run<'a> {
                 &APPARMOR_UNCONFINED,
                 t,
                 Some(c.name),
-                format!("Container {} of {what} runs with AppArmor unconfined", c.name),
+                format!(
+                    "Container {} of {what} runs with AppArmor unconfined",
+                    c.name
+                ),
                 vec![Evidence::new(path.clone(), value.clone())],
             );
         }
@@ -1685,7 +1688,9 @@ impl<'a> AppArmorProfile<'a> {
             Some("Unconfined") => AppArmorProfile("unconfined", ""),
             Some("Localhost") => AppArmorProfile(
                 "localhost/",
-                p.get("localhostProfile").and_then(Value::as_str).unwrap_or(""),
+                p.get("localhostProfile")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
             ),
             Some(other) => AppArmorProfile(other, ""),
             None => AppArmorProfile("", ""),
@@ -1907,6 +1912,15 @@ mod tests {
         assert!(image_tag_problem("nginx").is_some());
         assert!(image_tag_problem("localhost:5000/app").is_some());
         assert!(image_tag_problem("repo/app:latest").is_some());
+    }
+
+    #[test]
+    fn capability_names() {
+        assert!(cap_eq("CAP_SYS_ADMIN", "sys_admin"));
+        assert!(!cap_eq("CAP_SYS_ADMIN", "NET_ADMIN"));
+        // Multi-byte text never panics.
+        assert_eq!(cap_name("cap\u{e9}x"), "cap\u{e9}x");
+        assert_eq!(cap_name("\u{e9}\u{e9}\u{e9}"), "\u{e9}\u{e9}\u{e9}");
     }
 
     #[test]
