@@ -358,3 +358,64 @@ fn config_parameters_parse_and_validate() {
     );
     assert!(d.denied_service_ports.contains(&5432));
 }
+
+#[test]
+fn malformed_objects_do_not_panic() {
+    let odd = [
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a", "namespace": "x"},
+            "spec": {"template": {"metadata": {"labels": "nope", "annotations": [1]},
+              "spec": {"hostPID": "yes", "volumes": {"a": 1}, "securityContext": {"sysctls": "x", "seLinuxOptions": 3},
+                "containers": [{"name": "c", "image": 7, "ports": "80", "env": [{"name": 1}, {"name": "TOKEN", "value": 5}],
+                  "securityContext": {"capabilities": {"add": "ALL", "drop": "ALL"}, "privileged": "true",
+                    "runAsUser": "0", "appArmorProfile": "x", "seccompProfile": {"type": 1}},
+                  "resources": {"limits": {"cpu": [], "memory": "lots"}}}, "junk", null]}}}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "x"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": 1}, "ports": [{"port": "x"}, 5], "externalIPs": "1.2.3.4"}}),
+        serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i", "namespace": "x"},
+            "spec": {"tls": "yes", "rules": [{"host": 5, "http": {"paths": "x"}}], "defaultBackend": 3}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x",
+            "annotations": {"container.apparmor.security.beta.kubernetes.io/\u{e9}": "localhost/\u{e9}"}},
+            "spec": {"containers": [{"name": "\u{e9}", "image": "\u{e9}:\u{e9}",
+              "securityContext": {"capabilities": {"add": ["cap\u{e9}x", "\u{e9}\u{e9}\u{e9}\u{e9}"]}}}]}}),
+    ];
+    let inventory = Inventory {
+        cluster: Some("c".into()),
+        objects: odd
+            .into_iter()
+            .map(|v| KubeObject::from_value(v, None).unwrap())
+            .collect(),
+        warnings: Vec::new(),
+    };
+    let config = PostureConfig::default();
+    let findings = workload::check(&inventory, &config);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check_id == "container.resource-limits"
+                && f.message.contains("unreadable memory limit"))
+    );
+    let _ = exposure::check(&inventory, &config);
+}
+
+#[test]
+fn service_account_decides_automount_when_the_pod_is_silent() {
+    let text = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: api, namespace: a}\nautomountServiceAccountToken: true\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: a}\nspec:\n  template:\n    spec:\n      serviceAccountName: api\n      containers: [{name: api, image: 'registry.example.com/api:1.0.0'}]\n";
+    let mut objects = Vec::new();
+    for doc in yaml_serde::Deserializer::from_str(text) {
+        objects.push(
+            KubeObject::from_value(serde_json::Value::deserialize(doc).unwrap(), None).unwrap(),
+        );
+    }
+    let inventory = Inventory {
+        cluster: None,
+        objects,
+        warnings: Vec::new(),
+    };
+    let findings = workload::check(&inventory, &PostureConfig::default());
+    let f = findings
+        .iter()
+        .find(|f| f.check_id == "pod.automount-service-account-token")
+        .unwrap();
+    assert!(f.message.contains("service account api"), "{}", f.message);
+    assert_eq!(f.evidence.len(), 2);
+}
