@@ -270,10 +270,26 @@ impl ExposureIndex {
     /// Builds the index of an inventory.
     pub fn build(inventory: &Inventory) -> ExposureIndex {
         let objects = &inventory.objects;
+        // One pass to sort objects out: the inventory is large and its objects are scattered in
+        // memory, so every extra pass costs cache misses.
+        let mut ingresses: Vec<&KubeObject> = Vec::new();
+        let mut service_objects: Vec<&KubeObject> = Vec::new();
+        let mut workloads: Vec<PodTemplate<'_>> = Vec::new();
+        for o in objects {
+            match o.kind.as_str() {
+                "Ingress" => ingresses.push(o),
+                "Service" => service_objects.push(o),
+                _ => {
+                    if let Some(t) = PodTemplate::of(o) {
+                        workloads.push(t);
+                    }
+                }
+            }
+        }
 
         // Ingress exposures per backend Service (namespace, name).
         let mut ingress_by_service: HashMap<NsName<'_>, Vec<Exposure>> = HashMap::new();
-        for o in objects.iter().filter(|o| o.kind == "Ingress") {
+        for &o in &ingresses {
             let ns = ns_of(o);
             let Some(spec) = o.value.get("spec") else {
                 continue;
@@ -309,7 +325,7 @@ impl ExposureIndex {
         // Each Service goes in the bucket of its rarest selector pair, so a label shared by
         // every Service of a namespace (`team: x`) does not make the lookup quadratic.
         let mut pair_count: HashMap<(&str, &str, &str), u32> = HashMap::new();
-        for o in objects.iter().filter(|o| o.kind == "Service") {
+        for &o in &service_objects {
             let ns = ns_of(o);
             for (k, v) in service_selector(o).into_iter().flatten() {
                 if let Some(v) = v.as_str() {
@@ -319,7 +335,7 @@ impl ExposureIndex {
         }
         let mut services: Vec<Svc<'_>> = Vec::new();
         let mut svc_bucket: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
-        for o in objects.iter().filter(|o| o.kind == "Service") {
+        for &o in &service_objects {
             let Some(spec) = o.value.get("spec") else {
                 continue;
             };
@@ -354,10 +370,8 @@ impl ExposureIndex {
         let mut index = ExposureIndex::default();
         let mut owned_pods: Vec<&KubeObject> = Vec::new();
         let mut matched: Vec<usize> = Vec::new();
-        for o in objects {
-            let Some(template) = PodTemplate::of(o) else {
-                continue;
-            };
+        for template in &workloads {
+            let o = template.object;
             if template.is_owned_pod() {
                 owned_pods.push(o);
             }
@@ -387,7 +401,7 @@ impl ExposureIndex {
                     list.extend(services[i].exposures.iter().cloned());
                 }
             }
-            host_exposures(&template, &mut list);
+            host_exposures(template, &mut list);
             if !list.is_empty() {
                 index.by_key.insert(o.key(), index.lists.len());
                 index.lists.push(list);

@@ -551,10 +551,9 @@ fn array(v: Option<&Value>) -> impl Iterator<Item = &Value> {
 
 /// `CAP_SYS_ADMIN` and `sys_admin` both name SYS_ADMIN.
 fn cap_name(s: &str) -> &str {
-    if s.len() > 4 && s[..4].eq_ignore_ascii_case("cap_") {
-        &s[4..]
-    } else {
-        s
+    match s.get(..4) {
+        Some(prefix) if s.len() > 4 && prefix.eq_ignore_ascii_case("cap_") => &s[4..],
+        _ => s,
     }
 }
 
@@ -1134,7 +1133,16 @@ impl<'a> Run<'a> {
                     &HOST_PORTS,
                     t,
                     cname,
-                    format!("Container {} of {what} binds host port {hp}", c.name),
+                    match p.host_port_range {
+                        Some(r) => format!(
+                            "Container {} of {what} binds host port {hp}, outside the allowed range {}-{}",
+                            c.name, r.min, r.max
+                        ),
+                        None => format!(
+                            "Container {} of {what} binds host port {hp} (no host ports are allowed)",
+                            c.name
+                        ),
+                    },
                     vec![Evidence::new(
                         t.container_path(c, &format!("ports[{i}].hostPort")),
                         hp,
@@ -1280,48 +1288,47 @@ impl<'a> Run<'a> {
     }
 
     fn seccomp(&mut self, t: &PodTemplate<'_>, c: &Container<'_>) {
+        // Field first (container, then pod), then the legacy annotations. Nothing is allocated
+        // unless a finding is made.
+        let source = match effective(t, c, "seccompProfile") {
+            Some((v, level)) => match v.get("type").and_then(Value::as_str) {
+                Some(ty) => SeccompSource::Field(ty, level),
+                None => SeccompSource::None,
+            },
+            None => match container_annotation(t, SECCOMP_CONTAINER_ANNOTATION, c.name) {
+                Some((key, v)) => SeccompSource::Annotation(key, v),
+                None => match t.annotation(SECCOMP_POD_ANNOTATION) {
+                    Some(v) => SeccompSource::Annotation(SECCOMP_POD_ANNOTATION, v),
+                    None => SeccompSource::None,
+                },
+            },
+        };
+        let profile = match source {
+            SeccompSource::Field(ty, _) => Some(ty),
+            SeccompSource::Annotation(_, v) => Some(match v {
+                "runtime/default" | "docker/default" => "RuntimeDefault",
+                "unconfined" => "Unconfined",
+                v if v.starts_with("localhost/") => "Localhost",
+                other => other,
+            }),
+            SeccompSource::None => None,
+        };
+        if matches!(profile, Some("RuntimeDefault" | "Localhost")) {
+            return;
+        }
         let what = WhatDisplay(t.object);
-        // Field first (container, then pod), then the legacy annotations.
-        let field = effective(t, c, "seccompProfile")
-            .and_then(|(v, level)| Some((v.get("type")?.as_str()?, level)));
-        let (profile, path, value): (Option<&str>, String, Value) = match field {
-            Some((ty, level)) => (
-                Some(match ty {
-                    "RuntimeDefault" => "RuntimeDefault",
-                    "Localhost" => "Localhost",
-                    "Unconfined" => "Unconfined",
-                    other => other,
-                }),
+        let (path, value) = match source {
+            SeccompSource::Field(ty, level) => (
                 effective_path(t, c, level, "seccompProfile.type"),
                 Value::from(ty),
             ),
-            None => {
-                let container_key =
-                    format!("container.seccomp.security.alpha.kubernetes.io/{}", c.name);
-                let annotation = t
-                    .annotation(&container_key)
-                    .map(|v| (container_key.clone(), v))
-                    .or_else(|| {
-                        t.annotation("seccomp.security.alpha.kubernetes.io/pod")
-                            .map(|v| ("seccomp.security.alpha.kubernetes.io/pod".to_string(), v))
-                    });
-                match annotation {
-                    Some((key, v)) => (
-                        Some(match v {
-                            "runtime/default" | "docker/default" => "RuntimeDefault",
-                            "unconfined" => "Unconfined",
-                            v if v.starts_with("localhost/") => "Localhost",
-                            other => other,
-                        }),
-                        format!("{}.annotations[{key}]", metadata_path(t)),
-                        Value::from(v),
-                    ),
-                    None => (None, t.path("securityContext.seccompProfile"), Value::Null),
-                }
-            }
+            SeccompSource::Annotation(key, v) => (
+                format!("{}.annotations[{key}]", metadata_path(t)),
+                Value::from(v),
+            ),
+            SeccompSource::None => (t.path("securityContext.seccompProfile"), Value::Null),
         };
         match profile {
-            Some("RuntimeDefault" | "Localhost") => {}
             Some("Unconfined") => {
                 self.emit(
                     &SECCOMP_UNCONFINED,
@@ -1356,41 +1363,56 @@ impl<'a> Run<'a> {
     }
 
     fn apparmor(&mut self, t: &PodTemplate<'_>, c: &Container<'_>) {
-        let what = WhatDisplay(t.object);
-        let annotation_key = format!("container.apparmor.security.beta.kubernetes.io/{}", c.name);
         // The container's field wins, then its annotation, then the pod's field.
-        let (profile, path, value): (Option<String>, String, Value) =
-            if let Some(p) = c.security("appArmorProfile").filter(|v| !v.is_null()) {
-                (
-                    Some(apparmor_field_name(p)),
-                    t.container_path(c, "securityContext.appArmorProfile"),
-                    p.clone(),
-                )
-            } else if let Some(a) = t.annotation(&annotation_key) {
-                (
-                    Some(a.to_string()),
-                    format!("{}.annotations[{annotation_key}]", metadata_path(t)),
-                    Value::from(a),
-                )
-            } else if let Some(p) = t
-                .spec
-                .get("securityContext")
-                .and_then(|s| s.get("appArmorProfile"))
-                .filter(|v| !v.is_null())
-            {
-                (
-                    Some(apparmor_field_name(p)),
-                    t.path("securityContext.appArmorProfile"),
-                    p.clone(),
-                )
-            } else {
-                (
-                    None,
-                    t.container_path(c, "securityContext.appArmorProfile"),
-                    Value::Null,
-                )
-            };
-        if profile.as_deref() == Some("unconfined") {
+        let source = if let Some(p) = c.security("appArmorProfile").filter(|v| !v.is_null()) {
+            AppArmorSource::ContainerField(p)
+        } else if let Some((key, a)) = container_annotation(t, APPARMOR_ANNOTATION, c.name) {
+            AppArmorSource::Annotation(key, a)
+        } else if let Some(p) = t
+            .spec
+            .get("securityContext")
+            .and_then(|s| s.get("appArmorProfile"))
+            .filter(|v| !v.is_null())
+        {
+            AppArmorSource::PodField(p)
+        } else {
+            AppArmorSource::None
+        };
+        let profile = match source {
+            AppArmorSource::ContainerField(p) | AppArmorSource::PodField(p) => {
+                Some(AppArmorProfile::of_field(p))
+            }
+            AppArmorSource::Annotation(_, a) => Some(AppArmorProfile(a, "")),
+            AppArmorSource::None => None,
+        };
+        let unconfined = profile.is_some_and(|p| p.is("unconfined"));
+        let allowed = profile.is_some_and(|p| {
+            self.settings
+                .params
+                .allowed_app_armor_profiles
+                .iter()
+                .any(|a| p.matches(a))
+        });
+        if allowed && !unconfined {
+            return;
+        }
+        let what = WhatDisplay(t.object);
+        let (path, value) = match source {
+            AppArmorSource::ContainerField(p) => (
+                t.container_path(c, "securityContext.appArmorProfile"),
+                p.clone(),
+            ),
+            AppArmorSource::Annotation(key, a) => (
+                format!("{}.annotations[{key}]", metadata_path(t)),
+                Value::from(a),
+            ),
+            AppArmorSource::PodField(p) => (t.path("securityContext.appArmorProfile"), p.clone()),
+            AppArmorSource::None => (
+                t.container_path(c, "securityContext.appArmorProfile"),
+                Value::Null,
+            ),
+        };
+        if unconfined {
             self.emit(
                 &APPARMOR_UNCONFINED,
                 t,
@@ -1402,16 +1424,17 @@ impl<'a> Run<'a> {
                 vec![Evidence::new(path.clone(), value.clone())],
             );
         }
-        let allowed = &self.settings.params.allowed_app_armor_profiles;
+        if allowed {
+            return;
+        }
         match profile {
-            Some(ref name) if allowed.iter().any(|a| profile_allowed(a, name)) => {}
-            Some(name) => self.emit(
+            Some(p) => self.emit(
                 &APPARMOR_PROFILE,
                 t,
                 Some(c.name),
                 format!(
-                    "Container {} of {what} uses AppArmor profile {name}, which is not allowed",
-                    c.name
+                    "Container {} of {what} uses AppArmor profile {}{}, which is not allowed",
+                    c.name, p.0, p.1
                 ),
                 vec![Evidence::new(path, value)],
             ),
@@ -1620,26 +1643,75 @@ fn id_problem(rule: &IdRule, value: Option<&Value>, field: &str) -> Option<Strin
     }
 }
 
-/// The name an `appArmorProfile` field stands for: `runtime/default`, `localhost/<p>`, `unconfined`.
-fn apparmor_field_name(p: &Value) -> String {
-    match p.get("type").and_then(Value::as_str) {
-        Some("RuntimeDefault") => "runtime/default".to_string(),
-        Some("Unconfined") => "unconfined".to_string(),
-        Some("Localhost") => format!(
-            "localhost/{}",
-            p.get("localhostProfile")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        ),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    }
+const APPARMOR_ANNOTATION: &str = "container.apparmor.security.beta.kubernetes.io/";
+const SECCOMP_CONTAINER_ANNOTATION: &str = "container.seccomp.security.alpha.kubernetes.io/";
+const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
+
+/// The pod annotation `<prefix><container name>`, found without building the key.
+fn container_annotation<'a>(
+    t: &PodTemplate<'a>,
+    prefix: &str,
+    container: &str,
+) -> Option<(&'a str, &'a str)> {
+    t.metadata?
+        .get("annotations")?
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.strip_prefix(prefix) == Some(container))
+        .and_then(|(k, v)| Some((k.as_str(), v.as_str()?)))
 }
 
-fn profile_allowed(pattern: &str, profile: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => profile.starts_with(prefix),
-        None => pattern == profile,
+#[derive(Clone, Copy)]
+enum SeccompSource<'a> {
+    Field(&'a str, Level),
+    Annotation(&'a str, &'a str),
+    None,
+}
+
+#[derive(Clone, Copy)]
+enum AppArmorSource<'a> {
+    ContainerField(&'a Value),
+    Annotation(&'a str, &'a str),
+    PodField(&'a Value),
+    None,
+}
+
+/// An AppArmor profile name in the annotation form, as two parts so that `localhost/<profile>`
+/// need not be built: (`runtime/default`, ``), (`localhost/`, `k8s-nginx`), (`unconfined`, ``).
+#[derive(Clone, Copy)]
+struct AppArmorProfile<'a>(&'a str, &'a str);
+
+impl<'a> AppArmorProfile<'a> {
+    fn of_field(p: &'a Value) -> AppArmorProfile<'a> {
+        match p.get("type").and_then(Value::as_str) {
+            Some("RuntimeDefault") => AppArmorProfile("runtime/default", ""),
+            Some("Unconfined") => AppArmorProfile("unconfined", ""),
+            Some("Localhost") => AppArmorProfile(
+                "localhost/",
+                p.get("localhostProfile")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+            ),
+            Some(other) => AppArmorProfile(other, ""),
+            None => AppArmorProfile("", ""),
+        }
+    }
+
+    fn is(&self, name: &str) -> bool {
+        name.len() == self.0.len() + self.1.len()
+            && name.starts_with(self.0)
+            && &name[self.0.len()..] == self.1
+    }
+
+    /// Whether a pattern of `allowedAppArmorProfiles` (exact, or a prefix ending in `*`) allows it.
+    fn matches(&self, pattern: &str) -> bool {
+        match pattern.strip_suffix('*') {
+            None => self.is(pattern),
+            Some(prefix) if prefix.len() <= self.0.len() => self.0.starts_with(prefix),
+            Some(prefix) => {
+                prefix.starts_with(self.0) && self.1.starts_with(&prefix[self.0.len()..])
+            }
+        }
     }
 }
 
@@ -1840,6 +1912,31 @@ mod tests {
         assert!(image_tag_problem("nginx").is_some());
         assert!(image_tag_problem("localhost:5000/app").is_some());
         assert!(image_tag_problem("repo/app:latest").is_some());
+    }
+
+    #[test]
+    fn capability_names() {
+        assert!(cap_eq("CAP_SYS_ADMIN", "sys_admin"));
+        assert!(!cap_eq("CAP_SYS_ADMIN", "NET_ADMIN"));
+        // Multi-byte text never panics.
+        assert_eq!(cap_name("cap\u{e9}x"), "cap\u{e9}x");
+        assert_eq!(cap_name("\u{e9}\u{e9}\u{e9}"), "\u{e9}\u{e9}\u{e9}");
+    }
+
+    #[test]
+    fn apparmor_profile_patterns() {
+        let local = AppArmorProfile("localhost/", "k8s-nginx");
+        assert!(local.matches("localhost/*"));
+        assert!(local.matches("localhost/k8s-nginx"));
+        assert!(local.matches("localhost/k8s-*"));
+        assert!(!local.matches("localhost/other"));
+        assert!(!local.matches("runtime/default"));
+        assert!(local.matches("*"));
+        let field = json!({"type": "RuntimeDefault"});
+        let rd = AppArmorProfile::of_field(&field);
+        assert!(rd.matches("runtime/default") && !rd.matches("localhost/*"));
+        assert!(AppArmorProfile::of_field(&json!({"type": "Unconfined"})).is("unconfined"));
+        assert!(AppArmorProfile("unconfined", "").is("unconfined"));
     }
 
     #[test]

@@ -154,7 +154,11 @@ fn check_metadata_is_complete() {
         // Every parameter a check names must be a key of the config file.
         let keys = serde_json::to_value(PostureConfig::default().parameters).unwrap();
         for p in c.parameters {
-            assert!(keys.get(p).is_some(), "{}: parameter {p} is not a config key", c.id);
+            assert!(
+                keys.get(p).is_some(),
+                "{}: parameter {p} is not a config key",
+                c.id
+            );
         }
     }
 }
@@ -243,22 +247,39 @@ fn node_agent_findings_are_specific() {
         .iter()
         .find(|f| f.check_id == "pod.container-runtime-socket")
         .unwrap();
-    assert!(socket.message.contains("/var/run/docker.sock"), "{}", socket.message);
-    assert_eq!(socket.evidence[0].path, "spec.template.spec.volumes[0].hostPath.path");
+    assert!(
+        socket.message.contains("/var/run/docker.sock"),
+        "{}",
+        socket.message
+    );
+    assert_eq!(
+        socket.evidence[0].path,
+        "spec.template.spec.volumes[0].hostPath.path"
+    );
     let pe = finding(&findings, "container.privilege-escalation", "agent");
     assert!(pe.message.contains("privileged"), "{}", pe.message);
     let secret = finding(&findings, "container.secret-in-env", "agent");
     assert!(secret.message.contains("API_TOKEN"));
     // The secret itself never appears in the evidence.
-    assert!(!serde_json::to_string(&secret.evidence).unwrap().contains("s3cr3t"));
+    assert!(
+        !serde_json::to_string(&secret.evidence)
+            .unwrap()
+            .contains("s3cr3t")
+    );
     let apparmor = finding(&findings, "container.apparmor-unconfined", "agent");
     assert_eq!(
         apparmor.evidence[0].path,
         "spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/agent]"
     );
-    let ns = findings.iter().find(|f| f.check_id == "pod.host-namespaces").unwrap();
+    let ns = findings
+        .iter()
+        .find(|f| f.check_id == "pod.host-namespaces")
+        .unwrap();
     assert!(ns.message.contains("hostPID and hostIPC"), "{}", ns.message);
-    let hp: Vec<_> = findings.iter().filter(|f| f.check_id == "pod.host-path").collect();
+    let hp: Vec<_> = findings
+        .iter()
+        .filter(|f| f.check_id == "pod.host-path")
+        .collect();
     assert_eq!(hp.len(), 3);
 }
 
@@ -267,12 +288,27 @@ fn postgres_findings_name_the_service_and_the_cause() {
     let f = load(&fixtures_dir().join("postgres-exposed.yaml"));
     let findings = run(&f);
     let trust = finding(&findings, "K8S_ExposedPostgresTrustAuth", "postgres");
-    assert!(trust.message.contains("LoadBalancer Service/data/orders-db"), "{}", trust.message);
-    assert!(trust.evidence.iter().any(|e| e.path == "spec.template.spec.containers[0].env[0].value"));
+    assert!(
+        trust
+            .message
+            .contains("LoadBalancer Service/data/orders-db"),
+        "{}",
+        trust.message
+    );
+    assert!(
+        trust
+            .evidence
+            .iter()
+            .any(|e| e.path == "spec.template.spec.containers[0].env[0].value")
+    );
     assert_eq!(trust.resource.kind.as_deref(), Some("StatefulSet"));
     let broad = finding(&findings, "K8S_ExposedPostgresBroadIPRange", "postgres");
     assert!(broad.message.contains("0.0.0.0/0"), "{}", broad.message);
-    assert!(broad.message.contains("any client address"), "{}", broad.message);
+    assert!(
+        broad.message.contains("any client address"),
+        "{}",
+        broad.message
+    );
 
     let bitnami = load(&fixtures_dir().join("postgres-bitnami-hba.yaml"));
     let findings = run(&bitnami);
@@ -291,7 +327,11 @@ fn excluded_namespaces_and_disabled_checks() {
     f.config.disabled_checks.push("container.privileged".into());
     let mut findings = run(&f);
     f.config.apply_overrides(&mut findings);
-    assert!(!findings.iter().any(|x| x.check_id == "container.privileged"));
+    assert!(
+        !findings
+            .iter()
+            .any(|x| x.check_id == "container.privileged")
+    );
     assert!(findings.iter().any(|x| x.check_id == "pod.host-network"));
 }
 
@@ -304,11 +344,78 @@ fn config_parameters_parse_and_validate() {
     assert_eq!(c.parameters.max_cpu.as_deref(), Some("1500m"));
     assert!(!c.parameters.allowed_host_paths[0].read_only);
     assert!(PostureConfig::from_yaml("parameters:\n  maxMemory: lots\n").is_err());
-    assert!(PostureConfig::from_yaml("parameters:\n  hostPortRange: {min: 90, max: 80}\n").is_err());
+    assert!(
+        PostureConfig::from_yaml("parameters:\n  hostPortRange: {min: 90, max: 80}\n").is_err()
+    );
     assert!(PostureConfig::from_yaml("parameters:\n  runAsGroup: {rule: MustRunAs}\n").is_err());
     assert!(PostureConfig::from_yaml("parameters:\n  allowedRegistry: [x]\n").is_err());
     let d = PostureConfig::default().parameters;
     assert_eq!(d.required_drop_capabilities, vec!["ALL"]);
-    assert!(d.allowed_capabilities.iter().any(|c| c == "NET_BIND_SERVICE"));
+    assert!(
+        d.allowed_capabilities
+            .iter()
+            .any(|c| c == "NET_BIND_SERVICE")
+    );
     assert!(d.denied_service_ports.contains(&5432));
+}
+
+#[test]
+fn malformed_objects_do_not_panic() {
+    let odd = [
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a", "namespace": "x"},
+            "spec": {"template": {"metadata": {"labels": "nope", "annotations": [1]},
+              "spec": {"hostPID": "yes", "volumes": {"a": 1}, "securityContext": {"sysctls": "x", "seLinuxOptions": 3},
+                "containers": [{"name": "c", "image": 7, "ports": "80", "env": [{"name": 1}, {"name": "TOKEN", "value": 5}],
+                  "securityContext": {"capabilities": {"add": "ALL", "drop": "ALL"}, "privileged": "true",
+                    "runAsUser": "0", "appArmorProfile": "x", "seccompProfile": {"type": 1}},
+                  "resources": {"limits": {"cpu": [], "memory": "lots"}}}, "junk", null]}}}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "x"},
+            "spec": {"type": "LoadBalancer", "selector": {"app": 1}, "ports": [{"port": "x"}, 5], "externalIPs": "1.2.3.4"}}),
+        serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i", "namespace": "x"},
+            "spec": {"tls": "yes", "rules": [{"host": 5, "http": {"paths": "x"}}], "defaultBackend": 3}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x",
+            "annotations": {"container.apparmor.security.beta.kubernetes.io/\u{e9}": "localhost/\u{e9}"}},
+            "spec": {"containers": [{"name": "\u{e9}", "image": "\u{e9}:\u{e9}",
+              "securityContext": {"capabilities": {"add": ["cap\u{e9}x", "\u{e9}\u{e9}\u{e9}\u{e9}"]}}}]}}),
+    ];
+    let inventory = Inventory {
+        cluster: Some("c".into()),
+        objects: odd
+            .into_iter()
+            .map(|v| KubeObject::from_value(v, None).unwrap())
+            .collect(),
+        warnings: Vec::new(),
+    };
+    let config = PostureConfig::default();
+    let findings = workload::check(&inventory, &config);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check_id == "container.resource-limits"
+                && f.message.contains("unreadable memory limit"))
+    );
+    let _ = exposure::check(&inventory, &config);
+}
+
+#[test]
+fn service_account_decides_automount_when_the_pod_is_silent() {
+    let text = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: api, namespace: a}\nautomountServiceAccountToken: true\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api, namespace: a}\nspec:\n  template:\n    spec:\n      serviceAccountName: api\n      containers: [{name: api, image: 'registry.example.com/api:1.0.0'}]\n";
+    let mut objects = Vec::new();
+    for doc in yaml_serde::Deserializer::from_str(text) {
+        objects.push(
+            KubeObject::from_value(serde_json::Value::deserialize(doc).unwrap(), None).unwrap(),
+        );
+    }
+    let inventory = Inventory {
+        cluster: None,
+        objects,
+        warnings: Vec::new(),
+    };
+    let findings = workload::check(&inventory, &PostureConfig::default());
+    let f = findings
+        .iter()
+        .find(|f| f.check_id == "pod.automount-service-account-token")
+        .unwrap();
+    assert!(f.message.contains("service account api"), "{}", f.message);
+    assert_eq!(f.evidence.len(), 2);
 }
