@@ -68,6 +68,7 @@ start)
     --disable-admission-plugins=ServiceAccount > logs/kube-apiserver.log 2>&1 & echo $! > run/kube-apiserver.pid
   ok=0
   for _ in $(seq 1 300); do
+    kill -0 "$(cat run/kube-apiserver.pid)" 2>/dev/null || { tail -30 logs/kube-apiserver.log >&2; echo "kube-apiserver exited" >&2; exit 1; }
     if [ "$(curl -sk "https://127.0.0.1:$PORT/readyz" -H 'Authorization: Bearer admin-token')" = ok ]; then ok=1; break; fi
     sleep 0.2
   done
@@ -96,7 +97,13 @@ KC
   echo "kube-apiserver ready on https://127.0.0.1:$PORT (kubeconfig $INFRA/kubeconfig)" ;;
 stop)
   for p in kube-apiserver etcd; do
-    if [ -f "run/$p.pid" ]; then kill "$(cat "run/$p.pid")" 2>/dev/null || true; rm -f "run/$p.pid"; fi
+    if [ -f "run/$p.pid" ]; then
+      pid=$(cat "run/$p.pid"); kill "$pid" 2>/dev/null || true
+      # wait for the port to be released, so a restart does not talk to the old process
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "run/$p.pid"
+    fi
   done ;;
 *) echo "usage: $0 build|start|stop" >&2; exit 2 ;;
 esac

@@ -83,7 +83,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             posture,
         }) => {
             let rt = runtime()?;
-            posture::cmd_scan_cluster(&cluster, namespace, save_inventory.as_deref(), &posture, &rt)
+            posture::cmd_scan_cluster(
+                &cluster,
+                namespace,
+                save_inventory.as_deref(),
+                &posture,
+                &rt,
+            )
         }
         Command::Scan(cmd) => {
             let rt = runtime()?;

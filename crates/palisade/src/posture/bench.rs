@@ -111,8 +111,16 @@ pub fn run(objects: u32, rbac: u32, runs: u32, format: StatusFormat) -> Result<(
                 checks.as_secs_f64() * 1e3,
                 per_second(n, checks)
             );
-            outln!(out, "  RBAC index         {:>9.1} ms", rbac_b.as_secs_f64() * 1e3);
-            outln!(out, "  graph build        {:>9.1} ms", graph_b.as_secs_f64() * 1e3);
+            outln!(
+                out,
+                "  RBAC index         {:>9.1} ms",
+                rbac_b.as_secs_f64() * 1e3
+            );
+            outln!(
+                out,
+                "  graph build        {:>9.1} ms",
+                graph_b.as_secs_f64() * 1e3
+            );
             outln!(
                 out,
                 "  attack paths       {:>9.1} ms  ({path_count} paths)",

@@ -62,7 +62,10 @@ fn source_inventory(
     rt: &tokio::runtime::Runtime,
 ) -> Result<(Inventory, Vec<String>)> {
     if source.manifests.is_empty() {
-        Ok((inventory_from_cluster(&source.cluster, None, rt)?, Vec::new()))
+        Ok((
+            inventory_from_cluster(&source.cluster, None, rt)?,
+            Vec::new(),
+        ))
     } else {
         inventory_from_manifests(&source.manifests)
     }
@@ -297,7 +300,11 @@ pub fn cmd_who_can(args: &WhoCanArgs, rt: &tokio::runtime::Runtime) -> Result<u8
         }
     };
     emit(None, &text)?;
-    Ok(if errors.is_empty() { EXIT_OK } else { EXIT_ERROR })
+    Ok(if errors.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
 }
 
 /// `palisade checks`.
@@ -363,7 +370,11 @@ pub fn cmd_explore(args: &ExploreArgs, rt: &tokio::runtime::Runtime) -> Result<u
         ExploreFormat::Table => query_table(&result),
     };
     emit(args.output.as_deref(), &out)?;
-    Ok(if errors.is_empty() { EXIT_OK } else { EXIT_ERROR })
+    Ok(if errors.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
 }
 
 fn query_table(result: &graph::QueryResult) -> String {

@@ -436,18 +436,33 @@ mod tests {
             results[1]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
             "Deployment/prod/web#app"
         );
-        assert_eq!(s["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            s["runs"][0]["tool"]["driver"]["rules"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]
     fn tables_group_both_ways() {
         let r = report();
         let t = render_table(&r, GroupBy::Resource);
-        assert!(t.contains("Deployment prod/web  (./deploy/web.yaml:12)"), "{t}");
-        assert!(t.contains("2 findings on 1 resources (1 high, 1 low)"), "{t}");
+        assert!(
+            t.contains("Deployment prod/web  (./deploy/web.yaml:12)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("2 findings on 1 resources (1 high, 1 low)"),
+            "{t}"
+        );
         assert!(t.contains("warning: skipped values.yaml"));
         let t = render_table(&r, GroupBy::Check);
-        assert!(t.contains("HIGH [pod.privileged] title of pod.privileged — 1 resource(s)"), "{t}");
+        assert!(
+            t.contains("HIGH [pod.privileged] title of pod.privileged — 1 resource(s)"),
+            "{t}"
+        );
         assert!(t.contains("controls: CIS 5.2.2"));
         let j = render_json(&r);
         assert_eq!(j["schema"], SCHEMA);
