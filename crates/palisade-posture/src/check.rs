@@ -4,6 +4,7 @@ use palisade_core::{Finding, FindingKind, ResourceRef, Severity};
 use palisade_kube::{KubeObject, SourceLocation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// The family a check belongs to; tables group by it and `--category` filters on it.
@@ -64,15 +65,15 @@ impl CheckInfo {
         let mut resource = object.resource_ref(cluster);
         resource.container = container.map(str::to_string);
         PostureFinding {
-            check_id: self.id.to_string(),
-            title: self.title.to_string(),
+            check_id: Cow::Borrowed(self.id),
+            title: Cow::Borrowed(self.title),
             severity: self.severity,
             category: self.category,
             resource,
             message: message.into(),
             evidence,
-            remediation: self.remediation.to_string(),
-            controls: self.controls.iter().map(|c| c.to_string()).collect(),
+            remediation: Cow::Borrowed(self.remediation),
+            controls: self.controls.iter().map(|c| Cow::Borrowed(*c)).collect(),
             source: object.source.clone(),
         }
     }
@@ -98,16 +99,18 @@ impl Evidence {
 /// A recommendation that holds for one resource now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PostureFinding {
-    pub check_id: String,
-    pub title: String,
+    pub check_id: Cow<'static, str>,
+    /// Borrowed from the check's static description in the common case: a large inventory has
+    /// hundreds of thousands of findings, and these texts would otherwise be copied into each.
+    pub title: Cow<'static, str>,
     pub severity: Severity,
     pub category: Category,
     pub resource: ResourceRef,
     /// What is wrong with this resource in particular.
     pub message: String,
     pub evidence: Vec<Evidence>,
-    pub remediation: String,
-    pub controls: Vec<String>,
+    pub remediation: Cow<'static, str>,
+    pub controls: Vec<Cow<'static, str>>,
     /// File and line for objects loaded from manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceLocation>,
@@ -127,8 +130,8 @@ impl PostureFinding {
     pub fn to_finding(&self) -> Finding {
         Finding {
             kind: FindingKind::Recommendation,
-            rule_id: self.check_id.clone(),
-            title: self.title.clone(),
+            rule_id: self.check_id.to_string(),
+            title: self.title.to_string(),
             severity: self.severity,
             resource: self.resource.clone(),
             evidence: serde_json::json!({
@@ -136,7 +139,7 @@ impl PostureFinding {
                 "fields": self.evidence,
                 "controls": self.controls,
             }),
-            remediation: self.remediation.clone(),
+            remediation: self.remediation.to_string(),
         }
     }
 }

@@ -338,7 +338,7 @@ impl PostureConfig {
     pub fn apply_overrides(&self, findings: &mut Vec<PostureFinding>) {
         findings.retain(|f| self.is_enabled(&f.check_id));
         for f in findings.iter_mut() {
-            if let Some(s) = self.severity_overrides.get(&f.check_id) {
+            if let Some(s) = self.severity_overrides.get(f.check_id.as_ref()) {
                 f.severity = *s;
             }
         }

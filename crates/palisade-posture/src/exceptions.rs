@@ -353,7 +353,7 @@ mod tests {
         container: Option<&str>,
     ) -> PostureFinding {
         PostureFinding {
-            check_id: check.into(),
+            check_id: check.to_string().into(),
             title: "t".into(),
             severity: Severity::High,
             category: Category::Workload,

@@ -240,6 +240,9 @@ pub struct Exposure {
     pub hosts: Vec<String>,
     /// `key()` of the Service between an Ingress and the workload (None for other exposures).
     pub service: Option<String>,
+    /// An internal load balancer (cloud annotations of AKS, EKS, GKE and others): reachable from
+    /// the private network, not from the internet.
+    pub internal: bool,
 }
 
 /// Ingress annotations carrying a client allow-list (comma-separated CIDRs).
@@ -623,6 +626,7 @@ fn ingress_exposure_of(o: &KubeObject, spec: &Value) -> Exposure {
     }
     Exposure {
         via: ExposureVia::Ingress,
+        internal: false,
         object: o.key(),
         ports,
         source_ranges,
@@ -633,6 +637,47 @@ fn ingress_exposure_of(o: &KubeObject, spec: &Value) -> Exposure {
 }
 
 /// Exposures a Service creates on its own (not through an Ingress).
+/// Annotations that make a cloud load balancer internal (`(key, value)`; `None` = any value).
+const INTERNAL_LB_ANNOTATIONS: &[(&str, Option<&str>)] = &[
+    (
+        "service.beta.kubernetes.io/azure-load-balancer-internal",
+        Some("true"),
+    ),
+    (
+        "service.beta.kubernetes.io/aws-load-balancer-internal",
+        None,
+    ),
+    (
+        "service.beta.kubernetes.io/aws-load-balancer-scheme",
+        Some("internal"),
+    ),
+    ("networking.gke.io/load-balancer-type", Some("internal")),
+    ("cloud.google.com/load-balancer-type", Some("internal")),
+    (
+        "service.beta.kubernetes.io/oci-load-balancer-internal",
+        Some("true"),
+    ),
+    (
+        "service.beta.kubernetes.io/openstack-internal-load-balancer",
+        Some("true"),
+    ),
+    (
+        "service.kubernetes.io/ibm-load-balancer-cloud-provider-ip-type",
+        Some("private"),
+    ),
+];
+
+/// Whether a LoadBalancer Service asks its cloud for an internal (private) load balancer.
+pub fn is_internal_load_balancer(o: &KubeObject) -> bool {
+    INTERNAL_LB_ANNOTATIONS.iter().any(|(key, want)| {
+        o.annotation(key).is_some_and(|v| match want {
+            Some(w) => v.trim().eq_ignore_ascii_case(w),
+            // The AWS legacy annotation is "internal" when set to anything but "false".
+            None => !v.trim().eq_ignore_ascii_case("false"),
+        })
+    })
+}
+
 fn service_exposures(o: &KubeObject, spec: &Value) -> Vec<Exposure> {
     let mut out = Vec::new();
     let kind = spec
@@ -661,6 +706,7 @@ fn service_exposures(o: &KubeObject, spec: &Value) -> Vec<Exposure> {
     match kind {
         "LoadBalancer" => out.push(Exposure {
             via: ExposureVia::LoadBalancer,
+            internal: is_internal_load_balancer(o),
             object: o.key(),
             ports: service_ports(),
             source_ranges: source_ranges(),
@@ -675,6 +721,7 @@ fn service_exposures(o: &KubeObject, spec: &Value) -> Vec<Exposure> {
                 .collect();
             out.push(Exposure {
                 via: ExposureVia::NodePort,
+                internal: false,
                 object: o.key(),
                 ports: if node_ports.is_empty() {
                     service_ports()
@@ -692,6 +739,7 @@ fn service_exposures(o: &KubeObject, spec: &Value) -> Vec<Exposure> {
     if kind != "ExternalName" && array(spec.get("externalIPs")).next().is_some() {
         out.push(Exposure {
             via: ExposureVia::ExternalIPs,
+            internal: false,
             object: o.key(),
             ports: service_ports(),
             source_ranges: Vec::new(),
@@ -725,6 +773,7 @@ fn host_exposures(template: &PodTemplate<'_>, out: &mut Vec<Exposure>) {
         container_ports.dedup();
         out.push(Exposure {
             via: ExposureVia::HostNetwork,
+            internal: false,
             object: template.object.key(),
             ports: container_ports,
             source_ranges: Vec::new(),
@@ -738,6 +787,7 @@ fn host_exposures(template: &PodTemplate<'_>, out: &mut Vec<Exposure>) {
         host_ports.dedup();
         out.push(Exposure {
             via: ExposureVia::HostPort,
+            internal: false,
             object: template.object.key(),
             ports: host_ports,
             source_ranges: Vec::new(),
@@ -916,6 +966,21 @@ mod tests {
         // Neither the default backend (any host) nor other.example.com is covered by TLS.
         assert_eq!(e[0].tls, Some(false));
         assert_eq!(e[0].ports, vec![80, 443]);
+    }
+
+    #[test]
+    fn internal_load_balancers_are_recognised() {
+        let mut lb = obj(service("prod", "api", "LoadBalancer", json!({"app": "api"})));
+        assert!(!is_internal_load_balancer(&lb));
+        lb.value["metadata"]["annotations"] =
+            json!({"service.beta.kubernetes.io/azure-load-balancer-internal": "true"});
+        assert!(is_internal_load_balancer(&lb));
+        lb.value["metadata"]["annotations"] =
+            json!({"networking.gke.io/load-balancer-type": "Internal"});
+        assert!(is_internal_load_balancer(&lb));
+        lb.value["metadata"]["annotations"] =
+            json!({"service.beta.kubernetes.io/aws-load-balancer-internal": "false"});
+        assert!(!is_internal_load_balancer(&lb));
     }
 
     #[test]

@@ -1852,7 +1852,7 @@ mod tests {
     }
 
     fn ids(f: &[PostureFinding]) -> Vec<&str> {
-        f.iter().map(|f| f.check_id.as_str()).collect()
+        f.iter().map(|f| f.check_id.as_ref()).collect()
     }
 
     fn hardened() -> Value {

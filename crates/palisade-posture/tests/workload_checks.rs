@@ -101,7 +101,7 @@ fn fixtures_fire_and_stay_clean_as_declared() {
             assert!(known.contains(id), "{}: unknown check id {id}", f.name);
         }
         let findings = run(&f);
-        let fired: BTreeSet<&str> = findings.iter().map(|x| x.check_id.as_str()).collect();
+        let fired: BTreeSet<&str> = findings.iter().map(|x| x.check_id.as_ref()).collect();
         for id in &f.fires {
             if !fired.contains(id.as_str()) {
                 failures.push(format!("{}: expected {id} to fire", f.name));

@@ -334,6 +334,17 @@ fn who_can_explore_and_checks_on_manifests() {
     }
     let unique: std::collections::BTreeSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "check ids must be unique");
+    // The documented catalogue lists every check (regenerate it from `palisade checks`).
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/posture.md"),
+    )
+    .unwrap();
+    for id in &ids {
+        assert!(
+            docs.contains(&format!("| `{id}` |")),
+            "docs/posture.md does not list {id}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------ live cluster

@@ -53,7 +53,7 @@ fn inv_of(text: &str) -> Inventory {
 fn ids(inv: &Inventory) -> BTreeSet<String> {
     check(inv, &PostureConfig::default())
         .into_iter()
-        .map(|f| f.check_id)
+        .map(|f| f.check_id.into_owned())
         .collect()
 }
 
@@ -134,7 +134,7 @@ fn unset_flags_count_with_their_defaults() {
     let legacy: BTreeSet<&str> = findings
         .iter()
         .filter(|f| f.resource.name.as_deref() == Some("kube-apiserver-legacy"))
-        .map(|f| f.check_id.as_str())
+        .map(|f| f.check_id.as_ref())
         .collect();
     assert!(legacy.contains("apiserver.audit-log-path"));
     assert!(!legacy.contains("apiserver.authorization-always-allow"));
@@ -238,7 +238,7 @@ fn command_line_shapes() {
     let f = check(&open, &PostureConfig::default());
     assert_eq!(
         f.iter()
-            .map(|f| f.check_id.as_str())
+            .map(|f| f.check_id.as_ref())
             .collect::<BTreeSet<_>>(),
         BTreeSet::from(["scheduler.bind-address", "scheduler.profiling"])
     );

@@ -800,8 +800,8 @@ fn expose(g: &mut SecurityGraph, w: NodeId, ns: Option<&str>, list: &[&Exposure]
     let internet = g.node(NodeKind::Internet, None, INTERNET);
     let mut exposed = false;
     for e in list {
-        let from_internet =
-            e.source_ranges.is_empty() || e.source_ranges.iter().any(|r| public_range(r));
+        let from_internet = !e.internal
+            && (e.source_ranges.is_empty() || e.source_ranges.iter().any(|r| public_range(r)));
         let description = format!("{} {}", e.via.as_str(), e.object);
         g.push_list(w, "exposure", &description);
         if !e.ports.is_empty() {

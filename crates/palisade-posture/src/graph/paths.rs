@@ -137,15 +137,15 @@ impl AttackPath {
             ));
         }
         PostureFinding {
-            check_id: self.id.to_string(),
-            title: self.title.clone(),
+            check_id: self.id.into(),
+            title: self.title.clone().into(),
             severity: self.severity,
             category: Category::AttackPath,
             resource,
             message: self.message.clone(),
             evidence,
-            remediation: info.remediation.to_string(),
-            controls: info.controls.iter().map(|c| c.to_string()).collect(),
+            remediation: info.remediation.into(),
+            controls: info.controls.iter().map(|c| (*c).into()).collect(),
             source: origin.and_then(|o| o.source.clone()),
         }
     }

@@ -455,15 +455,15 @@ fn subject_finding(
         .map(|g| grant_evidence(g))
         .collect();
     PostureFinding {
-        check_id: info.id.to_string(),
-        title: info.title.to_string(),
+        check_id: info.id.into(),
+        title: info.title.into(),
         severity: info.severity,
         category: info.category,
         resource: subject_ref(s, cluster),
         message,
         evidence,
-        remediation: info.remediation.to_string(),
-        controls: info.controls.iter().map(|c| c.to_string()).collect(),
+        remediation: info.remediation.into(),
+        controls: info.controls.iter().map(|c| (*c).into()).collect(),
         source: grants
             .first()
             .and_then(|g| bindings.get(&g.binding))

@@ -46,7 +46,7 @@ fn recorded() -> Inventory {
 }
 
 fn ids(findings: &[crate::PostureFinding]) -> BTreeSet<&str> {
-    findings.iter().map(|f| f.check_id.as_str()).collect()
+    findings.iter().map(|f| f.check_id.as_ref()).collect()
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn findings_name_the_subject_binding_role_and_rule() {
     let dev: BTreeSet<&str> = findings
         .iter()
         .filter(|f| f.resource.name.as_deref() == Some("developers"))
-        .map(|f| f.check_id.as_str())
+        .map(|f| f.check_id.as_ref())
         .collect();
     assert_eq!(
         dev,

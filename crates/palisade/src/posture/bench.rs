@@ -4,10 +4,11 @@ use crate::bench::peak_rss_bytes;
 use crate::cli::StatusFormat;
 use crate::scan::emit;
 use anyhow::Result;
+use palisade_kube::Inventory;
 use palisade_kube::manifest::{ManifestLimits, parse_manifests};
 use palisade_posture::graph::{self, SecurityGraph};
 use palisade_posture::rbac::RbacIndex;
-use palisade_posture::{PostureConfig, synthetic};
+use palisade_posture::{PostureConfig, controlplane, exposure, rbac, synthetic, workload};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -25,52 +26,66 @@ fn per_second(n: usize, d: Duration) -> f64 {
 
 /// Generates the inventory, then times each stage `runs` times (best run reported).
 pub fn run(objects: u32, rbac: u32, runs: u32, format: StatusFormat) -> Result<()> {
-    let inventory = synthetic::inventory(objects as usize, rbac as usize);
-    let n = inventory.objects.len();
+    // The generated objects as one multi-document YAML file; the engine then runs on what the
+    // manifest loader read back, so only one inventory is alive at a time, as in a real scan.
+    let yaml = {
+        let generated = synthetic::inventory(objects as usize, rbac as usize);
+        let mut yaml = String::new();
+        for o in &generated.objects {
+            yaml.push_str("---\n");
+            yaml.push_str(&yaml_serde::to_string(&o.value)?);
+        }
+        yaml
+    };
     let config = PostureConfig::default();
-    // The same objects as one multi-document YAML file, for the manifest loader's rate.
-    let mut yaml = String::new();
-    for o in &inventory.objects {
-        yaml.push_str("---\n");
-        yaml.push_str(&yaml_serde::to_string(&o.value)?);
-    }
-    let (mut load, mut checks, mut rbac_t, mut graph_t, mut paths_t) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut findings, mut path_count) = (0, 0);
+    let mut t = Timings::default();
+    let (mut n, mut findings, mut path_count) = (0, 0, 0);
     for _ in 0..runs {
-        let t = Instant::now();
+        let start = Instant::now();
         let parsed = parse_manifests(&yaml, "bench.yaml", &ManifestLimits::default());
-        load.push(t.elapsed());
+        t.load.push(start.elapsed());
         anyhow::ensure!(
-            parsed.objects.len() == n,
-            "loader read {} of {n} objects",
-            parsed.objects.len()
+            parsed.errors.is_empty(),
+            "generated YAML did not load: {:?}",
+            parsed.errors.first()
         );
-        drop(parsed);
+        let inventory = Inventory {
+            cluster: None,
+            objects: parsed.objects,
+            warnings: parsed.warnings,
+        };
+        n = inventory.objects.len();
 
-        let t = Instant::now();
-        findings = palisade_posture::analyze(&inventory, &config).len();
-        checks.push(t.elapsed());
+        let start = Instant::now();
+        let mut all = workload::check(&inventory, &config);
+        t.workload.push(start.elapsed());
+        let start = Instant::now();
+        all.extend(exposure::check(&inventory, &config));
+        t.exposure.push(start.elapsed());
+        let start = Instant::now();
+        all.extend(rbac::check(&inventory, &config));
+        t.rbac_checks.push(start.elapsed());
+        let start = Instant::now();
+        all.extend(controlplane::check(&inventory, &config));
+        t.controlplane.push(start.elapsed());
+        findings = all.len();
+        drop(all);
 
-        let t = Instant::now();
+        let start = Instant::now();
         let index = RbacIndex::build(&inventory);
-        rbac_t.push(t.elapsed());
-
-        let t = Instant::now();
+        t.rbac_index.push(start.elapsed());
+        let start = Instant::now();
         let g = SecurityGraph::build(&inventory, &index, None, &config);
-        graph_t.push(t.elapsed());
-        let t = Instant::now();
+        t.graph.push(start.elapsed());
+        let start = Instant::now();
         path_count = graph::attack_paths(&g).len();
-        paths_t.push(t.elapsed());
+        t.paths.push(start.elapsed());
     }
     let peak = peak_rss_bytes().unwrap_or(0);
-    let (load, checks, rbac_b, graph_b, paths_b) = (
-        best(&load),
-        best(&checks),
-        best(&rbac_t),
-        best(&graph_t),
-        best(&paths_t),
-    );
+    let ms = |v: &[Duration]| best(v).as_secs_f64() * 1e3;
+    let rate = |v: &[Duration]| per_second(n, best(v));
+    let checks_ms = ms(&t.workload) + ms(&t.exposure) + ms(&t.rbac_checks) + ms(&t.controlplane);
+    let graph_ms = ms(&t.rbac_index) + ms(&t.graph) + ms(&t.paths);
     let text = match format {
         StatusFormat::Json => {
             let mut s = serde_json::to_string_pretty(&json!({
@@ -78,14 +93,19 @@ pub fn run(objects: u32, rbac: u32, runs: u32, format: StatusFormat) -> Result<(
                 "rbac_objects": rbac,
                 "runs": runs,
                 "yaml_bytes": yaml.len(),
-                "manifest_load_ms": load.as_secs_f64() * 1e3,
-                "manifest_objects_per_s": per_second(n, load),
-                "checks_ms": checks.as_secs_f64() * 1e3,
-                "checks_objects_per_s": per_second(n, checks),
+                "manifest_load_ms": ms(&t.load),
+                "manifest_objects_per_s": rate(&t.load),
+                "workload_checks_ms": ms(&t.workload),
+                "workload_checks_objects_per_s": rate(&t.workload),
+                "exposure_checks_ms": ms(&t.exposure),
+                "rbac_checks_ms": ms(&t.rbac_checks),
+                "control_plane_checks_ms": ms(&t.controlplane),
+                "all_checks_ms": checks_ms,
                 "findings": findings,
-                "rbac_index_ms": rbac_b.as_secs_f64() * 1e3,
-                "graph_build_ms": graph_b.as_secs_f64() * 1e3,
-                "attack_paths_ms": paths_b.as_secs_f64() * 1e3,
+                "rbac_index_ms": ms(&t.rbac_index),
+                "graph_build_ms": ms(&t.graph),
+                "attack_paths_ms": ms(&t.paths),
+                "graph_and_paths_ms": graph_ms,
                 "attack_paths": path_count,
                 "peak_rss_bytes": peak,
             }))?;
@@ -98,42 +118,57 @@ pub fn run(objects: u32, rbac: u32, runs: u32, format: StatusFormat) -> Result<(
                 out,
                 "posture engine on {n} generated objects ({rbac} RBAC), best of {runs} run(s), one thread"
             );
+            let line = |out: &mut String, label: &str, v: &[Duration], with_rate: bool| {
+                if with_rate {
+                    outln!(
+                        out,
+                        "  {label:<20} {:>9.1} ms  {:>10.0} objects/s",
+                        ms(v),
+                        rate(v)
+                    );
+                } else {
+                    outln!(out, "  {label:<20} {:>9.1} ms", ms(v));
+                }
+            };
+            line(&mut out, "manifest loading", &t.load, true);
             outln!(
                 out,
-                "  manifest loading   {:>9.1} ms  {:>10.0} objects/s  ({:.1} MB of YAML)",
-                load.as_secs_f64() * 1e3,
-                per_second(n, load),
+                "  {:<20} ({:.1} MB of YAML)",
+                "",
                 yaml.len() as f64 / 1e6
             );
+            line(&mut out, "workload checks", &t.workload, true);
+            line(&mut out, "exposure checks", &t.exposure, true);
+            line(&mut out, "RBAC checks", &t.rbac_checks, false);
+            line(&mut out, "control-plane checks", &t.controlplane, false);
             outln!(
                 out,
-                "  checks             {:>9.1} ms  {:>10.0} objects/s  ({findings} findings)",
-                checks.as_secs_f64() * 1e3,
-                per_second(n, checks)
+                "  {:<20} {checks_ms:>9.1} ms  ({findings} findings)",
+                "all checks"
             );
+            line(&mut out, "RBAC index", &t.rbac_index, false);
+            line(&mut out, "graph build", &t.graph, false);
+            line(&mut out, "attack paths", &t.paths, false);
             outln!(
                 out,
-                "  RBAC index         {:>9.1} ms",
-                rbac_b.as_secs_f64() * 1e3
+                "  {:<20} {graph_ms:>9.1} ms  ({path_count} paths)",
+                "graph + paths"
             );
-            outln!(
-                out,
-                "  graph build        {:>9.1} ms",
-                graph_b.as_secs_f64() * 1e3
-            );
-            outln!(
-                out,
-                "  attack paths       {:>9.1} ms  ({path_count} paths)",
-                paths_b.as_secs_f64() * 1e3
-            );
-            outln!(
-                out,
-                "  graph + paths      {:>9.1} ms",
-                (rbac_b + graph_b + paths_b).as_secs_f64() * 1e3
-            );
-            outln!(out, "  peak memory        {:>9.1} MB", peak as f64 / 1e6);
+            outln!(out, "  {:<20} {:>9.1} MB", "peak memory", peak as f64 / 1e6);
             out
         }
     };
     emit(None, &text)
+}
+
+#[derive(Default)]
+struct Timings {
+    load: Vec<Duration>,
+    workload: Vec<Duration>,
+    exposure: Vec<Duration>,
+    rbac_checks: Vec<Duration>,
+    controlplane: Vec<Duration>,
+    rbac_index: Vec<Duration>,
+    graph: Vec<Duration>,
+    paths: Vec<Duration>,
 }

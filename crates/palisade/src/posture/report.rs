@@ -68,7 +68,7 @@ impl PostureReport {
         for f in &findings {
             *summary.by_severity.entry(f.severity).or_default() += 1;
             *summary.by_category.entry(f.category.as_str()).or_default() += 1;
-            *summary.by_check.entry(f.check_id.clone()).or_default() += 1;
+            *summary.by_check.entry(f.check_id.to_string()).or_default() += 1;
             resources.insert(resource_label(f));
         }
         summary.resources = resources.len();
@@ -198,7 +198,7 @@ fn by_resource(r: &PostureReport, out: &mut String) {
         for f in findings {
             t.add_row(vec![
                 f.severity.as_str().to_uppercase(),
-                f.check_id.clone(),
+                f.check_id.to_string(),
                 f.resource.container.clone().unwrap_or_default(),
                 f.message.clone(),
             ]);
@@ -210,7 +210,7 @@ fn by_resource(r: &PostureReport, out: &mut String) {
 fn by_check(r: &PostureReport, out: &mut String) {
     let mut groups: BTreeMap<&str, Vec<&PostureFinding>> = BTreeMap::new();
     for f in &r.findings {
-        groups.entry(f.check_id.as_str()).or_default().push(f);
+        groups.entry(f.check_id.as_ref()).or_default().push(f);
     }
     let mut groups: Vec<_> = groups.into_iter().collect();
     groups.sort_by(|a, b| {
@@ -268,7 +268,7 @@ pub fn render_sarif(r: &PostureReport) -> Value {
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut rules: Vec<Value> = Vec::new();
     for f in &r.findings {
-        if index.contains_key(f.check_id.as_str()) {
+        if index.contains_key(f.check_id.as_ref()) {
             continue;
         }
         index.insert(&f.check_id, rules.len());
@@ -309,7 +309,7 @@ pub fn render_sarif(r: &PostureReport) -> Value {
             };
             json!({
                 "ruleId": f.check_id,
-                "ruleIndex": index.get(f.check_id.as_str()).copied().unwrap_or(0),
+                "ruleIndex": index.get(f.check_id.as_ref()).copied().unwrap_or(0),
                 "level": level(f.severity),
                 "message": {"text": format!("{}: {}", resource_label(f), f.message)},
                 "locations": [location],
@@ -388,11 +388,7 @@ mod tests {
             )],
             remediation: "set privileged: false".into(),
             controls: vec!["CIS 5.2.2".into()],
-            source: file.map(|f| SourceLocation {
-                file: f.into(),
-                line: 12,
-                document: 1,
-            }),
+            source: file.map(|f| SourceLocation::new(f, 12, 1)),
         }
     }
 
