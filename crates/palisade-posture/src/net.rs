@@ -970,7 +970,12 @@ mod tests {
 
     #[test]
     fn internal_load_balancers_are_recognised() {
-        let mut lb = obj(service("prod", "api", "LoadBalancer", json!({"app": "api"})));
+        let mut lb = obj(service(
+            "prod",
+            "api",
+            "LoadBalancer",
+            json!({"app": "api"}),
+        ));
         assert!(!is_internal_load_balancer(&lb));
         lb.value["metadata"]["annotations"] =
             json!({"service.beta.kubernetes.io/azure-load-balancer-internal": "true"});

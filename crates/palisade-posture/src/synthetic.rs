@@ -18,15 +18,15 @@ fn object(v: Value) -> Option<KubeObject> {
 /// A workload object number `i` in namespace `ns` (Deployments mostly, every kind present).
 fn workload(i: usize, ns: &str) -> Value {
     let name = format!("app-{i}");
-    let privileged = i % 17 == 0;
-    let root = i % 5 == 0;
+    let privileged = i.is_multiple_of(17);
+    let root = i.is_multiple_of(5);
     let container = json!({
         "name": "app",
-        "image": if i % 7 == 0 { format!("docker.io/library/nginx:1.{}", i % 25) }
+        "image": if i.is_multiple_of(7) { format!("docker.io/library/nginx:1.{}", i % 25) }
                  else { format!("registry.example.com/team{}/svc-{}@sha256:{:064x}", i % 13, i % 101, i) },
         "ports": [{"containerPort": 8080}],
         "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": format!("db-{}", i % 40), "key": "password"}}}],
-        "resources": if i % 3 == 0 { json!({}) } else { json!({"limits": {"cpu": "500m", "memory": "512Mi"}}) },
+        "resources": if i.is_multiple_of(3) { json!({}) } else { json!({"limits": {"cpu": "500m", "memory": "512Mi"}}) },
         "securityContext": if privileged { json!({"privileged": true}) }
             else if root { json!({"runAsUser": 0}) }
             else { json!({"runAsNonRoot": true, "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
@@ -34,10 +34,10 @@ fn workload(i: usize, ns: &str) -> Value {
     });
     let pod_spec = json!({
         "serviceAccountName": format!("sa-{}", i % 60),
-        "hostNetwork": i % 97 == 0,
+        "hostNetwork": i.is_multiple_of(97),
         "containers": [container, {"name": "sidecar", "image": "registry.example.com/mesh/proxy:2.1.0",
                                     "resources": {"limits": {"cpu": "100m", "memory": "128Mi"}}}],
-        "volumes": if i % 41 == 0 { json!([{"name": "host", "hostPath": {"path": "/var/run/docker.sock"}}]) }
+        "volumes": if i.is_multiple_of(41) { json!([{"name": "host", "hostPath": {"path": "/var/run/docker.sock"}}]) }
                    else { json!([{"name": "cfg", "configMap": {"name": format!("cfg-{i}")}}]) },
     });
     let labels = json!({"app": name});
@@ -75,7 +75,7 @@ pub fn inventory(objects: usize, rbac: usize) -> Inventory {
         let v = match i % 8 {
             0 | 1 => json!({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": format!("svc-{i}"), "namespace": ns},
-                "spec": {"type": if i % 11 == 0 { "LoadBalancer" } else if i % 13 == 0 { "NodePort" } else { "ClusterIP" },
+                "spec": {"type": if i.is_multiple_of(11) { "LoadBalancer" } else if i.is_multiple_of(13) { "NodePort" } else { "ClusterIP" },
                          "selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080}]}}),
             2 => json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
                 "metadata": {"name": format!("ing-{i}"), "namespace": ns},
@@ -102,7 +102,7 @@ pub fn inventory(objects: usize, rbac: usize) -> Inventory {
             1 => json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
                 "metadata": {"name": format!("role-{r}"), "namespace": ns},
                 "rules": [{"apiGroups": [""], "resources": ["configmaps", "pods"], "verbs": ["get", "list", "watch"]},
-                          {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": if r % 5 == 0 { json!(["*"]) } else { json!(["get"]) }}]}),
+                          {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": if r.is_multiple_of(5) { json!(["*"]) } else { json!(["get"]) }}]}),
             2 => json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                 "metadata": {"name": format!("rb-{r}"), "namespace": ns},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("role-{}", r - 1)},
@@ -110,7 +110,7 @@ pub fn inventory(objects: usize, rbac: usize) -> Inventory {
                              {"kind": "User", "name": format!("dev{}@example.com", r % 200)}]}),
             3 => json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": {"name": format!("cr-{r}"), "labels": {"rbac.example.com/aggregate-to-ops": "true"}},
-                "rules": [{"apiGroups": [""], "resources": if r % 9 == 0 { json!(["secrets"]) } else { json!(["nodes"]) }, "verbs": ["get", "list"]}]}),
+                "rules": [{"apiGroups": [""], "resources": if r.is_multiple_of(9) { json!(["secrets"]) } else { json!(["nodes"]) }, "verbs": ["get", "list"]}]}),
             4 => json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": {"name": format!("ops-{r}")},
                 "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"rbac.example.com/aggregate-to-ops": "true"}}]},
@@ -118,7 +118,7 @@ pub fn inventory(objects: usize, rbac: usize) -> Inventory {
             _ => json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                 "metadata": {"name": format!("crb-{r}")},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                            "name": if r % 61 == 0 { "cluster-admin".to_string() } else { format!("cr-{}", r - 2) }},
+                            "name": if r.is_multiple_of(61) { "cluster-admin".to_string() } else { format!("cr-{}", r - 2) }},
                 "subjects": [{"kind": "ServiceAccount", "name": format!("sa-{}", r % 60), "namespace": ns}]}),
         };
         out.push(v);

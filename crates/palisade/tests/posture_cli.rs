@@ -359,14 +359,10 @@ impl Api {
         let text = std::fs::read_to_string(path).expect("read kubeconfig");
         let server = text
             .lines()
-            .find_map(|l| {
-                l.split("server: \"").nth(1).map(|s| {
-                    s.trim_end_matches(|c| c == '"' || c == ',' || c == '}')
-                        .to_string()
-                })
-            })
-            .expect("server in kubeconfig");
-        let server = server.split('"').next().unwrap().to_string();
+            .find_map(|l| l.split("server: \"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .expect("server in kubeconfig")
+            .to_string();
         Api {
             server,
             token: "admin-token".into(),

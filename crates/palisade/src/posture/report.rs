@@ -370,8 +370,8 @@ mod tests {
 
     fn finding(check: &str, severity: Severity, file: Option<&str>) -> PostureFinding {
         PostureFinding {
-            check_id: check.into(),
-            title: format!("title of {check}"),
+            check_id: check.to_string().into(),
+            title: format!("title of {check}").into(),
             severity,
             category: Category::Workload,
             resource: ResourceRef {
