@@ -54,7 +54,16 @@ pub fn cmd_bench(db_path: &Path, cmd: BenchCommand, rt: &tokio::runtime::Runtime
             rbac,
             runs,
             format,
-        } => return crate::posture::bench::run(objects, rbac, runs, format),
+            write_manifests,
+        } => {
+            return crate::posture::bench::run(
+                objects,
+                rbac,
+                runs,
+                format,
+                write_manifests.as_deref(),
+            );
+        }
     };
     let spec = TargetSpec::parse_any(&target)?;
     let open_start = Instant::now();

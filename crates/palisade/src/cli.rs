@@ -343,6 +343,9 @@ pub enum BenchCommand {
         runs: u32,
         #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
         format: StatusFormat,
+        /// Also write the generated manifests to this file (to time `scan manifests` on them).
+        #[arg(long, value_name = "FILE")]
+        write_manifests: Option<PathBuf>,
     },
 }
 

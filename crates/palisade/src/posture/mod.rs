@@ -135,8 +135,8 @@ pub fn scan_inventory(
     );
     let text = match args.format {
         PostureFormat::Table => report::render_table(&report, args.group_by),
-        PostureFormat::Json => pretty(&report::render_json(&report))?,
-        PostureFormat::Sarif => pretty(&report::render_sarif(&report))?,
+        PostureFormat::Json => report::render_json(&report)?,
+        PostureFormat::Sarif => report::render_sarif(&report)?,
     };
     emit(args.output.as_deref(), &text)?;
     if !report.errors.is_empty() {

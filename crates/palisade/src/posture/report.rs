@@ -247,8 +247,12 @@ fn by_check(r: &PostureReport, out: &mut String) {
 }
 
 /// The `palisade.posture/v1` document.
-pub fn render_json(r: &PostureReport) -> Value {
-    serde_json::to_value(r).unwrap_or_else(|e| json!({"schema": SCHEMA, "error": e.to_string()}))
+/// The `palisade.posture/v1` document, serialised straight from the report (no intermediate
+/// JSON tree: a large cluster has hundreds of thousands of findings).
+pub fn render_json(r: &PostureReport) -> Result<String, serde_json::Error> {
+    let mut s = serde_json::to_string_pretty(r)?;
+    s.push('\n');
+    Ok(s)
 }
 
 /// A representative CVSS-like score for SARIF `security-severity`.
@@ -263,8 +267,9 @@ fn security_severity(s: Severity) -> &'static str {
 }
 
 /// SARIF 2.1.0: one rule per check, one result per finding, located at the manifest file and line
-/// (or, for live objects, at a logical location `kind/namespace/name`).
-pub fn render_sarif(r: &PostureReport) -> Value {
+/// (or, for live objects, at a logical location `kind/namespace/name`). Results are serialised
+/// straight from the findings, so memory stays proportional to the report, not to a JSON tree.
+pub fn render_sarif(r: &PostureReport) -> Result<String, serde_json::Error> {
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut rules: Vec<Value> = Vec::new();
     for f in &r.findings {
@@ -289,52 +294,144 @@ pub fn render_sarif(r: &PostureReport) -> Value {
             },
         }));
     }
-    let results: Vec<Value> = r
-        .findings
-        .iter()
-        .map(|f| {
-            let logical = json!([{
-                "fullyQualifiedName": logical_name(f),
-                "kind": "resource",
-            }]);
-            let location = match &f.source {
-                Some(src) if src.file != "-" => json!({
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": src.file.trim_start_matches("./")},
-                        "region": {"startLine": src.line.max(1)},
-                    },
-                    "logicalLocations": logical,
-                }),
-                _ => json!({"logicalLocations": logical}),
-            };
-            json!({
-                "ruleId": f.check_id,
-                "ruleIndex": index.get(f.check_id.as_ref()).copied().unwrap_or(0),
-                "level": level(f.severity),
-                "message": {"text": format!("{}: {}", resource_label(f), f.message)},
-                "locations": [location],
-                "properties": {
-                    "evidence": f.evidence,
-                    "container": f.resource.container,
-                    "controls": f.controls,
-                },
-            })
-        })
-        .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
+    let log = SarifLog {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [SarifRun {
+            tool: json!({"driver": {
                 "name": "palisade",
                 "version": env!("CARGO_PKG_VERSION"),
                 "informationUri": "https://example.invalid/palisade",
                 "rules": rules,
-            }},
-            "results": results,
-            "properties": {"target": r.target.name, "kind": r.target.kind},
+            }}),
+            results: SarifResults {
+                findings: &r.findings,
+                index: &index,
+            },
+            properties: json!({"target": r.target.name, "kind": r.target.kind}),
         }],
-    })
+    };
+    let mut s = serde_json::to_string_pretty(&log)?;
+    s.push('\n');
+    Ok(s)
+}
+
+#[derive(Serialize)]
+struct SarifLog<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [SarifRun<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct SarifRun<'a> {
+    tool: Value,
+    results: SarifResults<'a>,
+    properties: Value,
+}
+
+struct SarifResults<'a> {
+    findings: &'a [PostureFinding],
+    index: &'a BTreeMap<&'a str, usize>,
+}
+
+impl Serialize for SarifResults<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.findings.len()))?;
+        for f in self.findings {
+            let physical = f
+                .source
+                .as_ref()
+                .filter(|s| s.file != "-")
+                .map(|src| Physical {
+                    artifact_location: Uri {
+                        uri: src.file.trim_start_matches("./"),
+                    },
+                    region: Region {
+                        start_line: src.line.max(1),
+                    },
+                });
+            seq.serialize_element(&SarifResult {
+                rule_id: &f.check_id,
+                rule_index: self.index.get(f.check_id.as_ref()).copied().unwrap_or(0),
+                level: level(f.severity),
+                message: Text {
+                    text: format!("{}: {}", resource_label(f), f.message),
+                },
+                locations: [Location {
+                    physical_location: physical,
+                    logical_locations: [Logical {
+                        fully_qualified_name: logical_name(f),
+                        kind: "resource",
+                    }],
+                }],
+                properties: ResultProperties {
+                    evidence: &f.evidence,
+                    container: f.resource.container.as_deref(),
+                    controls: &f.controls,
+                },
+            })?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: &'a str,
+    rule_index: usize,
+    level: &'static str,
+    message: Text,
+    locations: [Location<'a>; 1],
+    properties: ResultProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct Text {
+    text: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    physical_location: Option<Physical<'a>>,
+    logical_locations: [Logical; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Physical<'a> {
+    artifact_location: Uri<'a>,
+    region: Region,
+}
+
+#[derive(Serialize)]
+struct Uri<'a> {
+    uri: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Logical {
+    fully_qualified_name: String,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct ResultProperties<'a> {
+    evidence: &'a [palisade_posture::Evidence],
+    container: Option<&'a str>,
+    controls: &'a [std::borrow::Cow<'static, str>],
 }
 
 fn category_tag(c: Category) -> &'static str {
@@ -421,7 +518,7 @@ mod tests {
 
     #[test]
     fn sarif_points_at_file_and_line() {
-        let s = render_sarif(&report());
+        let s: Value = serde_json::from_str(&render_sarif(&report()).unwrap()).unwrap();
         let results = s["runs"][0]["results"].as_array().unwrap();
         assert_eq!(results.len(), 2);
         let loc = &results[0]["locations"][0]["physicalLocation"];
@@ -460,7 +557,7 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("controls: CIS 5.2.2"));
-        let j = render_json(&r);
+        let j: Value = serde_json::from_str(&render_json(&r).unwrap()).unwrap();
         assert_eq!(j["schema"], SCHEMA);
         assert_eq!(j["findings"][0]["evidence"][0]["value"], true);
     }
