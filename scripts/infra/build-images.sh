@@ -112,7 +112,9 @@ lang_layer() { # dir python-x.y
     > "$OUT/logs/pip-$2.log" 2>&1 || { tail -20 "$OUT/logs/pip-$2.log" >&2; return 1; }
   rm -rf "$SP/bin"
   test -f "$SP/requests-2.19.0.dist-info/METADATA"
-  test -f "$SP/PyYAML-5.3.dist-info/METADATA" || test -f "$SP/PyYAML-5.3-py$2.egg-info/PKG-INFO"
+  # setuptools >= 75 writes the normalised name (pyyaml-5.3.dist-info), older ones PyYAML-5.3
+  test -f "$SP/PyYAML-5.3.dist-info/METADATA" || test -f "$SP/pyyaml-5.3.dist-info/METADATA" \
+    || test -f "$SP/PyYAML-5.3-py$2.egg-info/PKG-INFO"
   mkdir -p "$L/opt"
   cp -r "$NPM_APP" "$L/opt/nodeapp"
   mkdir -p "$L/usr/local/bin" "$L/opt/rustapp"
