@@ -12,6 +12,7 @@ pub mod controlplane;
 pub mod exceptions;
 pub mod exposure;
 pub mod graph;
+pub mod namespace;
 pub mod net;
 pub mod pod;
 pub mod quantity;
@@ -28,6 +29,7 @@ pub fn all_checks() -> Vec<&'static CheckInfo> {
     workload::CHECKS
         .iter()
         .chain(exposure::CHECKS)
+        .chain(namespace::CHECKS)
         .chain(rbac::CHECKS)
         .chain(controlplane::CHECKS)
         .chain(graph::CHECKS)
@@ -38,6 +40,7 @@ pub fn all_checks() -> Vec<&'static CheckInfo> {
 pub fn analyze(inventory: &Inventory, config: &PostureConfig) -> Vec<PostureFinding> {
     let mut findings = workload::check(inventory, config);
     findings.extend(exposure::check(inventory, config));
+    findings.extend(namespace::check(inventory, config));
     findings.extend(rbac::check(inventory, config));
     findings.extend(controlplane::check(inventory, config));
     config.apply_overrides(&mut findings);
