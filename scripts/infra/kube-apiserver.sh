@@ -8,6 +8,7 @@
 #                             reader-token (no groups: for least-privilege tests); writes $PALISADE_INFRA/kubeconfig
 #   kube-apiserver.sh stop
 set -euo pipefail
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 INFRA=${PALISADE_INFRA:-/var/tmp/palisade-infra}
 PORT=${PALISADE_KUBE_PORT:-6443}
 ETCD_PORT=${PALISADE_ETCD_PORT:-2379}
@@ -51,7 +52,7 @@ build)
   bin/kube-apiserver --version ;;
 start)
   apt_need etcd-server openssl curl
-  "$0" stop >/dev/null 2>&1 || true
+  "$SELF" stop >/dev/null 2>&1 || true
   rm -rf etcd-data kapi; mkdir -p kapi
   etcd --name ci --data-dir "$INFRA/etcd-data" --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
        --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
