@@ -220,11 +220,20 @@ pub enum UpdateError {
     Task(String),
 }
 
-/// Removes the download directory however `update` ends.
+/// Removes the download directory however `update` ends. When a download fails, the others are
+/// cancelled, but a file operation already handed to tokio's blocking pool can still create a file
+/// while the directory is being removed (`ENOTEMPTY`): a few retries outlast it.
 struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        for attempt in 0..20 {
+            match std::fs::remove_dir_all(&self.0) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound && attempt < 19 => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                _ => break,
+            }
+        }
     }
 }
 
