@@ -52,7 +52,44 @@ pub struct CheckInfo {
     pub parameters: &'static [&'static str],
 }
 
+/// Declares `pub const NAME: CheckInfo` in a module's check table, so the tables read as data:
+/// `declare_check!(Category::Workload; NAME, "id", "title", Medium, "remediation", [controls], [parameters]);`
+macro_rules! declare_check {
+    ($category:expr; $name:ident, $id:literal, $title:literal, $sev:ident, $remediation:literal, [$($c:literal),* $(,)?], [$($p:literal),* $(,)?]) => {
+        pub const $name: $crate::check::CheckInfo = $crate::check::CheckInfo {
+            id: $id,
+            title: $title,
+            severity: palisade_core::Severity::$sev,
+            category: $category,
+            remediation: $remediation,
+            controls: &[$($c),*],
+            parameters: &[$($p),*],
+        };
+    };
+}
+pub(crate) use declare_check;
+
 impl CheckInfo {
+    /// A check without parameters (RBAC and control-plane tables build theirs with this).
+    pub const fn without_parameters(
+        id: &'static str,
+        title: &'static str,
+        severity: Severity,
+        category: Category,
+        remediation: &'static str,
+        controls: &'static [&'static str],
+    ) -> CheckInfo {
+        CheckInfo {
+            id,
+            title,
+            severity,
+            category,
+            remediation,
+            controls,
+            parameters: &[],
+        }
+    }
+
     /// A finding of this check on `object` (and one of its containers, if the check is per container).
     pub fn finding(
         &'static self,

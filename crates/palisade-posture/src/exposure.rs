@@ -10,7 +10,6 @@ use crate::check::{Category, CheckInfo, Evidence, PostureFinding};
 use crate::config::PostureConfig;
 use crate::net::{Exposure, ExposureIndex, ExposureVia, is_broad_range, tls_host_covers};
 use crate::pod::{Container, PodTemplate};
-use palisade_core::Severity;
 use palisade_kube::{Inventory, KubeObject};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -18,17 +17,7 @@ use std::collections::HashMap;
 const EXPOSURE: Category = Category::Exposure;
 
 macro_rules! check {
-    ($name:ident, $id:literal, $title:literal, $sev:ident, $remediation:literal, [$($c:literal),* $(,)?], [$($p:literal),* $(,)?]) => {
-        pub const $name: CheckInfo = CheckInfo {
-            id: $id,
-            title: $title,
-            severity: Severity::$sev,
-            category: EXPOSURE,
-            remediation: $remediation,
-            controls: &[$($c),*],
-            parameters: &[$($p),*],
-        };
-    };
+    ($($t:tt)*) => { crate::check::declare_check!(EXPOSURE; $($t)*); };
 }
 
 check!(

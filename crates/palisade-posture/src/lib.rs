@@ -38,10 +38,23 @@ pub fn all_checks() -> Vec<&'static CheckInfo> {
 
 /// Runs every enabled check on an inventory (attack paths are separate: see [`graph`]).
 pub fn analyze(inventory: &Inventory, config: &PostureConfig) -> Vec<PostureFinding> {
+    let rbac = rbac::RbacIndex::build(inventory);
+    let exposures = net::ExposureIndex::build(inventory);
+    analyze_with(inventory, config, &rbac, &exposures)
+}
+
+/// [`analyze`] with the RBAC and exposure indexes the caller builds once and also hands to
+/// [`graph::SecurityGraph::build_with_exposures`].
+pub fn analyze_with(
+    inventory: &Inventory,
+    config: &PostureConfig,
+    rbac: &rbac::RbacIndex,
+    exposures: &net::ExposureIndex,
+) -> Vec<PostureFinding> {
     let mut findings = workload::check(inventory, config);
-    findings.extend(exposure::check(inventory, config));
+    findings.extend(exposure::check_with_index(inventory, config, exposures));
     findings.extend(namespace::check(inventory, config));
-    findings.extend(rbac::check(inventory, config));
+    findings.extend(rbac::check_with_index(inventory, rbac, config));
     findings.extend(controlplane::check(inventory, config));
     config.apply_overrides(&mut findings);
     findings.sort_by(PostureFinding::order);

@@ -10,7 +10,6 @@ use crate::check::{Category, CheckInfo, Evidence, PostureFinding};
 use crate::config::{IdRule, IdRuleKind, Parameters, PostureConfig};
 use crate::pod::{Container, ContainerKind, PodTemplate};
 use crate::quantity::quantity_of;
-use palisade_core::Severity;
 use palisade_kube::{Inventory, KubeObject};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -18,17 +17,7 @@ use std::collections::HashMap;
 const WORKLOAD: Category = Category::Workload;
 
 macro_rules! check {
-    ($name:ident, $id:literal, $title:literal, $sev:ident, $remediation:literal, [$($c:literal),* $(,)?], [$($p:literal),* $(,)?]) => {
-        pub const $name: CheckInfo = CheckInfo {
-            id: $id,
-            title: $title,
-            severity: Severity::$sev,
-            category: WORKLOAD,
-            remediation: $remediation,
-            controls: &[$($c),*],
-            parameters: &[$($p),*],
-        };
-    };
+    ($($t:tt)*) => { crate::check::declare_check!(WORKLOAD; $($t)*); };
 }
 
 check!(

@@ -45,15 +45,14 @@ pub(crate) const fn cp(
     remediation: &'static str,
     controls: &'static [&'static str],
 ) -> CheckInfo {
-    CheckInfo {
+    CheckInfo::without_parameters(
         id,
         title,
         severity,
-        category: Category::ControlPlane,
+        Category::ControlPlane,
         remediation,
         controls,
-        parameters: &[],
-    }
+    )
 }
 
 fn present(f: &Flag) -> Evidence {

@@ -128,6 +128,18 @@ impl SecurityGraph {
         vulns: Option<&VulnIndex>,
         config: &PostureConfig,
     ) -> SecurityGraph {
+        let exposures = ExposureIndex::build(inventory);
+        Self::build_with_exposures(inventory, rbac, &exposures, vulns, config)
+    }
+
+    /// [`SecurityGraph::build`] with an exposure index the caller already built for the checks.
+    pub fn build_with_exposures(
+        inventory: &Inventory,
+        rbac: &RbacIndex,
+        exposures: &ExposureIndex,
+        vulns: Option<&VulnIndex>,
+        config: &PostureConfig,
+    ) -> SecurityGraph {
         let mut g = SecurityGraph::new(inventory.cluster.clone());
         let internet = g.node(NodeKind::Internet, None, INTERNET);
         let _ = internet;
@@ -206,7 +218,6 @@ impl SecurityGraph {
             pending[idx].objects.push(o);
         }
 
-        let exposures = ExposureIndex::build(inventory);
         let policies = EgressPolicies::build(inventory);
         let mut sa_done: HashMap<NodeId, ()> = HashMap::new();
         let mut vuln_nodes = VulnNodes::new();

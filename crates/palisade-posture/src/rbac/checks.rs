@@ -20,15 +20,7 @@ const fn rbac_check(
     remediation: &'static str,
     controls: &'static [&'static str],
 ) -> CheckInfo {
-    CheckInfo {
-        id,
-        title,
-        severity,
-        category: Category::Rbac,
-        remediation,
-        controls,
-        parameters: &[],
-    }
+    CheckInfo::without_parameters(id, title, severity, Category::Rbac, remediation, controls)
 }
 
 pub const CLUSTER_ADMIN: CheckInfo = rbac_check(

@@ -15,6 +15,7 @@ use palisade_kube::Inventory;
 use palisade_kube::manifest::{ManifestLimits, load_manifests};
 use palisade_posture::exceptions::{self, ExceptionsFile};
 use palisade_posture::graph::{self, SecurityGraph, VulnIndex};
+use palisade_posture::net::ExposureIndex;
 use palisade_posture::rbac::RbacIndex;
 use palisade_posture::{Category, PostureConfig, PostureFinding};
 use report::{PostureReport, ReportTarget};
@@ -106,10 +107,17 @@ pub fn scan_inventory(
         None => None,
     };
     let vulns = load_vulns(&args.vulns)?;
-    let mut findings = palisade_posture::analyze(inventory, &config);
+    let rbac = RbacIndex::build(inventory);
+    let exposures = ExposureIndex::build(inventory);
+    let mut findings = palisade_posture::analyze_with(inventory, &config, &rbac, &exposures);
     if !args.no_attack_paths {
-        let rbac = RbacIndex::build(inventory);
-        let graph = SecurityGraph::build(inventory, &rbac, vulns.as_ref(), &config);
+        let graph = SecurityGraph::build_with_exposures(
+            inventory,
+            &rbac,
+            &exposures,
+            vulns.as_ref(),
+            &config,
+        );
         findings.extend(graph::path_findings(&graph, &config));
         findings.sort_by(PostureFinding::order);
     }
