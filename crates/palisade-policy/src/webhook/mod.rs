@@ -1,0 +1,74 @@
+//! The validating admission webhook (`palisade admission serve`, feature `server`).
+//!
+//! The API server POSTs an AdmissionReview (`admission.k8s.io/v1` or `v1beta1`) to `/validate`;
+//! the review is evaluated against the constraints in service by a pool of worker threads (one
+//! regorus engine each) under a per-request deadline, and answered Gatekeeper's way: denied with
+//! code 403 and a `[constraint] message` line per `deny` violation, `warn` violations as
+//! warnings, `dryrun` violations recorded in the metrics and the decision log only. When the
+//! constraints cannot decide (timeout, full queue, engine error), the configured failure policy
+//! answers. `/healthz`, `/readyz` and Prometheus `/metrics` complete the server.
+//!
+//! The HTTP, TLS and metrics layers see the policy engine through [`Policies`], so they are
+//! tested on their own; [`crate::PolicySet`] implements it.
+
+mod decision_log;
+mod metrics;
+mod namespaces;
+mod pool;
+mod response;
+mod server;
+mod source;
+mod tls;
+
+pub use decision_log::{DecisionLog, DecisionRecord, LoggedViolation};
+pub use metrics::{ErrorCause, Metrics};
+pub use namespaces::{CachedNamespaces, LookupFuture, NamespaceLookup};
+pub use response::{Outcome, decide, failure, review_response};
+pub use server::{WebhookError, WebhookOptions, WebhookParts, WebhookServer};
+pub use source::{PollSettings, loaded, watch_paths};
+pub use tls::{CertFiles, ReloadingResolver, SelfSigned, TlsError, certified_key_from_pem};
+
+use crate::review::ReviewRequest;
+
+/// What the webhook answers when the constraints cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Admit the request, with a warning saying why it was not checked.
+    #[default]
+    Ignore,
+    /// Deny the request with code 500.
+    Fail,
+}
+
+/// How a violation is enforced in the webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Deny,
+    Warn,
+    Dryrun,
+}
+
+/// One violation as the webhook reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub constraint_kind: String,
+    pub constraint_name: String,
+    pub action: Action,
+    pub message: String,
+}
+
+/// A compiled policy set as the webhook uses it: shared by every worker, each of which makes
+/// its own evaluator (on its own thread) and evaluates requests with it.
+pub trait Policies: Send + Sync + 'static {
+    /// Per-thread evaluation state; never crosses threads.
+    type Evaluator: 'static;
+    fn evaluator(&self) -> Self::Evaluator;
+    /// The violations of every matching constraint, enforcement actions resolved for the webhook.
+    fn evaluate(
+        &self,
+        evaluator: &mut Self::Evaluator,
+        request: &ReviewRequest,
+    ) -> Result<Vec<Finding>, String>;
+    fn template_count(&self) -> usize;
+    fn constraint_count(&self) -> usize;
+}
