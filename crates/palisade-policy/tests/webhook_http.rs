@@ -6,7 +6,7 @@ mod webhook_support;
 
 use palisade_policy::review::ReviewRequest;
 use palisade_policy::webhook::{
-    Action, CertFiles, DecisionLog, FailurePolicy, Finding, Metrics, Policies, SelfSigned,
+    Action, CertFiles, DecisionLog, EvaluationFailure, FailurePolicy, Finding, Metrics, Policies, SelfSigned,
     WebhookOptions,
 };
 use serde_json::{Value, json};
@@ -28,9 +28,17 @@ impl Policies for StandIn {
         0
     }
 
-    fn evaluate(&self, calls: &mut u64, request: &ReviewRequest) -> Result<Vec<Finding>, String> {
+    fn evaluate(
+        &self,
+        calls: &mut u64,
+        request: &ReviewRequest,
+    ) -> Result<Vec<Finding>, EvaluationFailure> {
         *calls += 1;
-        let object = request.object().ok_or("no object")?;
+        let failure = |message: &str| EvaluationFailure {
+            message: message.into(),
+            timed_out: false,
+        };
+        let object = request.object().ok_or(failure("no object"))?;
         let annotations = &object["metadata"]["annotations"];
         if let Some(ms) = annotations["test/sleep-ms"].as_str() {
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
@@ -39,7 +47,7 @@ impl Policies for StandIn {
             panic!("stand-in engine panics on request");
         }
         if annotations["test/error"].is_string() {
-            return Err("template k8sbroken: rego evaluation error".into());
+            return Err(failure("template k8sbroken: rego evaluation error"));
         }
         let mut findings = Vec::new();
         let finding = |name: &str, action, message: String| Finding {

@@ -25,10 +25,11 @@ pub use metrics::{ErrorCause, Metrics};
 pub use namespaces::{CachedNamespaces, LookupFuture, NamespaceLookup};
 pub use response::{Outcome, decide, failure, review_response};
 pub use server::{WebhookError, WebhookOptions, WebhookParts, WebhookServer};
-pub use source::{PollSettings, loaded, watch_paths};
+pub use source::{PollSettings, load_policy_set, loaded, watch_paths};
 pub use tls::{CertFiles, ReloadingResolver, SelfSigned, TlsError, certified_key_from_pem};
 
 use crate::review::ReviewRequest;
+use crate::{EnforcementPoint, PolicySet};
 
 /// What the webhook answers when the constraints cannot decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,12 +41,15 @@ pub enum FailurePolicy {
     Fail,
 }
 
-/// How a violation is enforced in the webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Deny,
-    Warn,
-    Dryrun,
+/// How a violation is enforced in the webhook (the engine's action at the webhook).
+pub use crate::constraint::EnforcementAction as Action;
+
+/// Why a review could not be decided by the constraints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluationFailure {
+    pub message: String,
+    /// The engine's execution timer stopped the evaluation.
+    pub timed_out: bool,
 }
 
 /// One violation as the webhook reports it.
@@ -68,7 +72,45 @@ pub trait Policies: Send + Sync + 'static {
         &self,
         evaluator: &mut Self::Evaluator,
         request: &ReviewRequest,
-    ) -> Result<Vec<Finding>, String>;
+    ) -> Result<Vec<Finding>, EvaluationFailure>;
     fn template_count(&self) -> usize;
     fn constraint_count(&self) -> usize;
+}
+
+impl Policies for PolicySet {
+    type Evaluator = crate::Evaluator;
+
+    fn evaluator(&self) -> crate::Evaluator {
+        PolicySet::evaluator(self)
+    }
+
+    fn evaluate(
+        &self,
+        evaluator: &mut crate::Evaluator,
+        request: &ReviewRequest,
+    ) -> Result<Vec<Finding>, EvaluationFailure> {
+        match evaluator.review(request, EnforcementPoint::Webhook) {
+            Ok(violations) => Ok(violations
+                .into_iter()
+                .map(|v| Finding {
+                    constraint_kind: v.constraint_kind,
+                    constraint_name: v.constraint_name,
+                    action: v.action,
+                    message: v.message,
+                })
+                .collect()),
+            Err(e) => Err(EvaluationFailure {
+                message: e.to_string(),
+                timed_out: e.timed_out,
+            }),
+        }
+    }
+
+    fn template_count(&self) -> usize {
+        self.templates().count()
+    }
+
+    fn constraint_count(&self) -> usize {
+        self.constraints().len()
+    }
 }

@@ -7,7 +7,7 @@ use super::namespaces::NamespaceLookup;
 use super::pool::{Pool, SubmitError};
 use super::response::{decide, failure, review_response};
 use super::tls::{ReloadingResolver, TlsError, server_config};
-use super::{Action, FailurePolicy, Finding, Policies};
+use super::{EvaluationFailure, FailurePolicy, Finding, Policies};
 use crate::review::{AdmissionReview, AdmissionVersion, parse_admission_review};
 use axum::Router;
 use axum::body::Body;
@@ -291,7 +291,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
 }
 
 /// What the worker sends back.
-type Evaluated = Result<Vec<Finding>, String>;
+type Evaluated = Result<Vec<Finding>, EvaluationFailure>;
 
 async fn validate<P: Policies>(
     State(state): State<Arc<AppState<P>>>,
@@ -441,9 +441,13 @@ async fn evaluate<P: Policies>(
     }
     match tokio::time::timeout_at(deadline.into(), answer).await {
         Ok(Ok(Ok(findings))) => Ok(findings),
-        Ok(Ok(Err(message))) => Err((
+        Ok(Ok(Err(failure))) if failure.timed_out => Err((
+            ErrorCause::Timeout,
+            format!("policy evaluation timed out: {}", failure.message),
+        )),
+        Ok(Ok(Err(failure))) => Err((
             ErrorCause::Evaluation,
-            format!("policy evaluation failed: {message}"),
+            format!("policy evaluation failed: {}", failure.message),
         )),
         Ok(Err(_)) => Err((
             ErrorCause::Internal,
@@ -456,15 +460,5 @@ async fn evaluate<P: Policies>(
                 state.options.timeout
             ),
         )),
-    }
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Deny => "deny",
-            Action::Warn => "warn",
-            Action::Dryrun => "dryrun",
-        }
     }
 }
