@@ -56,9 +56,20 @@ pub async fn start<P: Policies>(
     decision_log: Option<DecisionLog>,
     metrics: Arc<Metrics>,
 ) -> Running<P> {
+    let (sender, receiver) = watch::channel(policies.map(Arc::new));
+    start_feed(sender, receiver, options, decision_log, metrics).await
+}
+
+/// Starts a server on `receiver`; `sender` is kept so tests can swap sets.
+pub async fn start_feed<P: Policies>(
+    sender: watch::Sender<Option<Arc<P>>>,
+    receiver: watch::Receiver<Option<Arc<P>>>,
+    options: WebhookOptions,
+    decision_log: Option<DecisionLog>,
+    metrics: Arc<Metrics>,
+) -> Running<P> {
     let ca = SelfSigned::generate(&["localhost".into(), "127.0.0.1".into()], 1).unwrap();
     let resolver = Arc::new(ReloadingResolver::new(ca.certified_key().unwrap()));
-    let (sender, receiver) = watch::channel(policies.map(Arc::new));
     let options = WebhookOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..options
