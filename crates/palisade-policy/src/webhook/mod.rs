@@ -11,18 +11,22 @@
 //! The HTTP, TLS and metrics layers see the policy engine through [`Policies`], so they are
 //! tested on their own; [`crate::PolicySet`] implements it.
 
+mod configuration;
 mod decision_log;
 mod metrics;
 mod namespaces;
 mod pool;
 mod response;
+mod samples;
 mod server;
 mod source;
 mod tls;
 
+pub use configuration::{IGNORE_LABEL, RegistrationOptions, guess_resource, webhook_configuration};
 pub use decision_log::{DecisionLog, DecisionRecord, LoggedViolation};
 pub use metrics::{ErrorCause, Metrics};
 pub use namespaces::{CachedNamespaces, LookupFuture, NamespaceLookup};
+pub use samples::{sample_policies, sample_review};
 pub use response::{Outcome, decide, failure, review_response};
 pub use server::{WebhookError, WebhookOptions, WebhookParts, WebhookServer};
 pub use source::{PollSettings, load_policy_set, loaded, watch_paths};
