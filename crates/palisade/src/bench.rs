@@ -49,6 +49,7 @@ pub fn cmd_bench(db_path: &Path, cmd: BenchCommand, rt: &tokio::runtime::Runtime
             format,
             image,
         } => (target, runs, cold, format, image),
+        BenchCommand::Admission(args) => return crate::admission::cmd_bench_admission(args, rt),
         BenchCommand::Posture {
             objects,
             rbac,

@@ -41,6 +41,9 @@ pub enum Command {
     WhoCan(WhoCanArgs),
     /// Hunt for risk in the security graph: built-in attack-path queries or your own.
     Explore(ExploreArgs),
+    /// Admission control: the validating webhook and its registration.
+    #[command(subcommand)]
+    Admission(crate::admission::AdmissionCommand),
     /// List the posture checks with their ids, severities, controls and parameters.
     Checks {
         #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
@@ -315,6 +318,9 @@ pub enum StatusFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Drive `admission serve` over HTTPS on loopback at fixed rates (open loop); report
+    /// latency percentiles, errors and the server's peak memory.
+    Admission(crate::admission::BenchAdmissionArgs),
     /// Scan the same target several times in this process; report wall time and peak memory.
     Scan {
         /// An image reference as for `scan image`, or `fs:PATH`.

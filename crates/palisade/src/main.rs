@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod admission;
 mod bench;
 mod cli;
 mod db;
@@ -122,6 +123,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             posture::cmd_explore(&args, &rt)
         }
         Command::Checks { format } => posture::cmd_checks(format),
+        Command::Admission(cmd) => {
+            let rt = runtime()?;
+            admission::cmd_admission(cmd, &rt)
+        }
         Command::Bench(cmd) => {
             let rt = runtime()?;
             bench::cmd_bench(&db_path()?, cmd, &rt)?;
