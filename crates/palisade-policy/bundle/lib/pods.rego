@@ -1,0 +1,230 @@
+# Palisade bundle library: the pod spec inside every workload kind, its containers, and the
+# helpers every Palisade template shares. Rego v0 (as Gatekeeper evaluates templates).
+package lib.palisade.pods
+
+import future.keywords.in
+
+# The object under review: the new object, or the old one for DELETE.
+review_object := o {
+  o := input.review.object
+  is_object(o)
+} else := o {
+  o := input.review.oldObject
+  is_object(o)
+}
+
+# Where the pod spec and the pod metadata sit in each kind that carries a pod template.
+layouts := {
+  "Pod": {"spec": ["spec"], "metadata": ["metadata"]},
+  "Deployment": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
+  "ReplicaSet": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
+  "StatefulSet": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
+  "DaemonSet": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
+  "Job": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
+  "ReplicationController": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
+  "CronJob": {
+    "spec": ["spec", "jobTemplate", "spec", "template", "spec"],
+    "metadata": ["spec", "jobTemplate", "spec", "template", "metadata"],
+  },
+  "PodTemplate": {"spec": ["template", "spec"], "metadata": ["template", "metadata"]},
+}
+
+layout := layouts[review_object.kind]
+
+# The pod spec (undefined for kinds without one, so every rule using it is too).
+spec := s {
+  s := object.get(review_object, layout.spec, null)
+  is_object(s)
+}
+
+# `spec.template.spec` and friends, for the `field` of violation details.
+spec_path := concat(".", layout.spec)
+
+metadata_path := concat(".", layout.metadata)
+
+# The pod's metadata: the object's own for a Pod, the template's otherwise.
+pod_metadata := m {
+  m := object.get(review_object, layout.metadata, {})
+  is_object(m)
+} else := {}
+
+annotations := a {
+  a := pod_metadata.annotations
+  is_object(a)
+} else := {}
+
+# Namespace and name as written, else as the AdmissionRequest gives them; generateName when
+# the name is still empty (Pods of a ReplicaSet at admission).
+namespace := ns {
+  ns := review_object.metadata.namespace
+  is_string(ns)
+  ns != ""
+} else := ns {
+  ns := input.review.namespace
+  is_string(ns)
+  ns != ""
+} else := ""
+
+name := n {
+  n := review_object.metadata.name
+  is_string(n)
+  n != ""
+} else := n {
+  n := review_object.metadata.generateName
+  is_string(n)
+  n != ""
+} else := n {
+  n := input.review.name
+  is_string(n)
+} else := ""
+
+# `Deployment shop/web` (`ClusterRole x` without a namespace), as posture findings name objects.
+what := sprintf("%s %s/%s", [review_object.kind, namespace, name]) {
+  namespace != ""
+} else := sprintf("%s %s", [review_object.kind, name])
+
+# Windows pods: Linux-only controls (capabilities, privilege escalation, seccomp, AppArmor) skip them.
+windows {
+  spec.os.name == "windows"
+}
+
+container_lists := ["initContainers", "containers", "ephemeralContainers"]
+
+# Every container of the pod: init, regular and ephemeral, with its list, index and path.
+containers[c] {
+  some field in container_lists
+  some i, x in list(spec, field)
+  is_object(x)
+  c := {
+    "list": field,
+    "index": i,
+    "name": string_or(object.get(x, "name", ""), ""),
+    "spec": x,
+    "path": sprintf("%s.%s[%d]", [spec_path, field, i]),
+  }
+}
+
+string_or(v, d) := v {
+  is_string(v)
+} else := d
+
+# A field of a container's securityContext.
+security(c, field) := v {
+  v := c.spec.securityContext[field]
+}
+
+# A securityContext field as it applies to a container: its own non-null value, else the pod's.
+effective(c, field) := v {
+  v := c.spec.securityContext[field]
+  v != null
+} else := v {
+  v := spec.securityContext[field]
+  v != null
+}
+
+# The path of the value `effective` returned (the container's path when neither level sets it).
+effective_path(c, field) := p {
+  c.spec.securityContext[field] != null
+  p := sprintf("%s.securityContext.%s", [c.path, field])
+} else := p {
+  spec.securityContext[field] != null
+  p := sprintf("%s.securityContext.%s", [spec_path, field])
+} else := sprintf("%s.securityContext.%s", [c.path, field])
+
+is_true(v) {
+  v == true
+}
+
+# Values as posture prints them: strings bare, everything else as JSON.
+text(v) := v {
+  is_string(v)
+} else := json.marshal(v)
+
+# The parameters, or posture's default when a parameter is not set.
+param(key, default_value) := object.get(object.get(input, "parameters", {}), key, default_value)
+
+# What every violation carries in `details`.
+details(check_id, container, field) := {"checkId": check_id, "container": container, "field": field}
+
+# A whole-number id (user, group), as posture reads them.
+is_id(v) {
+  is_number(v)
+  floor(v) == v
+}
+
+# Whether an id is within one of `ranges` ([{min, max}]).
+in_ranges(id, ranges) {
+  some r in ranges
+  r.min <= id
+  id <= r.max
+}
+
+# `CAP_SYS_ADMIN`, `sys_admin` and `SYS_ADMIN` name the same capability.
+cap_name(s) := upper(substring(s, 4, -1)) {
+  count(s) > 4
+  lower(substring(s, 0, 4)) == "cap_"
+} else := upper(s)
+
+cap_eq(a, b) {
+  cap_name(a) == cap_name(b)
+}
+
+# obj[key] when it is an array, else [] (posture reads malformed lists as empty).
+list(obj, key) := v {
+  v := obj[key]
+  is_array(v)
+} else := []
+
+# The capabilities a container adds and drops (strings only).
+added_caps(c) := [a | some a in list(c.spec.securityContext.capabilities, "add"); is_string(a)] {
+  is_object(c.spec.securityContext.capabilities)
+} else := []
+
+dropped_caps(c) := [a | some a in list(c.spec.securityContext.capabilities, "drop"); is_string(a)] {
+  is_object(c.spec.securityContext.capabilities)
+} else := []
+
+# SYS_ADMIN itself, or ALL.
+grants_sys_admin(a) {
+  cap_eq(a, "SYS_ADMIN")
+}
+
+grants_sys_admin(a) {
+  upper(a) == "ALL"
+}
+
+adds_sys_admin(c) {
+  some a in added_caps(c)
+  grants_sys_admin(a)
+}
+
+# The pod's service account (`default` when unset, as the API server fills it in).
+service_account := sa {
+  raw := object.get(spec, "serviceAccountName", object.get(spec, "serviceAccount", ""))
+  is_string(raw)
+  raw != ""
+  sa := raw
+} else := "default"
+
+# `/var/run/` is `/var/run`; `/` stays `/`.
+normalize_path(p) := "/" {
+  trim_right(p, "/") == ""
+  startswith(p, "/")
+} else := trim_right(p, "/")
+
+# Prefix on whole path components: `/var/log` is a prefix of `/var/log/pods`, not of `/var/logs`.
+path_has_prefix(path, prefix) {
+  prefix == "/"
+  startswith(path, "/")
+}
+
+path_has_prefix(path, prefix) {
+  prefix != "/"
+  path == prefix
+}
+
+path_has_prefix(path, prefix) {
+  prefix != "/"
+  startswith(path, prefix)
+  substring(path, count(prefix), 1) == "/"
+}
