@@ -91,6 +91,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../bundle/container.user-group-ids/template.yaml"),
     ),
     (
+        "image.vulnerabilities",
+        include_str!("../bundle/image.vulnerabilities/template.yaml"),
+    ),
+    (
         "ingress.http-only",
         include_str!("../bundle/ingress.http-only/template.yaml"),
     ),

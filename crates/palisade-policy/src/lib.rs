@@ -10,6 +10,7 @@ mod rego;
 pub mod review;
 pub mod schema;
 pub mod template;
+pub mod vulngate;
 
 pub use constraint::{Constraint, EnforcementAction, EnforcementPoint, Match};
 pub use external::ExternalDataProvider;
