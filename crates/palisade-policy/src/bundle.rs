@@ -224,10 +224,7 @@ fn parse(check_id: &'static str, yaml: &'static str) -> BundleTemplate {
 
 /// Every template of the bundle.
 pub fn templates() -> Vec<BundleTemplate> {
-    TEMPLATES
-        .iter()
-        .map(|(id, yaml)| parse(id, yaml))
-        .collect()
+    TEMPLATES.iter().map(|(id, yaml)| parse(id, yaml)).collect()
 }
 
 /// The bundle's ConstraintTemplates as objects (for a [`crate::PolicySet`]).
@@ -275,7 +272,10 @@ pub fn constraint_name(check_id: &str) -> String {
 /// The parameters of one check taken from a posture config: the keys the check reads (its
 /// `CheckInfo::parameters`), unset optional ones left out so the template's default applies
 /// exactly as posture's does.
-pub fn check_parameters(config: &PostureConfig, check_id: &str) -> Result<Map<String, Value>, BundleError> {
+pub fn check_parameters(
+    config: &PostureConfig,
+    check_id: &str,
+) -> Result<Map<String, Value>, BundleError> {
     let all = serde_json::to_value(&config.parameters).map_err(|e| BundleError::Serialise {
         what: "posture parameters".into(),
         message: e.to_string(),
@@ -297,7 +297,10 @@ pub fn check_parameters(config: &PostureConfig, check_id: &str) -> Result<Map<St
 /// The constraints a posture config asks for: one per enabled check (disabledChecks,
 /// enabledChecks), matching the check's kinds outside excludedNamespaces, with the check's
 /// parameters and severity override.
-pub fn constraints(config: &PostureConfig, options: &ExportOptions) -> Result<Vec<KubeObject>, BundleError> {
+pub fn constraints(
+    config: &PostureConfig,
+    options: &ExportOptions,
+) -> Result<Vec<KubeObject>, BundleError> {
     let mut out = Vec::new();
     for t in templates() {
         let gate = t.check_id == VULNERABILITY_GATE;
@@ -359,7 +362,11 @@ pub struct ExportSummary {
 /// Writes the bundle to `dir`: `templates/<check-id>.yaml` (every template, as embedded) and
 /// `constraints/<check-id>.yaml` (see [`constraints`]). Apply the templates first
 /// (`kubectl apply -f dir/templates`), then the constraints once their CRDs exist.
-pub fn export(dir: &Path, config: &PostureConfig, options: &ExportOptions) -> Result<ExportSummary, BundleError> {
+pub fn export(
+    dir: &Path,
+    config: &PostureConfig,
+    options: &ExportOptions,
+) -> Result<ExportSummary, BundleError> {
     let write = |path: PathBuf, text: &str| -> Result<PathBuf, BundleError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| BundleError::Write {
@@ -375,9 +382,10 @@ pub fn export(dir: &Path, config: &PostureConfig, options: &ExportOptions) -> Re
     };
     let mut summary = ExportSummary::default();
     for (id, yaml) in TEMPLATES {
-        summary
-            .templates
-            .push(write(dir.join("templates").join(format!("{id}.yaml")), yaml)?);
+        summary.templates.push(write(
+            dir.join("templates").join(format!("{id}.yaml")),
+            yaml,
+        )?);
     }
     for c in constraints(config, options)? {
         let id = c
@@ -388,9 +396,10 @@ pub fn export(dir: &Path, config: &PostureConfig, options: &ExportOptions) -> Re
             what: format!("constraint {}", c.name),
             message: e.to_string(),
         })?;
-        summary
-            .constraints
-            .push(write(dir.join("constraints").join(format!("{id}.yaml")), &text)?);
+        summary.constraints.push(write(
+            dir.join("constraints").join(format!("{id}.yaml")),
+            &text,
+        )?);
     }
     Ok(summary)
 }
@@ -487,7 +496,11 @@ mod tests {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            assert!(!libs.is_empty() || t.check_id == VULNERABILITY_GATE, "{}", t.check_id);
+            assert!(
+                !libs.is_empty() || t.check_id == VULNERABILITY_GATE,
+                "{}",
+                t.check_id
+            );
             for lib in libs {
                 let text = lib.as_str().unwrap();
                 assert!(
@@ -512,17 +525,38 @@ mod tests {
             vulnerability_gate: None,
         };
         let cs = constraints(&config, &options).unwrap();
-        assert!(!cs.iter().any(|c| c.name == "palisade-pod-default-namespace"));
-        assert!(!cs.iter().any(|c| c.name == "palisade-image-vulnerabilities"));
-        let limits = cs.iter().find(|c| c.name == "palisade-container-resource-limits").unwrap();
+        assert!(
+            !cs.iter()
+                .any(|c| c.name == "palisade-pod-default-namespace")
+        );
+        assert!(
+            !cs.iter()
+                .any(|c| c.name == "palisade-image-vulnerabilities")
+        );
+        let limits = cs
+            .iter()
+            .find(|c| c.name == "palisade-container-resource-limits")
+            .unwrap();
         assert_eq!(limits.get("spec.parameters"), Some(&json!({"maxCpu": "2"})));
         assert_eq!(limits.get("spec.enforcementAction"), Some(&json!("warn")));
-        assert_eq!(limits.get("spec.match.excludedNamespaces"), Some(&json!(["kube-*", "infra"])));
-        let privileged = cs.iter().find(|c| c.name == "palisade-container-privileged").unwrap();
+        assert_eq!(
+            limits.get("spec.match.excludedNamespaces"),
+            Some(&json!(["kube-*", "infra"]))
+        );
+        let privileged = cs
+            .iter()
+            .find(|c| c.name == "palisade-container-privileged")
+            .unwrap();
         assert_eq!(privileged.annotation("palisade.io/severity"), Some("high"));
         assert!(privileged.get("spec.parameters").is_none());
-        let ports = cs.iter().find(|c| c.name == "palisade-container-host-ports").unwrap();
-        assert_eq!(ports.get("spec.parameters.hostPortRange"), Some(&json!({"min": 8000, "max": 8100})));
+        let ports = cs
+            .iter()
+            .find(|c| c.name == "palisade-container-host-ports")
+            .unwrap();
+        assert_eq!(
+            ports.get("spec.parameters.hostPortRange"),
+            Some(&json!({"min": 8000, "max": 8100}))
+        );
         // Enabled checks only.
         let only = PostureConfig::from_yaml("enabledChecks: [container.privileged]").unwrap();
         assert_eq!(constraints(&only, &options).unwrap().len(), 1);
@@ -531,10 +565,17 @@ mod tests {
     #[test]
     fn export_writes_templates_and_constraints() {
         let dir = tempfile::tempdir().unwrap();
-        let summary = export(dir.path(), &PostureConfig::default(), &ExportOptions::default()).unwrap();
+        let summary = export(
+            dir.path(),
+            &PostureConfig::default(),
+            &ExportOptions::default(),
+        )
+        .unwrap();
         assert_eq!(summary.templates.len(), TEMPLATES.len());
         assert!(!summary.constraints.is_empty());
-        let text = std::fs::read_to_string(dir.path().join("constraints/container.privileged.yaml")).unwrap();
+        let text =
+            std::fs::read_to_string(dir.path().join("constraints/container.privileged.yaml"))
+                .unwrap();
         assert!(text.contains("kind: PalisadeContainerPrivileged"), "{text}");
         assert!(text.contains("enforcementAction: deny"), "{text}");
     }

@@ -114,10 +114,17 @@ impl ScanResults {
             .digest
             .filter(|d| !d.is_empty())
             .or_else(|| split_digest(&report.target.name).1.map(str::to_string));
-        let mut counts: BTreeMap<&str, u64> = ["critical", "high", "medium", "low", "informational", "unknown"]
-            .into_iter()
-            .map(|s| (s, 0))
-            .collect();
+        let mut counts: BTreeMap<&str, u64> = [
+            "critical",
+            "high",
+            "medium",
+            "low",
+            "informational",
+            "unknown",
+        ]
+        .into_iter()
+        .map(|s| (s, 0))
+        .collect();
         let mut vulnerabilities = Vec::new();
         for v in report.vulnerabilities {
             let severity = severity_name(v.severity);
@@ -153,7 +160,10 @@ impl ScanResults {
     /// The result for an image reference as a pod spec writes it: by its digest when it has
     /// one (`app@sha256:…`), else by its normalised reference.
     pub fn get(&self, image: &str) -> Option<&ImageResult> {
-        if let Some(i) = split_digest(image.trim()).1.and_then(|d| self.by_digest.get(d)) {
+        if let Some(i) = split_digest(image.trim())
+            .1
+            .and_then(|d| self.by_digest.get(d))
+        {
             return self.images.get(*i);
         }
         self.by_reference
@@ -364,17 +374,29 @@ mod tests {
         r.add_json(&report(
             "nginx:1.25",
             Some("sha256:aaaa"),
-            &[("CVE-2024-0001", "critical", Some("3.0.13-1")), ("CVE-2024-0002", "medium", None)],
+            &[
+                ("CVE-2024-0001", "critical", Some("3.0.13-1")),
+                ("CVE-2024-0002", "medium", None),
+            ],
         ))
         .unwrap();
         let by_ref = r.get("docker.io/library/nginx:1.25").unwrap();
         assert_eq!(by_ref.value["counts"]["critical"], json!(1));
         assert_eq!(by_ref.value["counts"]["high"], json!(0));
-        assert_eq!(by_ref.value["vulnerabilities"][0]["fixedVersion"], json!("3.0.13-1"));
-        assert_eq!(by_ref.value["vulnerabilities"][1]["fixedVersion"], Value::Null);
+        assert_eq!(
+            by_ref.value["vulnerabilities"][0]["fixedVersion"],
+            json!("3.0.13-1")
+        );
+        assert_eq!(
+            by_ref.value["vulnerabilities"][1]["fixedVersion"],
+            Value::Null
+        );
         assert!(r.get("nginx:1.25").is_some());
         assert!(r.get("index.docker.io/library/nginx:1.25").is_some());
-        assert!(r.get("other@sha256:aaaa").is_some(), "digest wins over the name");
+        assert!(
+            r.get("other@sha256:aaaa").is_some(),
+            "digest wins over the name"
+        );
         assert!(r.get("nginx:1.26").is_none());
         assert!(r.add_json("{\"schema\": \"other\"}").is_err());
     }
@@ -382,7 +404,11 @@ mod tests {
     #[test]
     fn reloads_when_the_directory_changes() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.json"), report("app:1", None, &[("CVE-1", "high", None)])).unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            report("app:1", None, &[("CVE-1", "high", None)]),
+        )
+        .unwrap();
         let p = VulnerabilityProvider::new(dir.path(), Duration::ZERO).unwrap();
         let answers = p.lookup(&["app:1".into(), "app:2".into()]);
         assert!(answers[0].1.is_ok());

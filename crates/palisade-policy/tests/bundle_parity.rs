@@ -51,7 +51,12 @@ fn posture_keys(objects: &[KubeObject], config: &PostureConfig) -> BTreeSet<Key>
     let ids: BTreeSet<&str> = bundle::check_ids().collect();
     let mut all: Vec<KubeObject> = objects.to_vec();
     // Owned Pods, as posture would see them without an owner.
-    all.extend(objects.iter().filter(|o| is_owned_pod(o)).map(without_owner));
+    all.extend(
+        objects
+            .iter()
+            .filter(|o| is_owned_pod(o))
+            .map(without_owner),
+    );
     let inventory = Inventory {
         cluster: None,
         objects: all,
@@ -89,7 +94,10 @@ fn bundle_keys(objects: &[KubeObject], config: &PostureConfig) -> BTreeSet<Key> 
             .review(&review, EnforcementPoint::Audit)
             .unwrap_or_else(|e| panic!("{} {}: {e}", o.kind, o.name));
         for v in violations {
-            let check = v.check_id.clone().expect("bundle violations carry a check id");
+            let check = v
+                .check_id
+                .clone()
+                .expect("bundle violations carry a check id");
             assert_eq!(v.details["checkId"], json!(check), "{}", v.message);
             assert!(!v.message.is_empty());
             out.insert(key(&check, o, v.details["container"].as_str()));
@@ -124,7 +132,8 @@ fn load_objects(path: &Path) -> Vec<KubeObject> {
 }
 
 fn posture_fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../palisade-posture/tests/fixtures/checks");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../palisade-posture/tests/fixtures/checks");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -215,82 +224,340 @@ fn set(v: &mut Value, path: &str, value: Value) {
 fn variations() -> Vec<(&'static str, Vec<(&'static str, Value)>)> {
     vec![
         ("hardened", vec![]),
-        ("privileged", vec![("containers.0.securityContext.privileged", json!(true))]),
-        ("ape-unset", vec![("containers.0.securityContext.allowPrivilegeEscalation", Value::Null)]),
-        ("ape-true", vec![("containers.0.securityContext.allowPrivilegeEscalation", json!(true))]),
-        ("ape-string", vec![("containers.0.securityContext.allowPrivilegeEscalation", json!("false"))]),
-        ("sys-admin", vec![("containers.0.securityContext.capabilities.add", json!(["CAP_SYS_ADMIN"]))]),
-        ("add-all", vec![("containers.0.securityContext.capabilities.add", json!(["all", "NET_RAW"]))]),
-        ("add-net-bind", vec![("containers.0.securityContext.capabilities.add", json!(["NET_BIND_SERVICE"]))]),
-        ("add-lower", vec![("containers.0.securityContext.capabilities.add", json!(["cap_chown", "net_admin"]))]),
-        ("drop-some", vec![("containers.0.securityContext.capabilities.drop", json!(["NET_RAW", "cap_sys_admin"]))]),
-        ("drop-none", vec![("containers.0.securityContext.capabilities", Value::Null)]),
-        ("rw-root", vec![("containers.0.securityContext.readOnlyRootFilesystem", json!(false))]),
+        (
+            "privileged",
+            vec![("containers.0.securityContext.privileged", json!(true))],
+        ),
+        (
+            "ape-unset",
+            vec![(
+                "containers.0.securityContext.allowPrivilegeEscalation",
+                Value::Null,
+            )],
+        ),
+        (
+            "ape-true",
+            vec![(
+                "containers.0.securityContext.allowPrivilegeEscalation",
+                json!(true),
+            )],
+        ),
+        (
+            "ape-string",
+            vec![(
+                "containers.0.securityContext.allowPrivilegeEscalation",
+                json!("false"),
+            )],
+        ),
+        (
+            "sys-admin",
+            vec![(
+                "containers.0.securityContext.capabilities.add",
+                json!(["CAP_SYS_ADMIN"]),
+            )],
+        ),
+        (
+            "add-all",
+            vec![(
+                "containers.0.securityContext.capabilities.add",
+                json!(["all", "NET_RAW"]),
+            )],
+        ),
+        (
+            "add-net-bind",
+            vec![(
+                "containers.0.securityContext.capabilities.add",
+                json!(["NET_BIND_SERVICE"]),
+            )],
+        ),
+        (
+            "add-lower",
+            vec![(
+                "containers.0.securityContext.capabilities.add",
+                json!(["cap_chown", "net_admin"]),
+            )],
+        ),
+        (
+            "drop-some",
+            vec![(
+                "containers.0.securityContext.capabilities.drop",
+                json!(["NET_RAW", "cap_sys_admin"]),
+            )],
+        ),
+        (
+            "drop-none",
+            vec![("containers.0.securityContext.capabilities", Value::Null)],
+        ),
+        (
+            "rw-root",
+            vec![(
+                "containers.0.securityContext.readOnlyRootFilesystem",
+                json!(false),
+            )],
+        ),
         ("host-network", vec![("hostNetwork", json!(true))]),
-        ("host-pid-ipc", vec![("hostPID", json!(true)), ("hostIPC", json!(true))]),
-        ("host-port", vec![("containers.0.ports.0.hostPort", json!(30080))]),
-        ("host-port-low", vec![("containers.0.ports", json!([{"containerPort": 80, "hostPort": 80}, {"containerPort": 22}]))]),
-        ("host-path-log", vec![
-            ("volumes", json!([{"name": "logs", "hostPath": {"path": "/var/log/pods/"}}])),
-            ("containers.0.volumeMounts", json!([{"name": "logs", "mountPath": "/logs"}])),
-        ]),
-        ("host-path-log-ro", vec![
-            ("volumes", json!([{"name": "logs", "hostPath": {"path": "/var/log"}}])),
-            ("containers.0.volumeMounts", json!([{"name": "logs", "mountPath": "/logs", "readOnly": true}])),
-        ]),
-        ("host-path-logs", vec![("volumes", json!([{"name": "l", "hostPath": {"path": "/var/logs"}}]))]),
-        ("docker-sock", vec![("volumes", json!([{"name": "sock", "hostPath": {"path": "/var/run/docker.sock"}}]))]),
-        ("root-mount", vec![("volumes", json!([{"name": "root", "hostPath": {"path": "/"}}]))]),
-        ("nfs-volume", vec![("volumes", json!([{"name": "n", "nfs": {"server": "nfs", "path": "/x"}}, {"name": "c", "configMap": {"name": "c"}}]))]),
-        ("automount-unset", vec![("automountServiceAccountToken", Value::Null)]),
-        ("automount-true", vec![("automountServiceAccountToken", json!(true))]),
-        ("automount-sa-off", vec![("automountServiceAccountToken", Value::Null), ("serviceAccountName", json!("quiet"))]),
-        ("automount-sa-on", vec![("automountServiceAccountToken", Value::Null), ("serviceAccountName", json!("loud"))]),
-        ("apparmor-unconfined", vec![("securityContext.appArmorProfile", json!({"type": "Unconfined"}))]),
-        ("apparmor-none", vec![("securityContext.appArmorProfile", Value::Null)]),
-        ("apparmor-local", vec![(
-            "containers.0.securityContext.appArmorProfile",
-            json!({"type": "Localhost", "localhostProfile": "k8s-app"}),
-        )]),
-        ("seccomp-unconfined", vec![("containers.0.securityContext.seccompProfile", json!({"type": "Unconfined"}))]),
-        ("seccomp-none", vec![("securityContext.seccompProfile", Value::Null)]),
-        ("proc-mount", vec![("containers.0.securityContext.procMount", json!("Unmasked"))]),
-        ("selinux", vec![
-            ("securityContext.seLinuxOptions", json!({"type": "spc_t"})),
-            ("containers.0.securityContext.seLinuxOptions", json!({"user": "system_u", "role": "sysadm_r"})),
-        ]),
-        ("sysctls", vec![("securityContext.sysctls", json!([{"name": "net.ipv4.tcp_syncookies", "value": "1"}, {"name": "kernel.msgmax", "value": "1"}]))]),
-        ("non-root-false", vec![("containers.0.securityContext.runAsNonRoot", json!(false))]),
-        ("non-root-unset", vec![("securityContext.runAsNonRoot", Value::Null)]),
-        ("user-root", vec![("containers.0.securityContext.runAsUser", json!(0))]),
-        ("user-unset", vec![("securityContext.runAsUser", Value::Null), ("securityContext.runAsNonRoot", Value::Null)]),
+        (
+            "host-pid-ipc",
+            vec![("hostPID", json!(true)), ("hostIPC", json!(true))],
+        ),
+        (
+            "host-port",
+            vec![("containers.0.ports.0.hostPort", json!(30080))],
+        ),
+        (
+            "host-port-low",
+            vec![(
+                "containers.0.ports",
+                json!([{"containerPort": 80, "hostPort": 80}, {"containerPort": 22}]),
+            )],
+        ),
+        (
+            "host-path-log",
+            vec![
+                (
+                    "volumes",
+                    json!([{"name": "logs", "hostPath": {"path": "/var/log/pods/"}}]),
+                ),
+                (
+                    "containers.0.volumeMounts",
+                    json!([{"name": "logs", "mountPath": "/logs"}]),
+                ),
+            ],
+        ),
+        (
+            "host-path-log-ro",
+            vec![
+                (
+                    "volumes",
+                    json!([{"name": "logs", "hostPath": {"path": "/var/log"}}]),
+                ),
+                (
+                    "containers.0.volumeMounts",
+                    json!([{"name": "logs", "mountPath": "/logs", "readOnly": true}]),
+                ),
+            ],
+        ),
+        (
+            "host-path-logs",
+            vec![(
+                "volumes",
+                json!([{"name": "l", "hostPath": {"path": "/var/logs"}}]),
+            )],
+        ),
+        (
+            "docker-sock",
+            vec![(
+                "volumes",
+                json!([{"name": "sock", "hostPath": {"path": "/var/run/docker.sock"}}]),
+            )],
+        ),
+        (
+            "root-mount",
+            vec![(
+                "volumes",
+                json!([{"name": "root", "hostPath": {"path": "/"}}]),
+            )],
+        ),
+        (
+            "nfs-volume",
+            vec![(
+                "volumes",
+                json!([{"name": "n", "nfs": {"server": "nfs", "path": "/x"}}, {"name": "c", "configMap": {"name": "c"}}]),
+            )],
+        ),
+        (
+            "automount-unset",
+            vec![("automountServiceAccountToken", Value::Null)],
+        ),
+        (
+            "automount-true",
+            vec![("automountServiceAccountToken", json!(true))],
+        ),
+        (
+            "automount-sa-off",
+            vec![
+                ("automountServiceAccountToken", Value::Null),
+                ("serviceAccountName", json!("quiet")),
+            ],
+        ),
+        (
+            "automount-sa-on",
+            vec![
+                ("automountServiceAccountToken", Value::Null),
+                ("serviceAccountName", json!("loud")),
+            ],
+        ),
+        (
+            "apparmor-unconfined",
+            vec![(
+                "securityContext.appArmorProfile",
+                json!({"type": "Unconfined"}),
+            )],
+        ),
+        (
+            "apparmor-none",
+            vec![("securityContext.appArmorProfile", Value::Null)],
+        ),
+        (
+            "apparmor-local",
+            vec![(
+                "containers.0.securityContext.appArmorProfile",
+                json!({"type": "Localhost", "localhostProfile": "k8s-app"}),
+            )],
+        ),
+        (
+            "seccomp-unconfined",
+            vec![(
+                "containers.0.securityContext.seccompProfile",
+                json!({"type": "Unconfined"}),
+            )],
+        ),
+        (
+            "seccomp-none",
+            vec![("securityContext.seccompProfile", Value::Null)],
+        ),
+        (
+            "proc-mount",
+            vec![("containers.0.securityContext.procMount", json!("Unmasked"))],
+        ),
+        (
+            "selinux",
+            vec![
+                ("securityContext.seLinuxOptions", json!({"type": "spc_t"})),
+                (
+                    "containers.0.securityContext.seLinuxOptions",
+                    json!({"user": "system_u", "role": "sysadm_r"}),
+                ),
+            ],
+        ),
+        (
+            "sysctls",
+            vec![(
+                "securityContext.sysctls",
+                json!([{"name": "net.ipv4.tcp_syncookies", "value": "1"}, {"name": "kernel.msgmax", "value": "1"}]),
+            )],
+        ),
+        (
+            "non-root-false",
+            vec![("containers.0.securityContext.runAsNonRoot", json!(false))],
+        ),
+        (
+            "non-root-unset",
+            vec![("securityContext.runAsNonRoot", Value::Null)],
+        ),
+        (
+            "user-root",
+            vec![("containers.0.securityContext.runAsUser", json!(0))],
+        ),
+        (
+            "user-unset",
+            vec![
+                ("securityContext.runAsUser", Value::Null),
+                ("securityContext.runAsNonRoot", Value::Null),
+            ],
+        ),
         ("group-root", vec![("securityContext.runAsGroup", json!(0))]),
-        ("group-unset", vec![("securityContext.runAsGroup", Value::Null)]),
-        ("supplemental", vec![("securityContext.supplementalGroups", json!([10001, 0, 70000]))]),
+        (
+            "group-unset",
+            vec![("securityContext.runAsGroup", Value::Null)],
+        ),
+        (
+            "supplemental",
+            vec![(
+                "securityContext.supplementalGroups",
+                json!([10001, 0, 70000]),
+            )],
+        ),
         ("fs-group-root", vec![("securityContext.fsGroup", json!(0))]),
-        ("fs-group-unset", vec![("securityContext.fsGroup", Value::Null)]),
+        (
+            "fs-group-unset",
+            vec![("securityContext.fsGroup", Value::Null)],
+        ),
         ("no-limits", vec![("containers.0.resources", Value::Null)]),
-        ("big-limits", vec![("containers.0.resources.limits", json!({"cpu": 4, "memory": "8Gi"}))]),
-        ("odd-limits", vec![("containers.0.resources.limits", json!({"cpu": "1.5", "memory": "2e9"}))]),
-        ("bad-limits", vec![("containers.0.resources.limits", json!({"cpu": "lots", "memory": true}))]),
-        ("milli-limits", vec![("containers.0.resources.limits", json!({"cpu": "1100m", "memory": "512Mi"}))]),
-        ("hub-image", vec![("containers.0.image", json!("nginx:1.27"))]),
-        ("hub-org-image", vec![("containers.0.image", json!("bitnami/redis:7"))]),
-        ("ghcr-image", vec![("containers.0.image", json!("ghcr.io/acme-evil/api@sha256:0123"))]),
-        ("port-9090", vec![("containers.0.ports", json!([{"containerPort": 9090}, {"containerPort": 443}]))]),
-        ("init-and-ephemeral", vec![
-            ("initContainers", json!([{"name": "init", "image": "busybox", "securityContext": {"privileged": true}}])),
-            ("ephemeralContainers", json!([{"name": "debug", "image": "busybox:1.36", "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}}}])),
-        ]),
-        ("windows", vec![
-            ("os", json!({"name": "windows"})),
-            ("containers.0.securityContext", json!({"windowsOptions": {"hostProcess": true}})),
-        ]),
-        ("annotations", vec![("securityContext", json!({"runAsNonRoot": true}))]),
-        ("two-containers", vec![(
-            "containers.1",
-            json!({"name": "sidecar", "image": "envoyproxy/envoy:v1.30", "securityContext": {"runAsUser": 0, "capabilities": {"drop": ["all"]}}}),
-        )]),
+        (
+            "big-limits",
+            vec![(
+                "containers.0.resources.limits",
+                json!({"cpu": 4, "memory": "8Gi"}),
+            )],
+        ),
+        (
+            "odd-limits",
+            vec![(
+                "containers.0.resources.limits",
+                json!({"cpu": "1.5", "memory": "2e9"}),
+            )],
+        ),
+        (
+            "bad-limits",
+            vec![(
+                "containers.0.resources.limits",
+                json!({"cpu": "lots", "memory": true}),
+            )],
+        ),
+        (
+            "milli-limits",
+            vec![(
+                "containers.0.resources.limits",
+                json!({"cpu": "1100m", "memory": "512Mi"}),
+            )],
+        ),
+        (
+            "hub-image",
+            vec![("containers.0.image", json!("nginx:1.27"))],
+        ),
+        (
+            "hub-org-image",
+            vec![("containers.0.image", json!("bitnami/redis:7"))],
+        ),
+        (
+            "ghcr-image",
+            vec![(
+                "containers.0.image",
+                json!("ghcr.io/acme-evil/api@sha256:0123"),
+            )],
+        ),
+        (
+            "port-9090",
+            vec![(
+                "containers.0.ports",
+                json!([{"containerPort": 9090}, {"containerPort": 443}]),
+            )],
+        ),
+        (
+            "init-and-ephemeral",
+            vec![
+                (
+                    "initContainers",
+                    json!([{"name": "init", "image": "busybox", "securityContext": {"privileged": true}}]),
+                ),
+                (
+                    "ephemeralContainers",
+                    json!([{"name": "debug", "image": "busybox:1.36", "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}}}]),
+                ),
+            ],
+        ),
+        (
+            "windows",
+            vec![
+                ("os", json!({"name": "windows"})),
+                (
+                    "containers.0.securityContext",
+                    json!({"windowsOptions": {"hostProcess": true}}),
+                ),
+            ],
+        ),
+        (
+            "annotations",
+            vec![("securityContext", json!({"runAsNonRoot": true}))],
+        ),
+        (
+            "two-containers",
+            vec![(
+                "containers.1",
+                json!({"name": "sidecar", "image": "envoyproxy/envoy:v1.30", "securityContext": {"runAsUser": 0, "capabilities": {"drop": ["all"]}}}),
+            )],
+        ),
     ]
 }
 
@@ -302,14 +569,22 @@ fn wrap(kind: &str, name: &str, namespace: &str, spec: Value, annotations: Value
         "Pod" => json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}, "annotations": annotations},
             "spec": template["spec"]}),
-        "CronJob" => json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}}}),
-        "Job" => json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"template": template}}),
-        "ReplicationController" => json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": namespace},
-            "spec": {"replicas": 1, "template": template}}),
-        _ => json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": namespace},
-            "spec": {"selector": {"matchLabels": {"app": name}}, "template": template}}),
+        "CronJob" => {
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}}})
+        }
+        "Job" => {
+            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"template": template}})
+        }
+        "ReplicationController" => {
+            json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": 1, "template": template}})
+        }
+        _ => {
+            json!({"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": {"matchLabels": {"app": name}}, "template": template}})
+        }
     };
     KubeObject::from_value(v, None).unwrap()
 }
@@ -342,9 +617,21 @@ fn generated_corpus() -> Vec<KubeObject> {
         };
         let kind = KINDS[i % KINDS.len()];
         let namespace = ["shop", "default", "kube-system", "team-a"][i % 4];
-        out.push(wrap(kind, name, namespace, spec.clone(), annotations.clone()));
+        out.push(wrap(
+            kind,
+            name,
+            namespace,
+            spec.clone(),
+            annotations.clone(),
+        ));
         // The same spec in a second kind, and as a controller-owned Pod.
-        out.push(wrap(KINDS[(i + 3) % KINDS.len()], &format!("{name}-2"), "shop", spec.clone(), annotations.clone()));
+        out.push(wrap(
+            KINDS[(i + 3) % KINDS.len()],
+            &format!("{name}-2"),
+            "shop",
+            spec.clone(),
+            annotations.clone(),
+        ));
         if i % 3 == 0 {
             let mut pod = wrap("Pod", &format!("{name}-7f9c"), "shop", spec, annotations).value;
             pod["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
@@ -352,7 +639,11 @@ fn generated_corpus() -> Vec<KubeObject> {
             out.push(KubeObject::from_value(pod, None).unwrap());
         }
     }
-    for (ns, name, automount) in [("shop", "quiet", false), ("shop", "loud", true), ("team-a", "quiet", false)] {
+    for (ns, name, automount) in [
+        ("shop", "quiet", false),
+        ("shop", "loud", true),
+        ("team-a", "quiet", false),
+    ] {
         out.push(
             KubeObject::from_value(
                 json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns},

@@ -94,8 +94,12 @@ fn run_suite(path: &Path) -> (usize, Vec<String>) {
                 .iter()
                 .flat_map(|p| load(&dir.join(p)))
                 .collect();
-            let (set, _) = PolicySet::compile(&[template.clone(), constraint.clone()], &inventory, &settings)
-                .unwrap_or_else(|e| panic!("{label}: {e:#?}"));
+            let (set, _) = PolicySet::compile(
+                &[template.clone(), constraint.clone()],
+                &inventory,
+                &settings,
+            )
+            .unwrap_or_else(|e| panic!("{label}: {e:#?}"));
             let review = ReviewRequest::from_object(object.value.clone()).unwrap();
             let violations = match set.evaluator().review(&review, EnforcementPoint::Gator) {
                 Ok(v) => v,
@@ -117,7 +121,8 @@ fn run_suite(path: &Path) -> (usize, Vec<String>) {
                     other => panic!("{label}: bad assertion {other}"),
                 };
                 if !ok {
-                    let messages: Vec<&str> = violations.iter().map(|v| v.message.as_str()).collect();
+                    let messages: Vec<&str> =
+                        violations.iter().map(|v| v.message.as_str()).collect();
                     failures.push(format!(
                         "{label}: expected violations {} (message {:?}), got {n}: {messages:#?}",
                         a.violations, a.message
@@ -152,12 +157,25 @@ fn every_bundle_suite_passes() {
             .flat_map(|c| &c.assertions)
             .map(|a| &a.violations)
             .collect();
-        let allowed = |v: &&Value| **v == Value::from("no") || **v == Value::from(0);
-        assert!(expects.iter().any(allowed), "{}: no allowed case", s.display());
-        assert!(!expects.iter().all(allowed), "{}: no disallowed case", s.display());
+        let allowed = |v: &&Value| v.as_str() == Some("no") || v.as_u64() == Some(0);
+        assert!(
+            expects.iter().any(allowed),
+            "{}: no allowed case",
+            s.display()
+        );
+        assert!(
+            !expects.iter().all(allowed),
+            "{}: no disallowed case",
+            s.display()
+        );
         total += n;
         failures.append(&mut f);
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(total >= 100, "{total} cases");
 }

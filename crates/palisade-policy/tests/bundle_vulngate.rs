@@ -61,7 +61,12 @@ fn results_dir(dir: &Path) {
         report(
             "registry.example.com/shop/web:1.4.2",
             "sha256:bbbb",
-            &[("GHSA-xxxx-yyyy-zzzz", &["CVE-2024-3333"], "low", Some("1.2.4"))],
+            &[(
+                "GHSA-xxxx-yyyy-zzzz",
+                &["CVE-2024-3333"],
+                "low",
+                Some("1.2.4"),
+            )],
         ),
     )
     .unwrap();
@@ -128,23 +133,39 @@ fn gates_on_severity_and_denied_cves() {
     assert_eq!(v[0].action, EnforcementAction::Deny);
     assert_eq!(v[0].details["container"], json!("c0"));
     assert!(
-        v[0].message.contains("CVE-2024-1111 (critical, fixed in 3.0.13-1)"),
+        v[0].message
+            .contains("CVE-2024-1111 (critical, fixed in 3.0.13-1)"),
         "{}",
         v[0].message
     );
     assert!(!v[0].message.contains("CVE-2024-2222"), "{}", v[0].message);
     // Low findings pass at minSeverity high; a clean image passes.
-    assert!(gate
-        .review(deployment(&["registry.example.com/shop/web:1.4.2", "registry.example.com/shop/clean:1.0.0"]))
-        .is_empty());
+    assert!(
+        gate.review(deployment(&[
+            "registry.example.com/shop/web:1.4.2",
+            "registry.example.com/shop/clean:1.0.0"
+        ]))
+        .is_empty()
+    );
     // A denied CVE gates whatever its severity, also when named as an alias.
-    let gate = Gate::new(dir.path(), json!({"minSeverity": "critical", "deniedCves": ["CVE-2024-3333"]}));
+    let gate = Gate::new(
+        dir.path(),
+        json!({"minSeverity": "critical", "deniedCves": ["CVE-2024-3333"]}),
+    );
     let v = gate.review(deployment(&["registry.example.com/shop/web:1.4.2"]));
     assert_eq!(v.len(), 1, "{v:#?}");
-    assert!(v[0].message.contains("GHSA-xxxx-yyyy-zzzz"), "{}", v[0].message);
+    assert!(
+        v[0].message.contains("GHSA-xxxx-yyyy-zzzz"),
+        "{}",
+        v[0].message
+    );
     // Digests are looked up by digest, whatever the name.
     let gate = Gate::new(dir.path(), json!({"minSeverity": "critical"}));
-    assert_eq!(gate.review(deployment(&["mirror.example.net/api@sha256:aaaa"])).len(), 1);
+    assert_eq!(
+        gate.review(deployment(&["mirror.example.net/api@sha256:aaaa"]))
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -154,17 +175,35 @@ fn exemptions_apply_until_they_expire() {
     let image = "registry.example.com/shop/api:2.1.0";
     let live = json!({"minSeverity": "high", "exemptions": [
         {"cve": "CVE-2024-1111", "image": "registry.example.com/shop/*", "expires": "2099-01-01T00:00:00Z", "reason": "fix ships next sprint"}]});
-    assert!(Gate::new(dir.path(), live).review(deployment(&[image])).is_empty());
+    assert!(
+        Gate::new(dir.path(), live)
+            .review(deployment(&[image]))
+            .is_empty()
+    );
     let expired = json!({"minSeverity": "high", "exemptions": [
         {"cve": "CVE-2024-1111", "expires": "2020-01-01T00:00:00Z", "reason": "expired"}]});
-    assert_eq!(Gate::new(dir.path(), expired).review(deployment(&[image])).len(), 1);
+    assert_eq!(
+        Gate::new(dir.path(), expired)
+            .review(deployment(&[image]))
+            .len(),
+        1
+    );
     // An exemption for another image does not apply; an image-wide one does.
     let other = json!({"minSeverity": "high", "exemptions": [
         {"cve": "CVE-2024-1111", "image": "registry.example.com/other/*", "expires": "2099-01-01T00:00:00Z", "reason": "x"}]});
-    assert_eq!(Gate::new(dir.path(), other).review(deployment(&[image])).len(), 1);
+    assert_eq!(
+        Gate::new(dir.path(), other)
+            .review(deployment(&[image]))
+            .len(),
+        1
+    );
     let whole = json!({"minSeverity": "low", "exemptions": [
         {"image": image, "expires": "2099-01-01T00:00:00Z", "reason": "vendor image, accepted risk"}]});
-    assert!(Gate::new(dir.path(), whole).review(deployment(&[image])).is_empty());
+    assert!(
+        Gate::new(dir.path(), whole)
+            .review(deployment(&[image]))
+            .is_empty()
+    );
 }
 
 #[test]
@@ -172,22 +211,33 @@ fn unscanned_images_follow_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     results_dir(dir.path());
     let unknown = "registry.example.com/shop/new:0.1.0";
-    assert!(Gate::new(dir.path(), json!({"unscannedImages": "allow"}))
-        .review(deployment(&[unknown]))
-        .is_empty());
+    assert!(
+        Gate::new(dir.path(), json!({"unscannedImages": "allow"}))
+            .review(deployment(&[unknown]))
+            .is_empty()
+    );
     let deny = Gate::new(dir.path(), json!({"unscannedImages": "deny"}));
-    let v = deny.review(deployment(&[unknown, "registry.example.com/shop/clean:1.0.0"]));
+    let v = deny.review(deployment(&[
+        unknown,
+        "registry.example.com/shop/clean:1.0.0",
+    ]));
     assert_eq!(v.len(), 1, "{v:#?}");
     assert!(v[0].message.contains("no scan result"), "{}", v[0].message);
     // Once a report for it lands in the directory, it is scanned (and clean).
-    std::fs::write(dir.path().join("new.json"), report(unknown, "sha256:dddd", &[])).unwrap();
+    std::fs::write(
+        dir.path().join("new.json"),
+        report(unknown, "sha256:dddd", &[]),
+    )
+    .unwrap();
     assert!(deny.review(deployment(&[unknown])).is_empty());
     // Exempted unscanned images pass.
     let exempt = json!({"unscannedImages": "deny", "exemptions": [
         {"image": "registry.example.com/vendor/*", "expires": "2099-01-01T00:00:00Z", "reason": "vendor scans"}]});
-    assert!(Gate::new(dir.path(), exempt)
-        .review(deployment(&["registry.example.com/vendor/agent:3"]))
-        .is_empty());
+    assert!(
+        Gate::new(dir.path(), exempt)
+            .review(deployment(&["registry.example.com/vendor/agent:3"]))
+            .is_empty()
+    );
 }
 
 #[test]
