@@ -551,6 +551,7 @@ fn variations() -> Vec<(&'static str, Vec<(&'static str, Value)>)> {
             "annotations",
             vec![("securityContext", json!({"runAsNonRoot": true}))],
         ),
+        ("quantities", vec![("containers", quantity_containers())]),
         (
             "two-containers",
             vec![(
@@ -559,6 +560,49 @@ fn variations() -> Vec<(&'static str, Vec<(&'static str, Value)>)> {
             )],
         ),
     ]
+}
+
+/// One container per quantity spelling, valid and not, as CPU and memory limits.
+fn quantity_containers() -> Value {
+    let spellings = [
+        "+1",
+        "+-1",
+        "1.",
+        ".5",
+        "-.5",
+        "100n",
+        "1e3",
+        "1E-3",
+        "2E",
+        "1e",
+        "1Ki",
+        "0.5Gi",
+        " 250m ",
+        "1 Gi",
+        "--1",
+        "1.2.3",
+        "m",
+        "1100m",
+        "1.1",
+        "2e9",
+        "1999999999",
+        "2G",
+        "1.5",
+        "3u",
+        "0",
+    ];
+    Value::Array(
+        spellings
+            .iter()
+            .enumerate()
+            .map(|(i, q)| {
+                json!({"name": format!("q{i}"), "image": "registry.example.com/shop/app:1.4.2",
+                    "resources": {"limits": {"cpu": q, "memory": q}},
+                    "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                        "capabilities": {"drop": ["ALL"]}}})
+            })
+            .collect(),
+    )
 }
 
 /// Wraps a pod spec in a workload kind.
@@ -756,4 +800,72 @@ fn owned_pods_are_checked_by_the_bundle() {
             .any(|k| k.0 == "container.privilege-escalation" && k.2 == "shop/ape-true-7f9c"),
         "{keys:#?}"
     );
+}
+
+/// Parameters posture's config loader rejects are rejected by the templates' schemas too, with
+/// an error naming the constraint.
+#[test]
+fn invalid_parameters_are_rejected_like_posture_rejects_them() {
+    let cases = [
+        ("container.resource-limits", json!({"maxCpu": "lots"})),
+        ("container.resource-limits", json!({"maxMemory": "1 Gi"})),
+        (
+            "container.host-ports",
+            json!({"hostPortRange": {"min": 80}}),
+        ),
+        (
+            "container.host-ports",
+            json!({"hostPortRange": {"min": 80, "max": 70000}}),
+        ),
+        (
+            "container.user-group-ids",
+            json!({"runAsUser": {"rule": "MustRunAsRoot"}}),
+        ),
+        (
+            "pod.host-path",
+            json!({"allowedHostPaths": [{"readOnly": true}]}),
+        ),
+        (
+            "container.allowed-ports",
+            json!({"allowedServicePorts": ["https"]}),
+        ),
+        ("image.vulnerabilities", json!({"minSeverity": "severe"})),
+        (
+            "image.vulnerabilities",
+            json!({"exemptions": [{"cve": "CVE-1", "reason": "no expiry"}]}),
+        ),
+    ];
+    for (check, parameters) in cases {
+        let template = bundle::templates()
+            .into_iter()
+            .find(|t| t.check_id == check)
+            .unwrap();
+        let constraint = KubeObject::from_value(
+            json!({"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": template.kind(),
+                "metadata": {"name": "bad"}, "spec": {"parameters": parameters}}),
+            None,
+        )
+        .unwrap();
+        let result = PolicySet::compile(
+            &[template.object.clone(), constraint],
+            &[],
+            &PolicySettings::default(),
+        );
+        let errors = match result {
+            Ok(_) => panic!("{check}: {parameters} was accepted"),
+            Err(errors) => errors,
+        };
+        assert!(
+            errors.iter().any(|e| e.to_string().contains("bad")),
+            "{check}: {errors:?}"
+        );
+    }
+    // And what posture accepts is accepted (the generated corpus uses such configs throughout).
+    let ok = PostureConfig::from_yaml(
+        "parameters: {maxCpu: '1.5', maxMemory: 2e9, hostPortRange: {min: 1, max: 65535}}",
+    )
+    .unwrap();
+    let mut objects = bundle::bundle_objects();
+    objects.extend(bundle::constraints(&ok, &ExportOptions::default()).unwrap());
+    assert!(PolicySet::compile(&objects, &[], &PolicySettings::default()).is_ok());
 }

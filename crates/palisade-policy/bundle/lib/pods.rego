@@ -13,38 +13,62 @@ review_object := o {
   is_object(o)
 }
 
-# Where the pod spec and the pod metadata sit in each kind that carries a pod template.
-layouts := {
-  "Pod": {"spec": ["spec"], "metadata": ["metadata"]},
-  "Deployment": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
-  "ReplicaSet": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
-  "StatefulSet": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
-  "DaemonSet": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
-  "Job": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
-  "ReplicationController": {"spec": ["spec", "template", "spec"], "metadata": ["spec", "template", "metadata"]},
-  "CronJob": {
-    "spec": ["spec", "jobTemplate", "spec", "template", "spec"],
-    "metadata": ["spec", "jobTemplate", "spec", "template", "metadata"],
-  },
-  "PodTemplate": {"spec": ["template", "spec"], "metadata": ["template", "metadata"]},
-}
+kind := review_object.kind
 
-layout := layouts[review_object.kind]
+# The kinds whose pod template sits at spec.template.
+template_kinds := {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"}
 
 # The pod spec (undefined for kinds without one, so every rule using it is too).
 spec := s {
-  s := object.get(review_object, layout.spec, null)
+  kind == "Pod"
+  s := review_object.spec
+  is_object(s)
+} else := s {
+  template_kinds[kind]
+  s := review_object.spec.template.spec
+  is_object(s)
+} else := s {
+  kind == "CronJob"
+  s := review_object.spec.jobTemplate.spec.template.spec
+  is_object(s)
+} else := s {
+  kind == "PodTemplate"
+  s := review_object.template.spec
   is_object(s)
 }
 
-# `spec.template.spec` and friends, for the `field` of violation details.
-spec_path := concat(".", layout.spec)
+# Where the pod's metadata sits (for the `field` of violation details).
+metadata_path := "metadata" {
+  kind == "Pod"
+} else := "spec.template.metadata" {
+  template_kinds[kind]
+} else := "spec.jobTemplate.spec.template.metadata" {
+  kind == "CronJob"
+} else := "template.metadata" {
+  kind == "PodTemplate"
+}
 
-metadata_path := concat(".", layout.metadata)
+# `spec.template.spec` and friends.
+spec_path := "spec" {
+  kind == "Pod"
+} else := concat("", [trim_suffix(metadata_path, "metadata"), "spec"])
 
 # The pod's metadata: the object's own for a Pod, the template's otherwise.
 pod_metadata := m {
-  m := object.get(review_object, layout.metadata, {})
+  kind == "Pod"
+  m := review_object.metadata
+  is_object(m)
+} else := m {
+  template_kinds[kind]
+  m := review_object.spec.template.metadata
+  is_object(m)
+} else := m {
+  kind == "CronJob"
+  m := review_object.spec.jobTemplate.spec.template.metadata
+  is_object(m)
+} else := m {
+  kind == "PodTemplate"
+  m := review_object.template.metadata
   is_object(m)
 } else := {}
 

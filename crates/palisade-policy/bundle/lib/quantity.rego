@@ -13,9 +13,6 @@ binary_multipliers := {
 
 decimal_exponents := {"": 0, "n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 
-# A number, a suffix: binary, decimal, or a decimal exponent e<n> / E<n>.
-quantity_pattern := `^([+-]?[0-9]*\.?[0-9]*)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$`
-
 # 10^n for a whole n (|n| at most 40; larger exponents are not quantities anyone writes).
 pow10(n) := 1 {
   n == 0
@@ -26,19 +23,49 @@ pow10(n) := 1 {
 }
 
 # The value of a quantity in base units (cores, bytes); undefined when it is not a quantity.
-# Numbers are taken as they are (limits may be written `cpu: 2`).
+# Numbers are taken as they are (limits may be written `cpu: 2`). String functions only: this
+# runs for every container at admission.
 value(q) := q {
   is_number(q)
 } else := v {
   is_string(q)
   s := trim_space(q)
-  m := regex.find_all_string_submatch_n(quantity_pattern, s, 1)[0]
-  number_text := m[1]
-  regex.match(`[0-9]`, number_text)
-  regex.match(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$`, number_text)
-  n := to_number(number_text)
-  v := scale(n, m[2])
+  body := unsigned(s)
+  # The suffix starts at the first character that is neither a digit nor a dot.
+  suffix := trim_left(body, "0123456789.")
+  digits := substring(body, 0, count(body) - count(suffix))
+  is_decimal(digits)
+  magnitude := scale(to_number(canonical(digits)), suffix)
+  v := signed(s, magnitude)
 }
+
+# Without its one leading sign.
+unsigned(s) := substring(s, 1, -1) {
+  startswith(s, "+")
+} else := substring(s, 1, -1) {
+  startswith(s, "-")
+} else := s
+
+signed(s, m) := 0 - m {
+  startswith(s, "-")
+} else := m
+
+# At least one digit, at most one dot.
+is_decimal(digits) {
+  without_dots := replace(digits, ".", "")
+  count(without_dots) > 0
+  count(digits) - count(without_dots) <= 1
+}
+
+# `1.` and `.5` as every number parser reads them.
+canonical(digits) := concat("", ["0", digits, "0"]) {
+  startswith(digits, ".")
+  endswith(digits, ".")
+} else := concat("", ["0", digits]) {
+  startswith(digits, ".")
+} else := concat("", [digits, "0"]) {
+  endswith(digits, ".")
+} else := digits
 
 scale(n, suffix) := v {
   v := n * binary_multipliers[suffix]
@@ -46,9 +73,19 @@ scale(n, suffix) := v {
   e := decimal_exponents[suffix]
   v := apply_exponent(n, e)
 } else := v {
-  regex.match(`^[eE][+-]?[0-9]+$`, suffix)
-  e := to_number(substring(suffix, 1, -1))
-  v := apply_exponent(n, e)
+  startswith(suffix, "e")
+  v := apply_exponent(n, exponent(substring(suffix, 1, -1)))
+} else := v {
+  startswith(suffix, "E")
+  v := apply_exponent(n, exponent(substring(suffix, 1, -1)))
+}
+
+# The integer after e/E: an optional sign and at least one digit.
+exponent(text) := e {
+  digits := unsigned(text)
+  count(digits) > 0
+  trim_left(digits, "0123456789") == ""
+  e := to_number(text)
 }
 
 # Divide for negative exponents: 100n is exactly 1e-7, not 100 * 1e-9.
