@@ -869,3 +869,52 @@ fn invalid_parameters_are_rejected_like_posture_rejects_them() {
     objects.extend(bundle::constraints(&ok, &ExportOptions::default()).unwrap());
     assert!(PolicySet::compile(&objects, &[], &PolicySettings::default()).is_ok());
 }
+
+/// At admission: CREATE and UPDATE of a non-compliant Pod are denied, its DELETE is not (removing
+/// a bad workload must stay possible), and a Pod without metadata.namespace takes the request's.
+#[test]
+fn admission_operations() {
+    let mut objects = bundle::bundle_objects();
+    let config =
+        PostureConfig::from_yaml("enabledChecks: [container.privileged, pod.default-namespace]")
+            .unwrap();
+    objects.extend(bundle::constraints(&config, &ExportOptions::default()).unwrap());
+    let (set, _) = PolicySet::compile(&objects, &[], &PolicySettings::default()).unwrap();
+    let mut evaluator = set.evaluator();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug"},
+        "spec": {"containers": [{"name": "sh", "image": "busybox:1.36", "securityContext": {"privileged": true}}]}});
+    let request = |operation: &str| {
+        let mut r = json!({"uid": "0d6c", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "debug", "namespace": "default", "operation": operation,
+            "userInfo": {"username": "alice"}});
+        if operation == "DELETE" {
+            r["oldObject"] = pod.clone();
+        } else {
+            r["object"] = pod.clone();
+        }
+        ReviewRequest::from_admission_request(r).unwrap()
+    };
+    for op in ["CREATE", "UPDATE"] {
+        let v = evaluator
+            .review(&request(op), EnforcementPoint::Webhook)
+            .unwrap();
+        let mut ids: Vec<_> = v.iter().filter_map(|v| v.check_id.clone()).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            ["container.privileged", "pod.default-namespace"],
+            "{op}"
+        );
+        assert!(
+            v.iter().any(|v| v.message == "Container sh of Pod default/debug runs privileged, with all capabilities and access to host devices"),
+            "{v:#?}"
+        );
+    }
+    assert!(
+        evaluator
+            .review(&request("DELETE"), EnforcementPoint::Webhook)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -4,13 +4,11 @@ package lib.palisade.pods
 
 import future.keywords.in
 
-# The object under review: the new object, or the old one for DELETE.
+# The object under review. Deletions are never denied: Gatekeeper hands the deleted object to
+# templates as `object` too, and removing a non-compliant workload must stay possible.
 review_object := o {
+  not input.review.operation == "DELETE"
   o := input.review.object
-  is_object(o)
-} else := o {
-  o := input.review.oldObject
-  is_object(o)
 }
 
 kind := review_object.kind
@@ -18,21 +16,28 @@ kind := review_object.kind
 # The kinds whose pod template sits at spec.template.
 template_kinds := {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"}
 
-# The pod spec (undefined for kinds without one, so every rule using it is too).
+# The pod spec (undefined for kinds without one, so every rule using it is too). One rule per
+# layout, without else: these run for every constraint of every request.
 spec := s {
-  kind == "Pod"
+  review_object.kind == "Pod"
   s := review_object.spec
   is_object(s)
-} else := s {
-  template_kinds[kind]
+}
+
+spec := s {
+  template_kinds[review_object.kind]
   s := review_object.spec.template.spec
   is_object(s)
-} else := s {
-  kind == "CronJob"
+}
+
+spec := s {
+  review_object.kind == "CronJob"
   s := review_object.spec.jobTemplate.spec.template.spec
   is_object(s)
-} else := s {
-  kind == "PodTemplate"
+}
+
+spec := s {
+  review_object.kind == "PodTemplate"
   s := review_object.template.spec
   is_object(s)
 }
@@ -112,21 +117,34 @@ windows {
   spec.os.name == "windows"
 }
 
-container_lists := ["initContainers", "containers", "ephemeralContainers"]
-
-# Every container of the pod: init, regular and ephemeral, with its list, index and path.
+# Every container of the pod: init, regular and ephemeral, with its list and index (its path in
+# the object is `container_path(c)`, built only for violations).
 containers[c] {
-  some field in container_lists
-  some i, x in list(spec, field)
+  xs := spec.initContainers
+  is_array(xs)
+  some i, x in xs
   is_object(x)
-  c := {
-    "list": field,
-    "index": i,
-    "name": string_or(object.get(x, "name", ""), ""),
-    "spec": x,
-    "path": sprintf("%s.%s[%d]", [spec_path, field, i]),
-  }
+  c := {"list": "initContainers", "index": i, "name": object.get(x, "name", ""), "spec": x}
 }
+
+containers[c] {
+  xs := spec.containers
+  is_array(xs)
+  some i, x in xs
+  is_object(x)
+  c := {"list": "containers", "index": i, "name": object.get(x, "name", ""), "spec": x}
+}
+
+containers[c] {
+  xs := spec.ephemeralContainers
+  is_array(xs)
+  some i, x in xs
+  is_object(x)
+  c := {"list": "ephemeralContainers", "index": i, "name": object.get(x, "name", ""), "spec": x}
+}
+
+# `spec.template.spec.containers[0]`
+container_path(c) := concat("", [spec_path, ".", c.list, "[", format_int(c.index, 10), "]"])
 
 string_or(v, d) := v {
   is_string(v)
@@ -149,11 +167,11 @@ effective(c, field) := v {
 # The path of the value `effective` returned (the container's path when neither level sets it).
 effective_path(c, field) := p {
   c.spec.securityContext[field] != null
-  p := sprintf("%s.securityContext.%s", [c.path, field])
+  p := sprintf("%s.securityContext.%s", [container_path(c), field])
 } else := p {
   spec.securityContext[field] != null
   p := sprintf("%s.securityContext.%s", [spec_path, field])
-} else := sprintf("%s.securityContext.%s", [c.path, field])
+} else := sprintf("%s.securityContext.%s", [container_path(c), field])
 
 is_true(v) {
   v == true
