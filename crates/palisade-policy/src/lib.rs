@@ -2,6 +2,7 @@
 //! their Constraints, evaluated the way Gatekeeper does for its webhook, its audit and `gator`.
 //! Users arrive with Gatekeeper policies; they run here unchanged.
 
+pub mod bundle;
 pub mod constraint;
 pub mod external;
 pub mod policy;
@@ -9,6 +10,7 @@ mod rego;
 pub mod review;
 pub mod schema;
 pub mod template;
+pub mod vulngate;
 #[cfg(feature = "server")]
 pub mod webhook;
 
