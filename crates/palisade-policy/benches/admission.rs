@@ -9,7 +9,11 @@ use palisade_policy::{EnforcementPoint, PolicySet, PolicySettings, parse_admissi
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
-    let parsed = parse_manifests(&sample_policies(50), "bench.yaml", &ManifestLimits::default());
+    let parsed = parse_manifests(
+        &sample_policies(50),
+        "bench.yaml",
+        &ManifestLimits::default(),
+    );
     assert!(parsed.errors.is_empty());
     let (set, _) = PolicySet::compile(&parsed.objects, &[], &PolicySettings::default())
         .expect("sample set compiles");
@@ -27,7 +31,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function("review 50 constraints (parsed request)", |b| {
         b.iter(|| {
             i = (i + 1) % requests.len();
-            black_box(evaluator.review(&requests[i], EnforcementPoint::Webhook).unwrap())
+            black_box(
+                evaluator
+                    .review(&requests[i], EnforcementPoint::Webhook)
+                    .unwrap(),
+            )
         })
     });
     let mut i = 0;

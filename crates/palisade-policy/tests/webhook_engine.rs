@@ -27,11 +27,20 @@ fn policy_set(paths: &[PathBuf], settings: &PolicySettings) -> PolicySet {
 #[tokio::test]
 async fn gatekeeper_templates_deny_warn_and_dryrun_in_both_versions() {
     let set = policy_set(&[policies_dir()], &PolicySettings::default());
-    let server = start(Some(set), WebhookOptions::default(), None, Arc::new(Metrics::new())).await;
+    let server = start(
+        Some(set),
+        WebhookOptions::default(),
+        None,
+        Arc::new(Metrics::new()),
+    )
+    .await;
 
     for version in ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"] {
-        let (status, body) =
-            post(&server, &pod_review(version, "u-priv", pod("priv", true, json!({})))).await;
+        let (status, body) = post(
+            &server,
+            &pod_review(version, "u-priv", pod("priv", true, json!({}))),
+        )
+        .await;
         assert_eq!(status, 200);
         assert_eq!(body["apiVersion"], version);
         let response = &body["response"];
@@ -42,11 +51,18 @@ async fn gatekeeper_templates_deny_warn_and_dryrun_in_both_versions() {
             response["status"]["message"],
             "[no-privileged] privileged container app is not allowed (registry.example.com/app:1.4.2)"
         );
-        assert_eq!(response["warnings"], json!(["[owner-label] Pod priv has no label owner"]));
+        assert_eq!(
+            response["warnings"],
+            json!(["[owner-label] Pod priv has no label owner"])
+        );
 
         let (_, body) = post(
             &server,
-            &pod_review(version, "u-ok", pod("ok", false, json!({"owner": "alice", "team": "web"}))),
+            &pod_review(
+                version,
+                "u-ok",
+                pod("ok", false, json!({"owner": "alice", "team": "web"})),
+            ),
         )
         .await;
         assert_eq!(body["response"]["allowed"], true, "{body}");
@@ -157,10 +173,20 @@ async fn policy_reload_keeps_the_old_set_when_the_new_one_fails() {
         assert!(Instant::now() < deadline, "reload failure not counted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (_, body) = post(&server, &pod_review("admission.k8s.io/v1", "u", pod("p", true, json!({})))).await;
-    assert_eq!(body["response"]["allowed"], false, "old set still denies: {body}");
+    let (_, body) = post(
+        &server,
+        &pod_review("admission.k8s.io/v1", "u", pod("p", true, json!({}))),
+    )
+    .await;
+    assert_eq!(
+        body["response"]["allowed"], false,
+        "old set still denies: {body}"
+    );
     let text = server.metrics.render();
-    assert!(text.contains("palisade_policy_reload_failures_total 1"), "{text}");
+    assert!(
+        text.contains("palisade_policy_reload_failures_total 1"),
+        "{text}"
+    );
     assert!(text.contains("palisade_policy_constraints 3"), "{text}");
 
     // Fixed: the broken file replaced by a good template; the new set is served.
@@ -170,7 +196,10 @@ async fn policy_reload_keeps_the_old_set_when_the_new_one_fails() {
     loop {
         let (_, body) = post(&server, &host_pid()).await;
         if body["response"]["allowed"] == false {
-            assert_eq!(body["response"]["status"]["message"], "[no-host-pid] hostPID is not allowed");
+            assert_eq!(
+                body["response"]["status"]["message"],
+                "[no-host-pid] hostPID is not allowed"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "new set not served: {body}");
@@ -203,12 +232,22 @@ async fn a_long_running_template_meets_the_deadline_and_the_worker_is_freed() {
         let started = Instant::now();
         let (status, body) = post(&server, &pod_review("admission.k8s.io/v1", "u-slow", p)).await;
         assert_eq!(status, 200);
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
         let response = &body["response"];
         match policy {
             FailurePolicy::Ignore => {
                 assert_eq!(response["allowed"], true, "{body}");
-                assert!(response["warnings"][0].as_str().unwrap().contains("failure policy Ignore"), "{body}");
+                assert!(
+                    response["warnings"][0]
+                        .as_str()
+                        .unwrap()
+                        .contains("failure policy Ignore"),
+                    "{body}"
+                );
             }
             FailurePolicy::Fail => {
                 assert_eq!(response["allowed"], false, "{body}");
@@ -218,10 +257,19 @@ async fn a_long_running_template_meets_the_deadline_and_the_worker_is_freed() {
         // The single worker is free again soon (the execution timer stopped the loop): an
         // ordinary request is evaluated, not answered by the failure policy.
         let started = Instant::now();
-        let (_, body) = post(&server, &pod_review("admission.k8s.io/v1", "u-next", pod("n", true, json!({})))).await;
+        let (_, body) = post(
+            &server,
+            &pod_review("admission.k8s.io/v1", "u-next", pod("n", true, json!({}))),
+        )
+        .await;
         assert_eq!(body["response"]["allowed"], false, "{body}");
         assert_eq!(body["response"]["status"]["code"], 403, "{body}");
         assert!(started.elapsed() < Duration::from_secs(2));
-        assert!(server.metrics.render().contains("palisade_admission_errors_total{cause=\"timeout\"} 1"));
+        assert!(
+            server
+                .metrics
+                .render()
+                .contains("palisade_admission_errors_total{cause=\"timeout\"} 1")
+        );
     }
 }

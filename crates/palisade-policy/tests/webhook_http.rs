@@ -6,8 +6,8 @@ mod webhook_support;
 
 use palisade_policy::review::ReviewRequest;
 use palisade_policy::webhook::{
-    Action, CertFiles, DecisionLog, EvaluationFailure, FailurePolicy, Finding, Metrics, Policies, SelfSigned,
-    WebhookOptions,
+    Action, CertFiles, DecisionLog, EvaluationFailure, FailurePolicy, Finding, Metrics, Policies,
+    SelfSigned, WebhookOptions,
 };
 use serde_json::{Value, json};
 use std::io::Write;
@@ -56,21 +56,36 @@ impl Policies for StandIn {
             action,
             message,
         };
-        for container in object["spec"]["containers"].as_array().into_iter().flatten() {
+        for container in object["spec"]["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             if container["securityContext"]["privileged"] == json!(true) {
                 findings.push(finding(
                     "no-privileged",
                     Action::Deny,
-                    format!("privileged container is not allowed: {}", container["name"].as_str().unwrap_or("")),
+                    format!(
+                        "privileged container is not allowed: {}",
+                        container["name"].as_str().unwrap_or("")
+                    ),
                 ));
             }
         }
         let labels = &object["metadata"]["labels"];
         if labels["owner"].is_null() {
-            findings.push(finding("owner-label", Action::Warn, "label owner is required".into()));
+            findings.push(finding(
+                "owner-label",
+                Action::Warn,
+                "label owner is required".into(),
+            ));
         }
         if labels["team"].is_null() {
-            findings.push(finding("team-label", Action::Dryrun, "label team is required".into()));
+            findings.push(finding(
+                "team-label",
+                Action::Dryrun,
+                "label team is required".into(),
+            ));
         }
         Ok(findings)
     }
@@ -110,7 +125,11 @@ async fn v1_and_v1beta1_deny_warn_dryrun_and_decision_log() {
     // v1, privileged, no labels: denied (403) listing the constraint, warning, dryrun recorded.
     let (status, body) = post(
         &server,
-        &pod_review("admission.k8s.io/v1", "uid-v1", pod("priv", true, json!({}))),
+        &pod_review(
+            "admission.k8s.io/v1",
+            "uid-v1",
+            pod("priv", true, json!({})),
+        ),
     )
     .await;
     assert_eq!(status, 200);
@@ -124,7 +143,10 @@ async fn v1_and_v1beta1_deny_warn_dryrun_and_decision_log() {
         response["status"]["message"],
         "[no-privileged] privileged container is not allowed: app"
     );
-    assert_eq!(response["warnings"], json!(["[owner-label] label owner is required"]));
+    assert_eq!(
+        response["warnings"],
+        json!(["[owner-label] label owner is required"])
+    );
 
     // v1beta1, compliant but for the dryrun label: allowed, answered in v1beta1.
     let (status, body) = post(
@@ -160,7 +182,10 @@ async fn v1_and_v1beta1_deny_warn_dryrun_and_decision_log() {
     let lines: Vec<Value> = loop {
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         if text.lines().count() >= 2 {
-            break text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            break text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
         }
         assert!(std::time::Instant::now() < deadline, "decision log: {text}");
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -188,10 +213,19 @@ async fn malformed_and_oversized_bodies() {
     let server = start(standin(), options, None, Arc::new(Metrics::new())).await;
     let url = format!("{}/validate", server.base);
 
-    let response = server.client.post(&url).body("{not json").send().await.unwrap();
+    let response = server
+        .client
+        .post(&url)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let text = response.text().await.unwrap();
-    assert!(text.contains("malformed AdmissionReview") && text.contains("not JSON"), "{text}");
+    assert!(
+        text.contains("malformed AdmissionReview") && text.contains("not JSON"),
+        "{text}"
+    );
 
     let response = server
         .client
@@ -231,8 +265,14 @@ async fn malformed_and_oversized_bodies() {
     assert_eq!(response.status().as_u16(), 413);
 
     let metrics = server.metrics.render();
-    assert!(metrics.contains("palisade_admission_errors_total{cause=\"malformed_request\"} 2"), "{metrics}");
-    assert!(metrics.contains("palisade_admission_errors_total{cause=\"request_too_large\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("palisade_admission_errors_total{cause=\"malformed_request\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("palisade_admission_errors_total{cause=\"request_too_large\"} 2"),
+        "{metrics}"
+    );
 
     // Wrong method and path.
     let response = server.client.get(&url).send().await.unwrap();
@@ -263,7 +303,10 @@ async fn timeout_answers_with_the_failure_policy() {
         .await;
         let elapsed = started.elapsed();
         assert_eq!(status, 200);
-        assert!(elapsed < Duration::from_millis(1000), "answered after {elapsed:?}");
+        assert!(
+            elapsed < Duration::from_millis(1000),
+            "answered after {elapsed:?}"
+        );
         let response = &body["response"];
         assert_eq!(response["uid"], "slow");
         match policy {
@@ -276,10 +319,18 @@ async fn timeout_answers_with_the_failure_policy() {
                 assert_eq!(response["allowed"], false);
                 assert_eq!(response["status"]["code"], 500);
                 let message = response["status"]["message"].as_str().unwrap();
-                assert!(message.contains("did not finish") && message.contains("Fail"), "{message}");
+                assert!(
+                    message.contains("did not finish") && message.contains("Fail"),
+                    "{message}"
+                );
             }
         }
-        assert!(server.metrics.render().contains("palisade_admission_errors_total{cause=\"timeout\"} 1"));
+        assert!(
+            server
+                .metrics
+                .render()
+                .contains("palisade_admission_errors_total{cause=\"timeout\"} 1")
+        );
     }
 }
 
@@ -298,70 +349,141 @@ async fn full_queue_engine_error_and_panic_get_the_failure_policy() {
     let (a, b) = (post(&server, &slow), post(&server, &slow));
     let third = async {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        post(&server, &pod_review("admission.k8s.io/v1", "third", pod("x", false, json!({})))).await
+        post(
+            &server,
+            &pod_review("admission.k8s.io/v1", "third", pod("x", false, json!({}))),
+        )
+        .await
     };
     let (a, b, third) = tokio::join!(a, b, third);
     assert_eq!(a.1["response"]["allowed"], true);
     assert_eq!(b.1["response"]["allowed"], true);
     assert_eq!(third.1["response"]["allowed"], false);
     assert_eq!(third.1["response"]["status"]["code"], 500);
-    assert!(third.1["response"]["status"]["message"].as_str().unwrap().contains("queue is full"));
+    assert!(
+        third.1["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("queue is full")
+    );
 
     let mut broken = pod("e", false, json!({}));
     broken["metadata"]["annotations"] = json!({"test/error": "1"});
     let (_, body) = post(&server, &pod_review("admission.k8s.io/v1", "err", broken)).await;
-    assert!(body["response"]["status"]["message"].as_str().unwrap().contains("rego evaluation error"));
+    assert!(
+        body["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rego evaluation error")
+    );
 
     let mut panics = pod("p", false, json!({}));
     panics["metadata"]["annotations"] = json!({"test/panic": "1"});
     let (_, body) = post(&server, &pod_review("admission.k8s.io/v1", "panic", panics)).await;
     assert_eq!(body["response"]["allowed"], false);
-    assert!(body["response"]["status"]["message"].as_str().unwrap().contains("internal error"));
+    assert!(
+        body["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("internal error")
+    );
 
     // The worker survived the panic.
-    let (_, body) = post(&server, &pod_review("admission.k8s.io/v1", "after", pod("ok", false, json!({"owner": "o"})))).await;
+    let (_, body) = post(
+        &server,
+        &pod_review(
+            "admission.k8s.io/v1",
+            "after",
+            pod("ok", false, json!({"owner": "o"})),
+        ),
+    )
+    .await;
     assert_eq!(body["response"]["allowed"], true);
 
     let metrics = server.metrics.render();
     for cause in ["queue_full", "evaluation_error", "internal"] {
-        assert!(metrics.contains(&format!("palisade_admission_errors_total{{cause=\"{cause}\"}} 1")), "{cause}: {metrics}");
+        assert!(
+            metrics.contains(&format!(
+                "palisade_admission_errors_total{{cause=\"{cause}\"}} 1"
+            )),
+            "{cause}: {metrics}"
+        );
     }
 }
 
 #[tokio::test]
 async fn health_readiness_and_metrics_endpoints() {
-    let server = start::<StandIn>(None, WebhookOptions::default(), None, Arc::new(Metrics::new())).await;
+    let server = start::<StandIn>(
+        None,
+        WebhookOptions::default(),
+        None,
+        Arc::new(Metrics::new()),
+    )
+    .await;
     let get = |path: &str| server.client.get(format!("{}{path}", server.base)).send();
     assert_eq!(get("/healthz").await.unwrap().status().as_u16(), 200);
     assert_eq!(get("/readyz").await.unwrap().status().as_u16(), 503);
     // Not ready: the failure policy answers.
-    let (_, body) = post(&server, &pod_review("admission.k8s.io/v1", "early", pod("p", true, json!({})))).await;
+    let (_, body) = post(
+        &server,
+        &pod_review("admission.k8s.io/v1", "early", pod("p", true, json!({}))),
+    )
+    .await;
     assert_eq!(body["response"]["allowed"], true);
-    assert!(body["response"]["warnings"][0].as_str().unwrap().contains("not loaded"));
+    assert!(
+        body["response"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("not loaded")
+    );
 
-    server.policies.send(Some(Arc::new(StandIn { constraints: 3 }))).unwrap();
+    server
+        .policies
+        .send(Some(Arc::new(StandIn { constraints: 3 })))
+        .unwrap();
     let response = get("/readyz").await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.text().await.unwrap().contains("3 constraints"));
-    let (_, body) = post(&server, &pod_review("admission.k8s.io/v1", "later", pod("p", true, json!({})))).await;
+    let (_, body) = post(
+        &server,
+        &pod_review("admission.k8s.io/v1", "later", pod("p", true, json!({}))),
+    )
+    .await;
     assert_eq!(body["response"]["allowed"], false);
 
     // A new set: workers rebuild their evaluators, the gauges follow.
-    server.policies.send(Some(Arc::new(StandIn { constraints: 5 }))).unwrap();
+    server
+        .policies
+        .send(Some(Arc::new(StandIn { constraints: 5 })))
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let response = get("/metrics").await.unwrap();
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     let text = response.text().await.unwrap();
     assert!(text.contains("palisade_policy_constraints 5"), "{text}");
     assert!(text.contains("palisade_policy_reloads_total 2"), "{text}");
-    assert!(text.contains("palisade_admission_errors_total{cause=\"not_ready\"} 1"), "{text}");
+    assert!(
+        text.contains("palisade_admission_errors_total{cause=\"not_ready\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn certificate_reload_keeps_the_listener() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-    let server = start(standin(), WebhookOptions::default(), None, Arc::new(Metrics::new())).await;
+    let server = start(
+        standin(),
+        WebhookOptions::default(),
+        None,
+        Arc::new(Metrics::new()),
+    )
+    .await;
     std::fs::write(&cert, &server.ca.cert_pem).unwrap();
     std::fs::write(&key, &server.ca.key_pem).unwrap();
     // The files hold the pair the server serves; watch them with the server's resolver.
@@ -382,7 +504,10 @@ async fn certificate_reload_keeps_the_listener() {
     let new_client = webhook_support::client(&next.ca_pem);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while health(new_client.clone()).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "new certificate not served");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new certificate not served"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let fresh_old = webhook_support::client(&server.ca.ca_pem);
@@ -392,7 +517,14 @@ async fn certificate_reload_keeps_the_listener() {
     let third = SelfSigned::generate(&["localhost".into()], 1).unwrap();
     std::fs::write(&cert, &third.cert_pem).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(health(webhook_support::client(&next.ca_pem)).await.unwrap(), 200);
-    assert!(health(webhook_support::client(&third.ca_pem)).await.is_err());
+    assert_eq!(
+        health(webhook_support::client(&next.ca_pem)).await.unwrap(),
+        200
+    );
+    assert!(
+        health(webhook_support::client(&third.ca_pem))
+            .await
+            .is_err()
+    );
     watcher.abort();
 }

@@ -73,7 +73,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "0.0.0.0:8443", value_name = "ADDR")]
     pub listen: SocketAddr,
     /// Serving certificate chain (PEM); reloaded when the file changes.
-    #[arg(long, value_name = "FILE", requires = "key", conflicts_with = "self_signed")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "key",
+        conflicts_with = "self_signed"
+    )]
     pub cert: Option<PathBuf>,
     /// Private key of the serving certificate (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "FILE", requires = "cert")]
@@ -187,7 +192,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a duration (e.g. 2.5s, 500ms)"))?;
     if !value.is_finite() || value <= 0.0 || value * scale > 86_400.0 {
-        return Err(format!("`{text}`: a duration must be positive and at most a day"));
+        return Err(format!(
+            "`{text}`: a duration must be positive and at most a day"
+        ));
     }
     Ok(Duration::from_secs_f64(value * scale))
 }
@@ -435,7 +442,13 @@ fn start_server(policies: &[PathBuf], workers: Option<u16>, dir: &Path) -> Resul
     let ca_path = dir.join("ca.pem");
     let mut command = std::process::Command::new(exe);
     command
-        .args(["admission", "serve", "--self-signed", "--listen", "127.0.0.1:0"])
+        .args([
+            "admission",
+            "serve",
+            "--self-signed",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .arg("--ca-bundle-out")
         .arg(&ca_path)
         .stdout(std::process::Stdio::null())
@@ -454,7 +467,10 @@ fn start_server(policies: &[PathBuf], workers: Option<u16>, dir: &Path) -> Resul
     for line in lines.by_ref() {
         let line = line?;
         if let Some(rest) = line.strip_prefix("palisade admission: listening on https://") {
-            addr = rest.trim_end_matches("/validate").parse::<SocketAddr>().ok();
+            addr = rest
+                .trim_end_matches("/validate")
+                .parse::<SocketAddr>()
+                .ok();
             break;
         }
         seen.push(line);
@@ -539,12 +555,10 @@ async fn drive(
                 .send()
                 .await;
             let outcome = match result {
-                Ok(response) if response.status().is_success() => {
-                    match response.bytes().await {
-                        Ok(bytes) => Some(memchr_denied(&bytes)),
-                        Err(_) => None,
-                    }
-                }
+                Ok(response) if response.status().is_success() => match response.bytes().await {
+                    Ok(bytes) => Some(memchr_denied(&bytes)),
+                    Err(_) => None,
+                },
                 _ => None,
             };
             (scheduled.elapsed(), outcome)

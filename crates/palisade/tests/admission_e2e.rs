@@ -83,7 +83,13 @@ fn serve() -> Served {
     let ca = dir.path().join("ca.pem");
     let log = dir.path().join("decisions.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["admission", "serve", "--self-signed", "--listen", "127.0.0.1:0"])
+        .args([
+            "admission",
+            "serve",
+            "--self-signed",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .args(["--dns-name", "127.0.0.1", "--dns-name", "localhost"])
         .arg("-p")
         .arg(policies())
@@ -100,7 +106,8 @@ fn serve() -> Served {
     let mut port = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("palisade admission: listening on https://127.0.0.1:") {
+        if let Some(rest) = line.strip_prefix("palisade admission: listening on https://127.0.0.1:")
+        {
             port = rest.trim_end_matches("/validate").parse().ok();
             break;
         }
@@ -132,7 +139,9 @@ fn real_api_server_calls_the_webhook() {
         if std::env::var("PALISADE_REQUIRE_KUBE").as_deref() == Ok("1") {
             panic!("PALISADE_REQUIRE_KUBE=1 but PALISADE_KUBECONFIG is not set");
         }
-        eprintln!("SKIP: PALISADE_KUBECONFIG not set (scripts/test.sh starts a real kube-apiserver)");
+        eprintln!(
+            "SKIP: PALISADE_KUBECONFIG not set (scripts/test.sh starts a real kube-apiserver)"
+        );
         return;
     };
     let api = Api::from_kubeconfig(&kubeconfig);
@@ -150,17 +159,31 @@ fn real_api_server_calls_the_webhook() {
     // The registration, as `admission webhook-config` prints it, for this test's namespace only.
     let name = format!("palisade-e2e-{suffix}");
     let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["admission", "webhook-config", "--format", "json", "--failure-policy", "fail"])
+        .args([
+            "admission",
+            "webhook-config",
+            "--format",
+            "json",
+            "--failure-policy",
+            "fail",
+        ])
         .arg("-p")
         .arg(policies())
         .args(["--name", &name])
-        .args(["--url", &format!("https://127.0.0.1:{}/validate", served.port)])
+        .args([
+            "--url",
+            &format!("https://127.0.0.1:{}/validate", served.port),
+        ])
         .arg("--ca-bundle")
         .arg(&served.ca)
         .args(["--namespace-label", &format!("palisade-e2e={suffix}")])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let config: Value = serde_json::from_slice(&out.stdout).unwrap();
     let reply = api.call(
         "POST",
@@ -188,7 +211,12 @@ fn real_api_server_calls_the_webhook() {
 
     // The API server picks up a new webhook configuration asynchronously: probe with dry runs
     // (the webhook declares no side effects, so it is called for them too).
-    let privileged = pod("privileged", &namespace, true, json!({"owner": "e2e", "team": "t"}));
+    let privileged = pod(
+        "privileged",
+        &namespace,
+        true,
+        json!({"owner": "e2e", "team": "t"}),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let denied = loop {
         let reply = api.call("POST", &format!("{pods}?dryRun=All"), Some(&privileged));
@@ -202,8 +230,9 @@ fn real_api_server_calls_the_webhook() {
     let status: Value = serde_json::from_str(&denied.body).unwrap();
     let message = status["message"].as_str().unwrap();
     assert!(
-        message.contains(&format!("admission webhook \"{name}.palisade.io\" denied the request"))
-            && message.contains("[no-privileged] privileged container app is not allowed"),
+        message.contains(&format!(
+            "admission webhook \"{name}.palisade.io\" denied the request"
+        )) && message.contains("[no-privileged] privileged container app is not allowed"),
         "{message}"
     );
     // For real, not only as a dry run.
@@ -211,10 +240,19 @@ fn real_api_server_calls_the_webhook() {
     assert_eq!(reply.code, 403, "{}", reply.body);
 
     // A compliant pod is admitted without warnings.
-    let compliant = pod("compliant", &namespace, false, json!({"owner": "e2e", "team": "t"}));
+    let compliant = pod(
+        "compliant",
+        &namespace,
+        false,
+        json!({"owner": "e2e", "team": "t"}),
+    );
     let reply = api.call("POST", &pods, Some(&compliant));
     assert_eq!(reply.code, 201, "{}", reply.body);
-    assert!(!reply.headers.to_ascii_lowercase().contains("\nwarning:"), "{}", reply.headers);
+    assert!(
+        !reply.headers.to_ascii_lowercase().contains("\nwarning:"),
+        "{}",
+        reply.headers
+    );
 
     // A pod without the owner label: admitted, and the `warn` constraint's message reaches the
     // client as an HTTP Warning header. The missing team label (dryrun) is only recorded.
@@ -226,7 +264,10 @@ fn real_api_server_calls_the_webhook() {
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("warning:"))
         .unwrap_or_else(|| panic!("no Warning header: {}", reply.headers));
-    assert!(warning.contains("[owner-label] Pod unowned has no label owner"), "{warning}");
+    assert!(
+        warning.contains("[owner-label] Pod unowned has no label owner"),
+        "{warning}"
+    );
     assert!(!reply.headers.contains("team-label"), "{}", reply.headers);
 
     // Another namespace (not selected) is not sent to the webhook.
@@ -241,13 +282,19 @@ fn real_api_server_calls_the_webhook() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let records: Vec<Value> = loop {
         let text = std::fs::read_to_string(&served.log).unwrap_or_default();
-        let records: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let records: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
         if records.iter().any(|r| r["name"] == "unowned") || Instant::now() > deadline {
             break records;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let unowned = records.iter().find(|r| r["name"] == "unowned").expect("decision for unowned");
+    let unowned = records
+        .iter()
+        .find(|r| r["name"] == "unowned")
+        .expect("decision for unowned");
     assert_eq!(unowned["decision"], "allow");
     assert_eq!(unowned["user"], "admin");
     assert_eq!(unowned["namespace"], namespace.as_str());
@@ -257,8 +304,15 @@ fn real_api_server_calls_the_webhook() {
         .iter()
         .map(|v| v["action"].as_str().unwrap())
         .collect();
-    assert!(actions.contains(&"warn") && actions.contains(&"dryrun"), "{unowned}");
-    assert!(records.iter().any(|r| r["name"] == "privileged" && r["decision"] == "deny"));
+    assert!(
+        actions.contains(&"warn") && actions.contains(&"dryrun"),
+        "{unowned}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["name"] == "privileged" && r["decision"] == "deny")
+    );
     drop(cleanup);
 }
 

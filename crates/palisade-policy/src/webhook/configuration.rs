@@ -78,7 +78,10 @@ pub fn webhook_configuration(set: &PolicySet, options: &RegistrationOptions) -> 
                 if kind == "*" {
                     by_group.entry(group).or_default().push("*".into());
                 } else {
-                    by_group.entry(group).or_default().push(guess_resource(&kind));
+                    by_group
+                        .entry(group)
+                        .or_default()
+                        .push(guess_resource(&kind));
                 }
             }
             by_group
@@ -119,7 +122,8 @@ pub fn webhook_configuration(set: &PolicySet, options: &RegistrationOptions) -> 
         client["url"] = json!(url);
     }
     if let Some((namespace, name, port)) = &options.service {
-        client["service"] = json!({"namespace": namespace, "name": name, "port": port, "path": "/validate"});
+        client["service"] =
+            json!({"namespace": namespace, "name": name, "port": port, "path": "/validate"});
     }
     if let Some(ca) = &options.ca_pem {
         use base64::Engine as _;
@@ -182,10 +186,16 @@ mod tests {
         );
         let hook = &config["webhooks"][0];
         assert_eq!(hook["failurePolicy"], "Fail");
-        assert_eq!(hook["rules"], json!([{"apiGroups": [""], "apiVersions": ["*"],
-            "operations": ["CREATE", "UPDATE"], "resources": ["pods"], "scope": "*"}]));
+        assert_eq!(
+            hook["rules"],
+            json!([{"apiGroups": [""], "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"], "resources": ["pods"], "scope": "*"}])
+        );
         assert_eq!(hook["clientConfig"]["caBundle"], "UEVN");
         assert_eq!(hook["namespaceSelector"]["matchLabels"]["team"], "a");
-        assert_eq!(hook["namespaceSelector"]["matchExpressions"][1]["values"], json!(["kube-system"]));
+        assert_eq!(
+            hook["namespaceSelector"]["matchExpressions"][1]["values"],
+            json!(["kube-system"])
+        );
     }
 }

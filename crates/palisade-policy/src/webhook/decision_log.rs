@@ -95,19 +95,19 @@ fn write_loop(receiver: &Receiver<DecisionRecord>, writer: Box<dyn Write + Send>
         // Write what is queued, then flush once: lines reach the file within one batch.
         let mut next = Some(first);
         while let Some(record) = next {
-            if let Err(e) = write_record(&mut out, &record) {
-                if !failed {
-                    tracing::error!("decision log: cannot write: {e}");
-                    failed = true;
-                }
-            }
-            next = receiver.try_recv().ok();
-        }
-        if let Err(e) = out.flush() {
-            if !failed {
+            if let Err(e) = write_record(&mut out, &record)
+                && !failed
+            {
                 tracing::error!("decision log: cannot write: {e}");
                 failed = true;
             }
+            next = receiver.try_recv().ok();
+        }
+        if let Err(e) = out.flush()
+            && !failed
+        {
+            tracing::error!("decision log: cannot write: {e}");
+            failed = true;
         }
     }
 }
@@ -120,7 +120,9 @@ fn write_record(out: &mut impl Write, record: &DecisionRecord) -> std::io::Resul
 /// `time` in RFC 3339 (UTC, millisecond precision).
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
@@ -145,7 +147,8 @@ mod tests {
     #[test]
     fn writes_one_json_object_per_line() {
         let sink = Shared::default();
-        let log = DecisionLog::with_writer(Box::new(sink.clone()), Arc::new(Metrics::new())).unwrap();
+        let log =
+            DecisionLog::with_writer(Box::new(sink.clone()), Arc::new(Metrics::new())).unwrap();
         for uid in ["a", "b"] {
             log.record(DecisionRecord {
                 time: now_rfc3339(),
@@ -171,15 +174,20 @@ mod tests {
         loop {
             let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
             if text.lines().count() == 2 {
-                let lines: Vec<serde_json::Value> =
-                    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+                let lines: Vec<serde_json::Value> = text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
                 assert_eq!(lines[0]["uid"], "a");
                 assert_eq!(lines[1]["violations"][0]["constraint"], "no-privileged");
                 assert!(lines[0].get("error").is_none());
                 assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "log not written: {text}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "log not written: {text}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }

@@ -81,7 +81,9 @@ pub struct Metrics {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding a metrics lock leaves consistent counters: keep counting.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Metrics {
@@ -150,7 +152,8 @@ impl Metrics {
 
     pub fn set_policy_size(&self, templates: usize, constraints: usize) {
         self.templates.store(templates as u64, Ordering::Relaxed);
-        self.constraints.store(constraints as u64, Ordering::Relaxed);
+        self.constraints
+            .store(constraints as u64, Ordering::Relaxed);
         self.ready.store(1, Ordering::Relaxed);
     }
 
@@ -328,13 +331,7 @@ mod tests {
     #[test]
     fn renders_counters_histogram_and_escapes_labels() {
         let metrics = Metrics::new();
-        metrics.record_request(
-            "v1",
-            "CREATE",
-            "Pod",
-            "deny",
-            Duration::from_micros(700),
-        );
+        metrics.record_request("v1", "CREATE", "Pod", "deny", Duration::from_micros(700));
         metrics.record_request("v1", "CREATE", "Pod", "deny", Duration::from_millis(30));
         metrics.record_violation("K8sPrivileged", "no-\"priv\"", "deny");
         metrics.record_error(ErrorCause::Timeout);
@@ -344,8 +341,12 @@ mod tests {
         assert!(text.contains(
             "palisade_admission_requests_total{version=\"v1\",operation=\"CREATE\",kind=\"Pod\",decision=\"deny\"} 2"
         ));
-        assert!(text.contains("palisade_admission_request_duration_seconds_bucket{le=\"0.0005\"} 0"));
-        assert!(text.contains("palisade_admission_request_duration_seconds_bucket{le=\"0.001\"} 1"));
+        assert!(
+            text.contains("palisade_admission_request_duration_seconds_bucket{le=\"0.0005\"} 0")
+        );
+        assert!(
+            text.contains("palisade_admission_request_duration_seconds_bucket{le=\"0.001\"} 1")
+        );
         assert!(text.contains("palisade_admission_request_duration_seconds_bucket{le=\"0.05\"} 2"));
         assert!(text.contains("palisade_admission_request_duration_seconds_count 2"));
         assert!(text.contains(

@@ -26,8 +26,8 @@ pub use configuration::{IGNORE_LABEL, RegistrationOptions, guess_resource, webho
 pub use decision_log::{DecisionLog, DecisionRecord, LoggedViolation};
 pub use metrics::{ErrorCause, Metrics};
 pub use namespaces::{CachedNamespaces, LookupFuture, NamespaceLookup};
-pub use samples::{sample_policies, sample_review};
 pub use response::{Outcome, decide, failure, review_response};
+pub use samples::{sample_policies, sample_review};
 pub use server::{WebhookError, WebhookOptions, WebhookParts, WebhookServer};
 pub use source::{PollSettings, load_policy_set, loaded, watch_paths};
 pub use tls::{CertFiles, ReloadingResolver, SelfSigned, TlsError, certified_key_from_pem};

@@ -120,13 +120,19 @@ mod tests {
             outcome.message.as_deref(),
             Some("[no-privileged] privileged container app\n[no-host-pid] hostPID is set")
         );
-        assert_eq!(outcome.warnings, vec!["[must-have-owner] missing label owner"]);
+        assert_eq!(
+            outcome.warnings,
+            vec!["[must-have-owner] missing label owner"]
+        );
         let body = review_response(AdmissionVersion::V1beta1, "u-1", &outcome);
         assert_eq!(body["apiVersion"], "admission.k8s.io/v1beta1");
         assert_eq!(body["response"]["uid"], "u-1");
         assert_eq!(body["response"]["allowed"], false);
         assert_eq!(body["response"]["status"]["code"], 403);
-        assert_eq!(body["response"]["warnings"][0], "[must-have-owner] missing label owner");
+        assert_eq!(
+            body["response"]["warnings"][0],
+            "[must-have-owner] missing label owner"
+        );
     }
 
     #[test]

@@ -137,10 +137,18 @@ pub fn sample_policies(constraints: usize) -> String {
             _ => "deny",
         };
         let parameters = match kind {
-            "BenchPrivileged" => json!({"exemptImages": [format!("registry.example.com/system-{i}/")]}),
-            "BenchAllowedRepos" => json!({"repos": ["registry.example.com/", format!("mirror-{i}.example.com/")]}),
-            "BenchRequiredLabels" => json!({"labels": [{"key": "app", "allowedRegex": "^[a-z0-9-]+$"}, {"key": format!("label-{}", i % 3)}]}),
-            "BenchLimits" => json!({"resources": if i % 2 == 0 { json!(["memory"]) } else { json!(["cpu", "memory"]) }}),
+            "BenchPrivileged" => {
+                json!({"exemptImages": [format!("registry.example.com/system-{i}/")]})
+            }
+            "BenchAllowedRepos" => {
+                json!({"repos": ["registry.example.com/", format!("mirror-{i}.example.com/")]})
+            }
+            "BenchRequiredLabels" => {
+                json!({"labels": [{"key": "app", "allowedRegex": "^[a-z0-9-]+$"}, {"key": format!("label-{}", i % 3)}]})
+            }
+            "BenchLimits" => {
+                json!({"resources": if i.is_multiple_of(2) { json!(["memory"]) } else { json!(["cpu", "memory"]) }})
+            }
             _ => json!({}),
         };
         let constraint = json!({
@@ -167,7 +175,7 @@ pub fn sample_policies(constraints: usize) -> String {
 /// The `i`th request of the benchmark mix: a pod create AdmissionReview (v1), compliant or
 /// with one to three kinds of violation, in a handful of namespaces.
 pub fn sample_review(i: usize) -> Value {
-    let compliant = i % 2 == 0;
+    let compliant = i.is_multiple_of(2);
     let name = format!("bench-{i}");
     let mut labels = json!({"app": "web", "label-0": "x", "label-1": "y", "label-2": "z"});
     let mut container = json!({
@@ -234,7 +242,11 @@ mod tests {
 
     #[test]
     fn sample_set_compiles_and_requests_violate_as_designed() {
-        let parsed = parse_manifests(&sample_policies(50), "samples.yaml", &ManifestLimits::default());
+        let parsed = parse_manifests(
+            &sample_policies(50),
+            "samples.yaml",
+            &ManifestLimits::default(),
+        );
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
         let (set, warnings) =
             PolicySet::compile(&parsed.objects, &[], &PolicySettings::default()).unwrap();
@@ -245,18 +257,31 @@ mod tests {
         let mut review = |i: usize| {
             let body = serde_json::to_vec(&sample_review(i)).unwrap();
             let request = parse_admission_review(&body).unwrap().request;
-            evaluator.review(&request, EnforcementPoint::Webhook).unwrap()
+            evaluator
+                .review(&request, EnforcementPoint::Webhook)
+                .unwrap()
         };
         assert!(review(0).is_empty(), "{:?}", review(0));
         let privileged = review(1);
-        assert!(privileged.iter().any(|v| v.message == "privileged container app"
-            && v.action == EnforcementAction::Deny));
+        assert!(privileged.iter().any(
+            |v| v.message == "privileged container app" && v.action == EnforcementAction::Deny
+        ));
         let repos = review(3);
-        assert!(repos.iter().any(|v| v.message.contains("not from an allowed registry")));
+        assert!(
+            repos
+                .iter()
+                .any(|v| v.message.contains("not from an allowed registry"))
+        );
         assert!(repos.iter().any(|v| v.message.contains("does not match")));
         let host = review(5);
-        assert!(host.iter().any(|v| v.message == "hostNetwork is not allowed"));
-        assert!(host.iter().any(|v| v.message.contains("has no memory limit")));
+        assert!(
+            host.iter()
+                .any(|v| v.message == "hostNetwork is not allowed")
+        );
+        assert!(
+            host.iter()
+                .any(|v| v.message.contains("has no memory limit"))
+        );
         assert!(host.iter().any(|v| v.action == EnforcementAction::Dryrun));
     }
 }

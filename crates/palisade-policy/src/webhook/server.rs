@@ -105,13 +105,17 @@ pub struct WebhookParts<P: Policies> {
 
 impl<P: Policies> WebhookServer<P> {
     /// Binds the listener and starts the workers. Must run inside a Tokio runtime.
-    pub async fn bind(options: WebhookOptions, parts: WebhookParts<P>) -> Result<Self, WebhookError> {
-        let listener = TcpListener::bind(options.listen)
-            .await
-            .map_err(|source| WebhookError::Bind {
-                addr: options.listen,
-                source,
-            })?;
+    pub async fn bind(
+        options: WebhookOptions,
+        parts: WebhookParts<P>,
+    ) -> Result<Self, WebhookError> {
+        let listener =
+            TcpListener::bind(options.listen)
+                .await
+                .map_err(|source| WebhookError::Bind {
+                    addr: options.listen,
+                    source,
+                })?;
         let acceptor = TlsAcceptor::from(server_config(parts.tls)?);
         let pool = Pool::start(
             options.workers,
@@ -167,22 +171,20 @@ impl<P: Policies> WebhookServer<P> {
             let acceptor = self.acceptor.clone();
             let service = TowerToHyperService::new(router.clone());
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(
-                    Duration::from_secs(10),
-                    acceptor.accept(stream),
-                )
-                .await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, "TLS handshake failed: {e}");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
+                let tls =
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
                 if let Err(e) = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await
@@ -225,20 +227,18 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz<P: Policies>(State(state): State<Arc<AppState<P>>>) -> Response {
-    let loaded = state.policies.borrow().as_ref().map(|set| {
-        (set.template_count(), set.constraint_count())
-    });
+    let loaded = state
+        .policies
+        .borrow()
+        .as_ref()
+        .map(|set| (set.template_count(), set.constraint_count()));
     match loaded {
         Some((templates, constraints)) => (
             StatusCode::OK,
             format!("ok: {templates} templates, {constraints} constraints\n"),
         )
             .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "policies not loaded yet\n",
-        )
-            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "policies not loaded yet\n").into_response(),
     }
 }
 
@@ -436,7 +436,10 @@ async fn evaluate<P: Policies>(
             ));
         }
         Err(SubmitError::Closed) => {
-            return Err((ErrorCause::Internal, "the evaluation workers stopped".into()));
+            return Err((
+                ErrorCause::Internal,
+                "the evaluation workers stopped".into(),
+            ));
         }
     }
     match tokio::time::timeout_at(deadline.into(), answer).await {

@@ -149,6 +149,47 @@ pub fn loaded<P: Send + Sync + 'static>(
     receiver
 }
 
+/// Loads templates, constraints and Gatekeeper Configs from manifest files and directories
+/// (other objects, such as Namespaces, become the inventory) and compiles them. Any unreadable
+/// document or failing template/constraint fails the whole load, so a half-edited directory
+/// never silently drops a constraint.
+pub fn load_policy_set(
+    paths: &[PathBuf],
+    settings: &crate::PolicySettings,
+) -> Result<crate::PolicySet, String> {
+    let loaded = palisade_kube::load_manifests(paths, &palisade_kube::ManifestLimits::default())
+        .map_err(|e| e.to_string())?;
+    if !loaded.errors.is_empty() {
+        return Err(join_lines(loaded.errors.iter()));
+    }
+    let objects = loaded.inventory.objects;
+    let inventory: Vec<palisade_kube::KubeObject> = objects
+        .iter()
+        .filter(|o| !is_policy_group(o.group()))
+        .cloned()
+        .collect();
+    let (set, warnings) = crate::PolicySet::compile(&objects, &inventory, settings)
+        .map_err(|errors| format!("{} error(s):\n{}", errors.len(), join_lines(errors.iter())))?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(set)
+}
+
+fn is_policy_group(group: &str) -> bool {
+    matches!(
+        group,
+        "templates.gatekeeper.sh" | "constraints.gatekeeper.sh" | "config.gatekeeper.sh"
+    )
+}
+
+fn join_lines<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    items
+        .map(|i| format!("  {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,51 +240,4 @@ mod tests {
             .unwrap();
         assert_eq!(rx.borrow().as_str(), "good-two");
     }
-}
-
-/// Loads templates, constraints and Gatekeeper Configs from manifest files and directories
-/// (other objects, such as Namespaces, become the inventory) and compiles them. Any unreadable
-/// document or failing template/constraint fails the whole load, so a half-edited directory
-/// never silently drops a constraint.
-pub fn load_policy_set(
-    paths: &[PathBuf],
-    settings: &crate::PolicySettings,
-) -> Result<crate::PolicySet, String> {
-    let loaded = palisade_kube::load_manifests(paths, &palisade_kube::ManifestLimits::default())
-        .map_err(|e| e.to_string())?;
-    if !loaded.errors.is_empty() {
-        return Err(join_lines(loaded.errors.iter()));
-    }
-    let objects = loaded.inventory.objects;
-    let inventory: Vec<palisade_kube::KubeObject> = objects
-        .iter()
-        .filter(|o| !is_policy_group(o.group()))
-        .cloned()
-        .collect();
-    let (set, warnings) =
-        crate::PolicySet::compile(&objects, &inventory, settings).map_err(|errors| {
-            format!(
-                "{} error(s):\n{}",
-                errors.len(),
-                join_lines(errors.iter())
-            )
-        })?;
-    for warning in warnings {
-        tracing::warn!("{warning}");
-    }
-    Ok(set)
-}
-
-fn is_policy_group(group: &str) -> bool {
-    matches!(
-        group,
-        "templates.gatekeeper.sh" | "constraints.gatekeeper.sh" | "config.gatekeeper.sh"
-    )
-}
-
-fn join_lines<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
-    items
-        .map(|i| format!("  {i}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -297,8 +297,8 @@ mod tests {
         assert!(matches!(err, TlsError::Mismatch { .. }), "{err}");
         let err = certified_key_from_pem(b"", a.key_pem.as_bytes(), "empty.crt", "k").unwrap_err();
         assert!(err.to_string().contains("empty.crt"), "{err}");
-        let err = certified_key_from_pem(a.cert_pem.as_bytes(), b"junk", "c", "junk.key")
-            .unwrap_err();
+        let err =
+            certified_key_from_pem(a.cert_pem.as_bytes(), b"junk", "c", "junk.key").unwrap_err();
         assert!(err.to_string().contains("junk.key"), "{err}");
     }
 

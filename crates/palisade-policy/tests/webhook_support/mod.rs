@@ -105,7 +105,10 @@ pub async fn start_feed<P: Policies>(
 
 /// A pod-create AdmissionReview in `api_version`.
 pub fn pod_review(api_version: &str, uid: &str, pod: Value) -> Value {
-    let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+    let namespace = pod["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default")
+        .to_string();
     let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
     json!({
         "apiVersion": api_version,
@@ -152,5 +155,8 @@ pub async fn post(running: &Running<impl Sized>, body: &Value) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
