@@ -58,6 +58,31 @@ fn bench(c: &mut Criterion) {
             black_box(decide(&findings))
         })
     });
+
+    // Palisade's own bundle: a constraint for every data-plane check, as `policy bundle export`
+    // writes them for the default posture configuration.
+    let mut objects = palisade_policy::bundle::bundle_objects();
+    objects.extend(
+        palisade_policy::bundle::constraints(
+            &palisade_posture::PostureConfig::default(),
+            &palisade_policy::bundle::ExportOptions::default(),
+        )
+        .expect("bundle constraints"),
+    );
+    let (bundle, _) = PolicySet::compile(&objects, &[], &PolicySettings::default())
+        .expect("bundle compiles");
+    let mut evaluator = bundle.evaluator();
+    let name = format!(
+        "review with the bundle ({} constraints)",
+        bundle.constraints().len()
+    );
+    let mut i = 0;
+    c.bench_function(&name, |b| {
+        b.iter(|| {
+            i = (i + 1) % requests.len();
+            black_box(evaluator.review(&requests[i], EnforcementPoint::Webhook).unwrap())
+        })
+    });
 }
 
 criterion_group! {
