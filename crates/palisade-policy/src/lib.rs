@@ -8,6 +8,7 @@ pub mod policy;
 mod rego;
 pub mod review;
 pub mod schema;
+pub mod suite;
 pub mod template;
 
 pub use constraint::{Constraint, EnforcementAction, EnforcementPoint, Match};
