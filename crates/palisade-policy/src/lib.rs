@@ -3,7 +3,10 @@
 //! Users arrive with Gatekeeper policies; they run here unchanged.
 
 pub mod constraint;
+pub mod crd;
 pub mod external;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod policy;
 mod rego;
 pub mod review;
