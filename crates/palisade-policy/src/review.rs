@@ -179,6 +179,15 @@ impl ReviewRequest {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        let mut map = map;
+        // The API server sends the object being deleted as `oldObject`; like Gatekeeper, hand it
+        // to templates as `object` too, so policies written against `object` see deletions.
+        if operation == Some(Operation::Delete)
+            && !map.get("object").is_some_and(Value::is_object)
+            && let Some(old) = map.get("oldObject").filter(|o| o.is_object()).cloned()
+        {
+            map.insert("object".into(), old);
+        }
         Ok(ReviewRequest {
             uid,
             kind,
@@ -374,6 +383,7 @@ mod tests {
         assert_eq!(review.version, AdmissionVersion::V1beta1);
         assert_eq!(review.request.name, "p");
         assert_eq!(review.request.labels().unwrap()["x"], "y");
+        assert_eq!(review.request.json["object"]["metadata"]["name"], "p");
     }
 
     #[test]
