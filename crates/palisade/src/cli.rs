@@ -41,6 +41,9 @@ pub enum Command {
     WhoCan(WhoCanArgs),
     /// Hunt for risk in the security graph: built-in attack-path queries or your own.
     Explore(ExploreArgs),
+    /// Gatekeeper-compatible policies: verify suites, test manifests, audit, constraint CRDs.
+    #[command(subcommand)]
+    Policy(crate::policy::PolicyCommand),
     /// List the posture checks with their ids, severities, controls and parameters.
     Checks {
         #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]

@@ -1,0 +1,205 @@
+//! `palisade policy verify|test|audit|crds|bundle export`: Gatekeeper ConstraintTemplates and
+//! Constraints run offline (gator-style suites, manifests) or against a live cluster (audit).
+
+mod evaluate;
+mod verify;
+
+use crate::cli::ClusterArgs;
+use crate::scan::emit;
+use crate::{EXIT_ERROR, EXIT_OK};
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use palisade_kube::KubeObject;
+use palisade_kube::manifest::{ManifestLimits, load_manifests};
+use palisade_policy::EnforcementAction;
+use palisade_core::Severity;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run test suites in the format of Gatekeeper's `gator verify` (kind Suite): a suite file,
+    /// a directory (its suites), or `DIR/...` (every suite below DIR).
+    Verify(VerifyArgs),
+    /// Evaluate ConstraintTemplates and Constraints on manifests (as `gator test`).
+    Test(TestArgs),
+    /// Gatekeeper audit: evaluate constraints on the objects they match, from manifests or a
+    /// live cluster.
+    Audit(AuditArgs),
+    /// Write the constraint CustomResourceDefinitions of templates (for clusters without
+    /// Gatekeeper; apply deploy/kubernetes/policy-crds.yaml first).
+    Crds(CrdsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Suite files, directories, or `DIR/...` for a recursive search.
+    #[arg(required = true, value_name = "SUITE")]
+    pub suites: Vec<String>,
+    /// Run only the tests or cases matching REGEX, or `TEST_REGEX//CASE_REGEX`.
+    #[arg(long, value_name = "REGEX")]
+    pub run: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = VerifyFormat::Table)]
+    pub format: VerifyFormat,
+    /// Write the report to a file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+/// When `test` and `audit` exit with status 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    /// A violation whose enforcement action is at least this (dryrun < warn < deny).
+    Action(EnforcementAction),
+    /// A violation at least this severe (`palisade.io/severity` on the constraint or template).
+    Severity(Severity),
+    Never,
+}
+
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    match s {
+        "deny" => Ok(FailOn::Action(EnforcementAction::Deny)),
+        "warn" => Ok(FailOn::Action(EnforcementAction::Warn)),
+        "dryrun" | "any" => Ok(FailOn::Action(EnforcementAction::Dryrun)),
+        "never" | "none" => Ok(FailOn::Never),
+        other => other.parse::<Severity>().map(FailOn::Severity).map_err(|_| {
+            format!(
+                "`{other}`: use deny, warn, dryrun, never, or a severity (critical, high, medium, low)"
+            )
+        }),
+    }
+}
+
+/// Options shared by `test` and `audit`.
+#[derive(Debug, Args, Clone)]
+pub struct EvalArgs {
+    /// ConstraintTemplates, Constraints and Gatekeeper Configs: files or directories (repeatable).
+    #[arg(short = 'p', long = "policy", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = PolicyFormat::Table)]
+    pub format: PolicyFormat,
+    /// Write the report to a file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit with status 1 on a violation whose action is at least `deny` (default), `warn` or
+    /// `dryrun`; or at least a severity (`high`, …); `never` to always exit 0.
+    #[arg(long, value_name = "ACTION|SEVERITY", default_value = "deny", value_parser = parse_fail_on)]
+    pub fail_on: FailOn,
+    /// Namespaces no constraint applies to (exact, `prefix*`, `*suffix`; repeatable), in addition
+    /// to Gatekeeper Config objects among the policies.
+    #[arg(long, value_name = "PATTERN")]
+    pub exempt_namespace: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Manifests to evaluate (files, directories, `-` for stdin).
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Manifests to audit (without `--cluster`).
+    #[arg(value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
+    /// Audit the live cluster's objects of the kinds the constraints match.
+    #[arg(long)]
+    pub cluster: bool,
+    /// Take ConstraintTemplates, Constraints and Configs from the cluster too.
+    #[arg(long)]
+    pub from_cluster: bool,
+    #[command(flatten)]
+    pub cluster_args: ClusterArgs,
+    #[command(flatten)]
+    pub eval: EvalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CrdsArgs {
+    /// Files or directories holding ConstraintTemplates.
+    #[arg(short = 'p', long = "policy", required = true, value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Write to a file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs a `policy` subcommand; `verbose` is the global `-v` count.
+pub fn run(cmd: PolicyCommand, verbose: u8) -> Result<u8> {
+    match cmd {
+        PolicyCommand::Verify(args) => verify::cmd_verify(&args, verbose > 0),
+        PolicyCommand::Test(args) => evaluate::cmd_test(&args),
+        PolicyCommand::Audit(args) => evaluate::cmd_audit(&args),
+        PolicyCommand::Crds(args) => cmd_crds(&args),
+    }
+}
+
+/// Policy objects (and others) from files and directories; unreadable documents are errors.
+pub(crate) fn load_objects(paths: &[PathBuf]) -> Result<(Vec<KubeObject>, Vec<String>)> {
+    let loaded = load_manifests(paths, &ManifestLimits::default())?;
+    let errors = loaded
+        .errors
+        .iter()
+        .map(|e| match e.line {
+            Some(line) => format!("{}:{}: {}", e.file, line, e.message),
+            None => format!("{}: {}", e.file, e.message),
+        })
+        .collect();
+    for w in &loaded.inventory.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((loaded.inventory.objects, errors))
+}
+
+fn cmd_crds(args: &CrdsArgs) -> Result<u8> {
+    let (objects, errors) = load_objects(&args.policies)?;
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        return Ok(EXIT_ERROR);
+    }
+    let crds = palisade_policy::crd::constraint_crds(&objects)?;
+    if crds.is_empty() {
+        bail!("no ConstraintTemplate found in the given paths");
+    }
+    let mut out = String::new();
+    for crd in &crds {
+        out.push_str("---\n");
+        out.push_str(&yaml_serde::to_string(crd)?);
+    }
+    emit(args.output.as_deref(), &out)?;
+    eprintln!("{} constraint CRD(s) written", crds.len());
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_on_accepts_actions_and_severities() {
+        assert_eq!(
+            parse_fail_on("warn"),
+            Ok(FailOn::Action(EnforcementAction::Warn))
+        );
+        assert_eq!(parse_fail_on("never"), Ok(FailOn::Never));
+        assert_eq!(parse_fail_on("high"), Ok(FailOn::Severity(Severity::High)));
+        assert!(parse_fail_on("sometimes").is_err());
+    }
+}
