@@ -8,10 +8,10 @@
 //! shared and reused.
 #![cfg(feature = "live")]
 
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{self, Scope};
-use kube::Client;
 use palisade_kube::live::{ClusterOptions, connect};
 use palisade_policy::live::{read_matched_objects, read_policies, watch_cluster};
 use palisade_policy::template::Template;
@@ -42,7 +42,12 @@ async fn resource_for(client: &Client, object: &Value) -> Option<(kube::api::Api
     Some((resource, caps.scope))
 }
 
-fn api(client: &Client, resource: &kube::api::ApiResource, scope: &Scope, ns: Option<&str>) -> Api<DynamicObject> {
+fn api(
+    client: &Client,
+    resource: &kube::api::ApiResource,
+    scope: &Scope,
+    ns: Option<&str>,
+) -> Api<DynamicObject> {
     match (scope, ns) {
         (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, resource),
         _ => Api::all_with(client.clone(), resource),
@@ -66,7 +71,11 @@ async fn create(client: &Client, object: Value) {
                 Err(e) => panic!("create {}: {e}", object["kind"]),
             }
         }
-        assert!(Instant::now() < deadline, "{} is not served", object["kind"]);
+        assert!(
+            Instant::now() < deadline,
+            "{} is not served",
+            object["kind"]
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -100,7 +109,9 @@ async fn wait_for(
 }
 
 fn has_constraint(set: &PolicySet, kind: &str, name: &str) -> bool {
-    set.constraints().iter().any(|c| c.kind == kind && c.name == name)
+    set.constraints()
+        .iter()
+        .any(|c| c.kind == kind && c.name == name)
 }
 
 fn template(kind: &str, rego: &str) -> Value {
@@ -133,10 +144,14 @@ async fn cluster_policies_are_watched_and_audited() {
         ..ClusterOptions::default()
     };
     let (client, _) = connect(&options).await.unwrap();
-    let run = format!("{:x}", std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() % 0xffff_ffff);
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 0xffff_ffff
+    );
     let ns = format!("suite-{run}");
     let kind = format!("SuiteLive{run}");
 
@@ -151,10 +166,9 @@ async fn cluster_policies_are_watched_and_audited() {
     let rego = "package suitelive\n\nviolation[{\"msg\": msg}] {\n  not input.review.object.metadata.labels[input.parameters.label]\n  msg := sprintf(\"%v needs label %v\", [input.review.object.metadata.name, input.parameters.label])\n}\n";
     let tmpl = template(&kind, rego);
     create(&client, tmpl.clone()).await;
-    let parsed = Template::from_object(
-        &palisade_kube::KubeObject::from_value(tmpl.clone(), None).unwrap(),
-    )
-    .unwrap();
+    let parsed =
+        Template::from_object(&palisade_kube::KubeObject::from_value(tmpl.clone(), None).unwrap())
+            .unwrap();
     let constraint_crd = palisade_policy::crd::constraint_crd(&parsed);
     create(&client, constraint_crd.clone()).await;
     let constraint = json!({
@@ -167,16 +181,25 @@ async fn cluster_policies_are_watched_and_audited() {
         },
     });
     create(&client, constraint.clone()).await;
-    create(&client, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await;
+    create(
+        &client,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    )
+    .await;
 
     // The watch sees the template and the constraint.
-    let mut rx = watch_cluster(&options, PolicySettings::default()).await.unwrap();
+    let mut rx = watch_cluster(&options, PolicySettings::default())
+        .await
+        .unwrap();
     let set = wait_for(&mut rx, "the first constraint", |s| {
         has_constraint(s, &kind, "needs-owner")
     })
     .await;
     let review = ReviewRequest::from_object(pod(&ns, "web", json!({}))).unwrap();
-    let violations = set.evaluator().review(&review, EnforcementPoint::Webhook).unwrap();
+    let violations = set
+        .evaluator()
+        .review(&review, EnforcementPoint::Webhook)
+        .unwrap();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert_eq!(violations[0].message, "web needs label owner");
 
@@ -199,7 +222,10 @@ async fn cluster_policies_are_watched_and_audited() {
 
     // A template that does not compile: the last good set stays in force.
     let broken_kind = format!("SuiteBroken{run}");
-    let broken = template(&broken_kind, "package broken\n\nviolation[{\"msg\": msg}] {\n  msg := \n}\n");
+    let broken = template(
+        &broken_kind,
+        "package broken\n\nviolation[{\"msg\": msg}] {\n  msg := \n}\n",
+    );
     create(&client, broken.clone()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let current = rx.borrow_and_update().clone();
@@ -218,7 +244,11 @@ async fn cluster_policies_are_watched_and_audited() {
     create(&client, pod(&ns, "unlabelled", json!({}))).await;
     create(&client, pod(&ns, "labelled", json!({"owner": "alice"}))).await;
     let (policies, namespaces) = read_policies(&options).await.unwrap();
-    assert!(policies.iter().any(|o| o.kind == kind && o.name == "needs-owner"));
+    assert!(
+        policies
+            .iter()
+            .any(|o| o.kind == kind && o.name == "needs-owner")
+    );
     assert!(namespaces.iter().any(|o| o.name == ns));
     let (set, _) = PolicySet::compile(&policies, &namespaces, &PolicySettings::default()).unwrap();
     let inventory = read_matched_objects(&options, &set).await.unwrap();
@@ -244,5 +274,9 @@ async fn cluster_policies_are_watched_and_audited() {
     delete(&client, &constraint).await;
     delete(&client, &tmpl).await;
     delete(&client, &constraint_crd).await;
-    delete(&client, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await;
+    delete(
+        &client,
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    )
+    .await;
 }

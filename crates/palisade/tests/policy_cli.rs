@@ -43,9 +43,20 @@ fn path(p: &str) -> String {
 
 #[test]
 fn verify_passing_suites_exits_zero() {
-    for suite in ["labels/suite.yaml", "repos", "updates/suite.yaml", "ingress"] {
+    for suite in [
+        "labels/suite.yaml",
+        "repos",
+        "updates/suite.yaml",
+        "ingress",
+    ] {
         let o = palisade(&["policy", "verify", &path(suite)]);
-        assert_eq!(o.status.code(), Some(0), "{suite}: {}{}", stdout(&o), stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{suite}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
         assert!(stdout(&o).starts_with("PASS "), "{}", stdout(&o));
     }
 }
@@ -55,17 +66,31 @@ fn verify_failures_exit_one_with_expected_and_actual() {
     let o = palisade(&["policy", "verify", &path("broken")]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("FAIL  expectations-that-do-not-hold/wrong-count"), "{out}");
+    assert!(
+        out.contains("FAIL  expectations-that-do-not-hold/wrong-count"),
+        "{out}"
+    );
     assert!(out.contains("got 2 violation(s), want exactly 1"), "{out}");
     assert!(out.contains("- label owner is missing"), "{out}");
-    assert!(out.contains("ERROR expectations-that-do-not-hold/no-assertions"), "{out}");
+    assert!(
+        out.contains("ERROR expectations-that-do-not-hold/no-assertions"),
+        "{out}"
+    );
     assert!(out.contains("missing `template`"), "{out}");
 }
 
 #[test]
 fn verify_json_and_run_filter() {
     let dir = format!("{}/...", suites().display());
-    let o = palisade(&["policy", "verify", &dir, "--format", "json", "--run", "labels//owner"]);
+    let o = palisade(&[
+        "policy",
+        "verify",
+        &dir,
+        "--format",
+        "json",
+        "--run",
+        "labels//owner",
+    ]);
     let v = json(&o);
     assert_eq!(v["schema"], "palisade.policy-verify/v1");
     assert_eq!(v["summary"]["suites"], 5);
@@ -82,7 +107,10 @@ fn verify_json_and_run_filter() {
     let case = &labels["tests"][0]["cases"][2];
     assert_eq!(case["name"], "owner-format");
     assert_eq!(case["outcome"], "pass");
-    assert_eq!(case["violations"][0], "label owner=Bob does not match ^[a-z]+@example\\.com$");
+    assert_eq!(
+        case["violations"][0],
+        "label owner=Bob does not match ^[a-z]+@example\\.com$"
+    );
 }
 
 #[test]
@@ -113,13 +141,12 @@ fn verify_input_errors_exit_two() {
 
 #[test]
 fn test_reports_violations_and_fail_on() {
-    let policy = [
-        path("repos/template.yaml"),
-        path("repos/constraint.yaml"),
-    ];
+    let policy = [path("repos/template.yaml"), path("repos/constraint.yaml")];
     let manifest = path("repos/untrusted.yaml");
     let args = |extra: &[&str]| {
-        let mut a = vec!["policy", "test", "-p", &policy[0], "-p", &policy[1], &manifest];
+        let mut a = vec![
+            "policy", "test", "-p", &policy[0], "-p", &policy[1], &manifest,
+        ];
         a.extend_from_slice(extra);
         a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
     };
@@ -130,7 +157,11 @@ fn test_reports_violations_and_fail_on() {
     // the constraint is `warn`: the default --fail-on deny passes
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    assert!(stdout(&o).contains("3 violation(s): 3 warn"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("3 violation(s): 3 warn"),
+        "{}",
+        stdout(&o)
+    );
     let o = run(&["--fail-on", "warn"]);
     assert_eq!(o.status.code(), Some(1));
 
@@ -142,7 +173,12 @@ fn test_reports_violations_and_fail_on() {
     let row = &v["violations"][0];
     assert_eq!(row["action"], "warn");
     assert_eq!(row["object"], "Pod shop/web");
-    assert!(row["location"].as_str().unwrap().ends_with("untrusted.yaml:1"));
+    assert!(
+        row["location"]
+            .as_str()
+            .unwrap()
+            .ends_with("untrusted.yaml:1")
+    );
 
     let o = run(&["--format", "sarif"]);
     let v = json(&o);
@@ -150,7 +186,10 @@ fn test_reports_violations_and_fail_on() {
     let results = v["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
     assert_eq!(results[0]["level"], "warning");
-    assert_eq!(v["runs"][0]["tool"]["driver"]["rules"][0]["id"], "SuiteRepos/trusted-registries");
+    assert_eq!(
+        v["runs"][0]["tool"]["driver"]["rules"][0]["id"],
+        "SuiteRepos/trusted-registries"
+    );
 }
 
 #[test]
@@ -186,7 +225,11 @@ fn policy_errors_exit_two() {
         &path("repos/trusted.yaml"),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stdout(&o).contains("no ConstraintTemplate defines kind SuiteRepos"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("no ConstraintTemplate defines kind SuiteRepos"),
+        "{}",
+        stdout(&o)
+    );
     // audit without objects to audit
     let o = palisade(&["policy", "audit", "-p", &path("repos")]);
     assert_eq!(o.status.code(), Some(2));
@@ -194,7 +237,14 @@ fn policy_errors_exit_two() {
 
 #[test]
 fn crds_for_templates() {
-    let o = palisade(&["policy", "crds", "-p", &path("labels"), "-p", &path("repos/template.yaml")]);
+    let o = palisade(&[
+        "policy",
+        "crds",
+        "-p",
+        &path("labels"),
+        "-p",
+        &path("repos/template.yaml"),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let docs: Vec<Value> = stdout(&o)
         .split("---\n")
@@ -207,7 +257,10 @@ fn crds_for_templates() {
         .collect();
     assert_eq!(
         names,
-        ["suitelabels.constraints.gatekeeper.sh", "suiterepos.constraints.gatekeeper.sh"]
+        [
+            "suitelabels.constraints.gatekeeper.sh",
+            "suiterepos.constraints.gatekeeper.sh"
+        ]
     );
     let params = &docs[0]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
         ["properties"]["parameters"];

@@ -135,7 +135,9 @@ fn compile(
 ) -> Option<PolicySet> {
     match PolicySet::compile(policies, inventory, &settings(args)) {
         Ok((set, warnings)) => {
-            report.warnings.extend(warnings.iter().map(ToString::to_string));
+            report
+                .warnings
+                .extend(warnings.iter().map(ToString::to_string));
             report.templates = set.templates().count();
             report.constraints = set.constraints().len();
             Some(set)
@@ -261,7 +263,9 @@ pub fn cmd_audit(args: &AuditArgs) -> Result<u8> {
                 return finish(&report, &args.eval);
             };
             let inventory = rt
-                .block_on(palisade_policy::live::read_matched_objects(&options, &probe))
+                .block_on(palisade_policy::live::read_matched_objects(
+                    &options, &probe,
+                ))
                 .context("reading the cluster")?;
             report.warnings.extend(inventory.warnings);
             objects.extend(inventory.objects);

@@ -9,10 +9,10 @@ use crate::scan::emit;
 use crate::{EXIT_ERROR, EXIT_OK};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use palisade_core::Severity;
 use palisade_kube::KubeObject;
 use palisade_kube::manifest::{ManifestLimits, load_manifests};
 use palisade_policy::EnforcementAction;
-use palisade_core::Severity;
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]

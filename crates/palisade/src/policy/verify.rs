@@ -102,7 +102,7 @@ fn render_case(out: &mut String, test: &str, c: &CaseReport, verbose: bool) {
     for f in &c.failures {
         outln!(out, "          {f}");
     }
-    if interesting || (verbose && !c.violations.is_empty()) {
+    if c.outcome == Outcome::Fail || !c.violations.is_empty() {
         if c.violations.is_empty() {
             outln!(out, "          violations: none");
         } else {
