@@ -147,9 +147,7 @@ fn render_table(
             millis(r.duration)
         );
         for t in &r.tests {
-            let show_test = verbose
-                || matches!(t.outcome, Outcome::Fail | Outcome::Error)
-                || (t.cases.is_empty() && t.outcome != Outcome::Pass && verbose);
+            let show_test = verbose || matches!(t.outcome, Outcome::Fail | Outcome::Error);
             if show_test {
                 outln!(
                     out,
