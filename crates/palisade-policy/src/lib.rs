@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod constraint;
 pub mod external;
+mod native;
 pub mod policy;
 mod rego;
 pub mod review;
