@@ -14,10 +14,12 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+/// A bundle template's check id, Rego and libs.
+type BundleSource = (&'static str, String, Vec<String>);
+
 /// The Rego and libs of each bundle template, by constraint kind.
-fn bundle_sources() -> &'static HashMap<String, (&'static str, String, Vec<String>)> {
-    static SOURCES: OnceLock<HashMap<String, (&'static str, String, Vec<String>)>> =
-        OnceLock::new();
+fn bundle_sources() -> &'static HashMap<String, BundleSource> {
+    static SOURCES: OnceLock<HashMap<String, BundleSource>> = OnceLock::new();
     SOURCES.get_or_init(|| {
         let workload: Vec<&str> = palisade_posture::workload::CHECKS
             .iter()

@@ -821,9 +821,10 @@ impl Evaluator {
         if let (Some(ns), Some(meta)) = (
             &request.namespace,
             value.get_mut("metadata").and_then(Value::as_object_mut),
-        ) && !meta
+        ) && meta
             .get("namespace")
-            .is_some_and(|n| n.as_str().is_some_and(|s| !s.is_empty()))
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
         {
             meta.insert("namespace".into(), Value::String(ns.clone()));
         }
