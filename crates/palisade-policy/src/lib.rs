@@ -2,17 +2,20 @@
 //! their Constraints, evaluated the way Gatekeeper does for its webhook, its audit and `gator`.
 //! Users arrive with Gatekeeper policies; they run here unchanged.
 
+pub mod bundle;
 pub mod constraint;
 pub mod crd;
 pub mod external;
 #[cfg(feature = "live")]
 pub mod live;
+mod native;
 pub mod policy;
 mod rego;
 pub mod review;
 pub mod schema;
 pub mod suite;
 pub mod template;
+pub mod vulngate;
 
 pub use constraint::{Constraint, EnforcementAction, EnforcementPoint, Match};
 pub use external::ExternalDataProvider;

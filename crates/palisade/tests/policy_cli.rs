@@ -266,3 +266,28 @@ fn crds_for_templates() {
         ["properties"]["parameters"];
     assert_eq!(params["properties"]["required"]["type"], "array");
 }
+
+#[test]
+fn bundle_export_writes_templates_that_compile() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bundle");
+    let o = palisade(&["policy", "bundle", "export", &out.display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let templates = std::fs::read_dir(out.join("templates")).unwrap().count();
+    let constraints = std::fs::read_dir(out.join("constraints")).unwrap().count();
+    assert!(templates > 0 && constraints > 0, "{templates} {constraints}");
+    // the exported bundle compiles and its constraints have CRDs
+    let o = palisade(&["policy", "crds", "-p", &out.join("templates").display().to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let labelled = path("labels/labelled.yaml");
+    let o = palisade(&[
+        "policy",
+        "test",
+        "-p",
+        &out.display().to_string(),
+        &labelled,
+        "--fail-on",
+        "never",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}

@@ -7,7 +7,7 @@ mod verify;
 use crate::cli::ClusterArgs;
 use crate::scan::emit;
 use crate::{EXIT_ERROR, EXIT_OK};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use palisade_core::Severity;
 use palisade_kube::KubeObject;
@@ -28,6 +28,34 @@ pub enum PolicyCommand {
     /// Write the constraint CustomResourceDefinitions of templates (for clusters without
     /// Gatekeeper; apply deploy/kubernetes/policy-crds.yaml first).
     Crds(CrdsArgs),
+    /// Palisade's own policy bundle (a template per data-plane recommendation).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the bundle's templates (DIR/templates) and constraints (DIR/constraints).
+    Export {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Posture config (YAML): the constraints take the check parameters, excluded namespaces
+        /// and disabled checks from it, so audit and enforcement agree.
+        #[arg(long, value_name = "FILE", env = "PALISADE_POSTURE_CONFIG")]
+        config: Option<PathBuf>,
+        /// `spec.enforcementAction` of every constraint.
+        #[arg(long, value_name = "ACTION", default_value = "deny", value_parser = parse_action)]
+        enforcement_action: EnforcementAction,
+    },
+}
+
+fn parse_action(s: &str) -> Result<EnforcementAction, String> {
+    match s {
+        "deny" => Ok(EnforcementAction::Deny),
+        "warn" => Ok(EnforcementAction::Warn),
+        "dryrun" => Ok(EnforcementAction::Dryrun),
+        other => Err(format!("`{other}`: use deny, warn or dryrun")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -146,6 +174,11 @@ pub fn run(cmd: PolicyCommand, verbose: u8) -> Result<u8> {
         PolicyCommand::Test(args) => evaluate::cmd_test(&args),
         PolicyCommand::Audit(args) => evaluate::cmd_audit(&args),
         PolicyCommand::Crds(args) => cmd_crds(&args),
+        PolicyCommand::Bundle(BundleCommand::Export {
+            dir,
+            config,
+            enforcement_action,
+        }) => cmd_bundle_export(&dir, config.as_deref(), enforcement_action),
     }
 }
 
@@ -164,6 +197,30 @@ pub(crate) fn load_objects(paths: &[PathBuf]) -> Result<(Vec<KubeObject>, Vec<St
         tracing::warn!("{w}");
     }
     Ok((loaded.inventory.objects, errors))
+}
+
+fn cmd_bundle_export(
+    dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    enforcement_action: EnforcementAction,
+) -> Result<u8> {
+    let config = match config {
+        Some(p) => palisade_posture::PostureConfig::load(p)?,
+        None => palisade_posture::PostureConfig::default(),
+    };
+    let options = palisade_policy::bundle::ExportOptions {
+        enforcement_action,
+        ..Default::default()
+    };
+    let summary = palisade_policy::bundle::export(dir, &config, &options)
+        .with_context(|| format!("writing the bundle to {}", dir.display()))?;
+    eprintln!(
+        "{} template(s) and {} constraint(s) written to {}",
+        summary.templates.len(),
+        summary.constraints.len(),
+        dir.display()
+    );
+    Ok(EXIT_OK)
 }
 
 fn cmd_crds(args: &CrdsArgs) -> Result<u8> {
