@@ -275,9 +275,17 @@ fn bundle_export_writes_templates_that_compile() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let templates = std::fs::read_dir(out.join("templates")).unwrap().count();
     let constraints = std::fs::read_dir(out.join("constraints")).unwrap().count();
-    assert!(templates > 0 && constraints > 0, "{templates} {constraints}");
+    assert!(
+        templates > 0 && constraints > 0,
+        "{templates} {constraints}"
+    );
     // the exported bundle compiles and its constraints have CRDs
-    let o = palisade(&["policy", "crds", "-p", &out.join("templates").display().to_string()]);
+    let o = palisade(&[
+        "policy",
+        "crds",
+        "-p",
+        &out.join("templates").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let labelled = path("labels/labelled.yaml");
     let o = palisade(&[
@@ -290,4 +298,28 @@ fn bundle_export_writes_templates_that_compile() {
         "never",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
+
+#[test]
+fn verify_bundle_suites_with_scan_results() {
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../palisade-policy/bundle");
+    let gate = bundle.join("image.vulnerabilities");
+    let o = palisade(&[
+        "policy",
+        "verify",
+        &gate.join("suite.yaml").display().to_string(),
+        "--vulns",
+        &gate.join("samples/scan-results").display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // every suite of the bundle, unchanged, with the provider over the gate's sample results
+    let o = palisade(&[
+        "policy",
+        "verify",
+        &format!("{}/...", bundle.display()),
+        "--vulns",
+        &gate.join("samples/scan-results").display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(" 0 failed, 0 errors"), "{}", stdout(&o));
 }

@@ -68,11 +68,12 @@ impl PolicyReport {
     }
 }
 
-fn settings(args: &EvalArgs) -> PolicySettings {
-    PolicySettings {
+fn settings(args: &EvalArgs) -> Result<PolicySettings> {
+    Ok(PolicySettings {
         exempt_namespaces: args.exempt_namespace.clone(),
+        providers: super::providers(args.vulns.as_deref())?,
         ..PolicySettings::default()
-    }
+    })
 }
 
 fn object_ref(o: &KubeObject) -> String {
@@ -133,7 +134,14 @@ fn compile(
     args: &EvalArgs,
     report: &mut PolicyReport,
 ) -> Option<PolicySet> {
-    match PolicySet::compile(policies, inventory, &settings(args)) {
+    let settings = match settings(args) {
+        Ok(s) => s,
+        Err(e) => {
+            report.errors.push(format!("{e:#}"));
+            return None;
+        }
+    };
+    match PolicySet::compile(policies, inventory, &settings) {
         Ok((set, warnings)) => {
             report
                 .warnings

@@ -72,6 +72,10 @@ pub struct VerifyArgs {
     /// Run only the tests or cases matching REGEX, or `TEST_REGEX//CASE_REGEX`.
     #[arg(long, value_name = "REGEX")]
     pub run: Option<String>,
+    /// Scan results (`palisade scan image --format json` files) for the vulnerability gate's
+    /// external data provider (`palisade-vulnerabilities`).
+    #[arg(long, value_name = "DIR")]
+    pub vulns: Option<PathBuf>,
     #[arg(short, long, value_enum, default_value_t = VerifyFormat::Table)]
     pub format: VerifyFormat,
     /// Write the report to a file instead of stdout.
@@ -129,6 +133,10 @@ pub struct EvalArgs {
     /// to Gatekeeper Config objects among the policies.
     #[arg(long, value_name = "PATTERN")]
     pub exempt_namespace: Vec<String>,
+    /// Scan results (`palisade scan image --format json` files) for the vulnerability gate's
+    /// external data provider (`palisade-vulnerabilities`).
+    #[arg(long, value_name = "DIR")]
+    pub vulns: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +205,21 @@ pub(crate) fn load_objects(paths: &[PathBuf]) -> Result<(Vec<KubeObject>, Vec<St
         tracing::warn!("{w}");
     }
     Ok((loaded.inventory.objects, errors))
+}
+
+/// The external data providers the options ask for.
+pub(crate) fn providers(
+    vulns: Option<&std::path::Path>,
+) -> Result<Vec<std::sync::Arc<dyn palisade_policy::ExternalDataProvider>>> {
+    let Some(dir) = vulns else {
+        return Ok(Vec::new());
+    };
+    let provider = palisade_policy::vulngate::VulnerabilityProvider::new(
+        dir,
+        std::time::Duration::from_secs(60),
+    )
+    .with_context(|| format!("reading scan results from {}", dir.display()))?;
+    Ok(vec![std::sync::Arc::new(provider)])
 }
 
 fn cmd_bundle_export(

@@ -32,10 +32,11 @@ pub fn cmd_verify(args: &VerifyArgs, verbose: bool) -> Result<u8> {
             Err(e) => input_errors.push(e.to_string()),
         }
     }
-    let options = RunOptions {
+    let mut options = RunOptions {
         filter,
         ..RunOptions::default()
     };
+    options.settings.providers = super::providers(args.vulns.as_deref())?;
     let reports: Vec<SuiteReport> = suites.iter().map(|s| run_suite(s, &options)).collect();
     let mut total = Tally::default();
     for r in &reports {
