@@ -12,7 +12,7 @@ pub mod manifest;
 pub mod object;
 
 #[cfg(feature = "live")]
-pub use live::{ClusterError, ClusterOptions, snapshot};
+pub use live::{ClusterError, ClusterOptions, connect, snapshot};
 pub use manifest::{
     LoadedManifests, ManifestError, ManifestIssue, ManifestLimits, ParsedManifests, load_manifests,
     load_manifests_with_stdin, parse_manifest_bytes, parse_manifests,

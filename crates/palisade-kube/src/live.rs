@@ -118,6 +118,17 @@ const CONCURRENCY: usize = 4;
 /// Annotation `kubectl apply` writes with the whole object: for a Secret, its data.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// A client for the cluster `options` name (kubeconfig, context or in-cluster configuration,
+/// resolved as for [`snapshot`]) and the API server's URL, for callers that read more than a
+/// snapshot (the policy engine's watch of ConstraintTemplates).
+pub async fn connect(options: &ClusterOptions) -> Result<(Client, String), ClusterError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (config, _context) = client_config(options).await?;
+    let server = config.cluster_url.to_string();
+    let client = Client::try_from(config).map_err(|e| ClusterError::Client(Box::new(e)))?;
+    Ok((client, server))
+}
+
 /// Takes a read-only snapshot of the cluster.
 pub async fn snapshot(options: &ClusterOptions) -> Result<Inventory, ClusterError> {
     // kube builds its TLS configuration from the process-wide provider: make it ring.

@@ -69,8 +69,8 @@ fn bench(c: &mut Criterion) {
         )
         .expect("bundle constraints"),
     );
-    let (bundle, _) = PolicySet::compile(&objects, &[], &PolicySettings::default())
-        .expect("bundle compiles");
+    let (bundle, _) =
+        PolicySet::compile(&objects, &[], &PolicySettings::default()).expect("bundle compiles");
     let mut evaluator = bundle.evaluator();
     let name = format!(
         "review with the bundle ({} constraints)",
@@ -80,7 +80,11 @@ fn bench(c: &mut Criterion) {
     c.bench_function(&name, |b| {
         b.iter(|| {
             i = (i + 1) % requests.len();
-            black_box(evaluator.review(&requests[i], EnforcementPoint::Webhook).unwrap())
+            black_box(
+                evaluator
+                    .review(&requests[i], EnforcementPoint::Webhook)
+                    .unwrap(),
+            )
         })
     });
 }

@@ -4,11 +4,16 @@
 
 pub mod bundle;
 pub mod constraint;
+pub mod crd;
 pub mod external;
+#[cfg(feature = "live")]
+pub mod live;
+mod native;
 pub mod policy;
 mod rego;
 pub mod review;
 pub mod schema;
+pub mod suite;
 pub mod template;
 pub mod vulngate;
 #[cfg(feature = "server")]

@@ -5,12 +5,14 @@ use crate::constraint::{
     Constraint, ConstraintError, EnforcementAction, EnforcementPoint, Wildcard,
 };
 use crate::external::ExternalDataProvider;
+use crate::native;
 use crate::rego::{self, CompiledTemplate};
 use crate::review::{GroupVersionKind, ReviewRequest};
 use crate::schema;
 use crate::template::{Template, TemplateError};
 use palisade_core::Severity;
 use palisade_kube::{KubeObject, SourceLocation};
+use palisade_posture::PostureConfig;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -126,12 +128,18 @@ pub struct PolicySettings {
     pub providers: Vec<Arc<dyn ExternalDataProvider>>,
     /// Longest one constraint's evaluation may run.
     pub eval_timeout: Option<Duration>,
+    /// Evaluate Palisade's bundle templates with their Rego everywhere. By default the webhook
+    /// and audit decide unmodified bundle templates of workload checks with the equivalent
+    /// posture check (see `native.rs`); tests (`EnforcementPoint::Gator`) always run the Rego.
+    pub rego_only: bool,
 }
 
 /// One compiled constraint.
 struct CompiledConstraint {
     constraint: Constraint,
     template: usize,
+    /// The native group deciding this constraint at the webhook and audit, and its check id.
+    native: Option<(usize, &'static str)>,
     parameters: regorus::Value,
     check_id: Option<String>,
     severity: Option<Severity>,
@@ -154,6 +162,10 @@ struct Inner {
     /// Constraint indexes per kind (`group/Kind`), plus those matching any kind.
     by_kind: HashMap<(String, String), Vec<usize>>,
     any_kind: Vec<usize>,
+    /// Posture configurations of natively decided constraints, one per distinct parameter set.
+    native_groups: Vec<PostureConfig>,
+    /// ServiceAccounts of the inventory, for the automount check decided natively.
+    service_accounts: Vec<KubeObject>,
 }
 
 /// An immutable compiled set of templates and constraints. Cheap to clone; share it across
@@ -422,6 +434,7 @@ impl PolicySetBuilder {
             }
         }
         let mut compiled_constraints = Vec::new();
+        let mut native_groups: Vec<PostureConfig> = Vec::new();
         let mut seen = HashMap::new();
         for mut c in constraints {
             let Some(&ti) = kinds.get(&c.kind) else {
@@ -514,6 +527,24 @@ impl PolicySetBuilder {
                 },
                 None => None,
             };
+            let native_check = if settings.rego_only {
+                None
+            } else {
+                native::native_check(template, &c.parameters)
+            };
+            let native = native_check.map(|n| {
+                let group = match native_groups
+                    .iter()
+                    .position(|g: &PostureConfig| g.parameters == n.config.parameters)
+                {
+                    Some(g) => g,
+                    None => {
+                        native_groups.push(n.config);
+                        native_groups.len() - 1
+                    }
+                };
+                (group, n.check_id)
+            });
             let parameters = if c.parameters.is_null() {
                 regorus::Value::new_object()
             } else {
@@ -522,6 +553,7 @@ impl PolicySetBuilder {
             compiled_constraints.push(CompiledConstraint {
                 constraint: c,
                 template: ti,
+                native,
                 parameters,
                 check_id,
                 severity,
@@ -577,6 +609,12 @@ impl PolicySetBuilder {
                     namespaces,
                     by_kind,
                     any_kind,
+                    native_groups,
+                    service_accounts: inventory
+                        .iter()
+                        .filter(|o| o.kind == "ServiceAccount" && o.api_version == "v1")
+                        .cloned()
+                        .collect(),
                 }),
             },
             warnings,
@@ -679,6 +717,8 @@ impl Evaluator {
             request
         };
         let mut review_value: Option<regorus::Value> = None;
+        let use_native = point != EnforcementPoint::Gator;
+        let mut native_pending: Vec<(usize, EnforcementAction)> = Vec::new();
         for i in candidates {
             let c = &inner.constraints[i];
             let Some(action) = c.constraint.action_at(point) else {
@@ -696,6 +736,10 @@ impl Evaluator {
                     });
                     continue;
                 }
+            }
+            if use_native && c.native.is_some() {
+                native_pending.push((i, action));
+                continue;
             }
             let review = review_value
                 .get_or_insert_with(|| regorus::Value::from(request.json.clone()))
@@ -752,6 +796,74 @@ impl Evaluator {
                 });
             }
         }
+        if !native_pending.is_empty() {
+            self.review_native(request, &native_pending, &mut outcome);
+        }
         outcome
+    }
+
+    /// Decides natively evaluated constraints: one posture run per parameter set.
+    fn review_native(
+        &self,
+        request: &ReviewRequest,
+        pending: &[(usize, EnforcementAction)],
+        outcome: &mut ReviewOutcome,
+    ) {
+        let inner = &self.set.inner;
+        // The bundle never denies deletions (removing a non-compliant workload must stay possible).
+        if request.operation == Some(crate::review::Operation::Delete) {
+            return;
+        }
+        let Some(mut value) = request.object().cloned() else {
+            return;
+        };
+        // Objects created in a namespace often carry it only in the request.
+        if let (Some(ns), Some(meta)) = (
+            &request.namespace,
+            value.get_mut("metadata").and_then(Value::as_object_mut),
+        ) && meta
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            meta.insert("namespace".into(), Value::String(ns.clone()));
+        }
+        let Ok(object) = KubeObject::from_value(value, None) else {
+            return;
+        };
+        let mut groups: Vec<usize> = pending
+            .iter()
+            .filter_map(|(i, _)| inner.constraints[*i].native.map(|(g, _)| g))
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        for g in groups {
+            let findings = native::run(&object, &inner.native_groups[g], &inner.service_accounts);
+            for (i, action) in pending {
+                let c = &inner.constraints[*i];
+                let Some((group, check_id)) = c.native else {
+                    continue;
+                };
+                if group != g {
+                    continue;
+                }
+                for f in findings.iter().filter(|f| f.check_id == check_id) {
+                    outcome.violations.push(Violation {
+                        constraint_kind: c.constraint.kind.clone(),
+                        constraint_name: c.constraint.name.clone(),
+                        template: inner.templates[c.template].name.clone(),
+                        message: f.message.clone(),
+                        details: serde_json::json!({
+                            "checkId": check_id,
+                            "container": f.container,
+                            "field": f.field,
+                        }),
+                        action: *action,
+                        check_id: c.check_id.clone(),
+                        severity: c.severity,
+                    });
+                }
+            }
+        }
     }
 }

@@ -80,10 +80,20 @@ fn posture_keys(objects: &[KubeObject], config: &PostureConfig) -> BTreeSet<Key>
         .collect()
 }
 
-fn bundle_keys(objects: &[KubeObject], config: &PostureConfig) -> BTreeSet<Key> {
+/// What the bundle flags: its Rego (`rego_only`), or at admission speed, where unmodified
+/// workload templates are decided by the posture checks natively.
+fn bundle_keys_with(
+    objects: &[KubeObject],
+    config: &PostureConfig,
+    rego_only: bool,
+) -> BTreeSet<Key> {
     let mut policy = bundle::bundle_objects();
     policy.extend(bundle::constraints(config, &ExportOptions::default()).unwrap());
-    let (set, warnings) = PolicySet::compile(&policy, objects, &PolicySettings::default())
+    let settings = PolicySettings {
+        rego_only,
+        ..Default::default()
+    };
+    let (set, warnings) = PolicySet::compile(&policy, objects, &settings)
         .unwrap_or_else(|e| panic!("bundle does not compile: {e:#?}"));
     assert!(warnings.is_empty(), "{warnings:?}");
     let mut evaluator = set.evaluator();
@@ -106,9 +116,19 @@ fn bundle_keys(objects: &[KubeObject], config: &PostureConfig) -> BTreeSet<Key> 
     out
 }
 
+fn bundle_keys(objects: &[KubeObject], config: &PostureConfig) -> BTreeSet<Key> {
+    bundle_keys_with(objects, config, true)
+}
+
 fn assert_parity(label: &str, objects: &[KubeObject], config: &PostureConfig) -> usize {
     let posture = posture_keys(objects, config);
     let bundle = bundle_keys(objects, config);
+    // The native admission path must flag exactly what the Rego flags.
+    let native = bundle_keys_with(objects, config, false);
+    assert_eq!(
+        native, bundle,
+        "{label}: native and Rego evaluation of the bundle disagree"
+    );
     let only_posture: Vec<_> = posture.difference(&bundle).collect();
     let only_bundle: Vec<_> = bundle.difference(&posture).collect();
     assert!(

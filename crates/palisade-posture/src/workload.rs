@@ -464,30 +464,66 @@ struct Settings<'a> {
     max_memory: Option<f64>,
 }
 
+impl<'a> Settings<'a> {
+    fn new(params: &'a Parameters) -> Self {
+        Settings {
+            params,
+            max_cpu: params
+                .max_cpu
+                .as_deref()
+                .and_then(crate::quantity::parse_quantity),
+            max_memory: params
+                .max_memory
+                .as_deref()
+                .and_then(crate::quantity::parse_quantity),
+        }
+    }
+}
+
+/// ServiceAccount automount settings, by (namespace, name).
+fn automount_settings<'a>(
+    accounts: impl Iterator<Item = &'a KubeObject>,
+) -> HashMap<(&'a str, &'a str), Option<bool>> {
+    accounts
+        .filter(|sa| sa.kind == "ServiceAccount")
+        .map(|sa| {
+            (
+                (sa.namespace.as_deref().unwrap_or(""), sa.name.as_str()),
+                sa.value
+                    .get("automountServiceAccountToken")
+                    .and_then(Value::as_bool),
+            )
+        })
+        .collect()
+}
+
+/// Checks one object the way admission sees it: unlike a scan, a controller-owned Pod is checked
+/// too (anyone creating a Pod can write `ownerReferences`), and namespace exclusions are left to
+/// the caller. `service_accounts` supply the ServiceAccount automount settings.
+pub fn check_admission_object<'a>(
+    object: &KubeObject,
+    config: &PostureConfig,
+    service_accounts: impl Iterator<Item = &'a KubeObject>,
+) -> Vec<PostureFinding> {
+    let Some(template) = PodTemplate::of(object) else {
+        return Vec::new();
+    };
+    let settings = Settings::new(&config.parameters);
+    let accounts = automount_settings(service_accounts);
+    let mut run = Run {
+        cluster: None,
+        settings: &settings,
+        accounts: &accounts,
+        out: Vec::new(),
+    };
+    run.workload(&template);
+    run.out
+}
+
 /// Runs this module's checks.
 pub fn check(inventory: &Inventory, config: &PostureConfig) -> Vec<PostureFinding> {
-    let params = &config.parameters;
-    let settings = Settings {
-        params,
-        max_cpu: params
-            .max_cpu
-            .as_deref()
-            .and_then(crate::quantity::parse_quantity),
-        max_memory: params
-            .max_memory
-            .as_deref()
-            .and_then(crate::quantity::parse_quantity),
-    };
-    // ServiceAccount automount settings, by (namespace, name).
-    let mut accounts: HashMap<(&str, &str), Option<bool>> = HashMap::new();
-    for sa in inventory.of_kind("ServiceAccount") {
-        accounts.insert(
-            (sa.namespace.as_deref().unwrap_or(""), sa.name.as_str()),
-            sa.value
-                .get("automountServiceAccountToken")
-                .and_then(Value::as_bool),
-        );
-    }
+    let settings = Settings::new(&config.parameters);
+    let accounts = automount_settings(inventory.of_kind("ServiceAccount"));
     let mut run = Run {
         cluster: inventory.cluster.as_deref(),
         settings: &settings,

@@ -56,8 +56,8 @@ impl PolicySourceArgs {
     fn settings(&self, eval_timeout: Option<Duration>) -> PolicySettings {
         PolicySettings {
             exempt_namespaces: self.exempt_namespaces.clone(),
-            providers: Vec::new(),
             eval_timeout,
+            ..PolicySettings::default()
         }
     }
 }
@@ -316,10 +316,17 @@ async fn serve(args: ServeArgs) -> Result<u8> {
 
     let settings = args.source.settings(Some(args.timeout));
     let policies = if args.from_cluster {
-        bail!(
-            "--from-cluster needs palisade_policy::live::watch_cluster, which this build does not \
-             have yet; use -p PATH"
-        );
+        let options = palisade_kube::live::ClusterOptions {
+            kubeconfig: args.cluster.kubeconfig.clone(),
+            context: args.cluster.context.clone(),
+            namespace: None,
+            page_size: args.cluster.page_size,
+            cluster_name: args.cluster.cluster_name.clone(),
+        };
+        let source = palisade_policy::live::watch_cluster(&options, settings)
+            .await
+            .context("reading templates and constraints from the cluster")?;
+        loaded(source)
     } else {
         if args.source.policies.is_empty() {
             bail!("no policies: give templates and constraints with -p PATH (or --from-cluster)");

@@ -41,6 +41,9 @@ pub enum Command {
     WhoCan(WhoCanArgs),
     /// Hunt for risk in the security graph: built-in attack-path queries or your own.
     Explore(ExploreArgs),
+    /// Gatekeeper-compatible policies: verify suites, test manifests, audit, constraint CRDs.
+    #[command(subcommand)]
+    Policy(crate::policy::PolicyCommand),
     /// Admission control: the validating webhook and its registration.
     #[command(subcommand)]
     Admission(crate::admission::AdmissionCommand),

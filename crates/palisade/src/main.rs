@@ -15,6 +15,7 @@ mod bench;
 mod cli;
 mod db;
 mod output;
+mod policy;
 mod posture;
 mod progress;
 mod scan;
@@ -114,6 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             db::cmd_status(&db_path()?, format)?;
             Ok(EXIT_OK)
         }
+        Command::Policy(cmd) => policy::run(cmd, cli.verbose),
         Command::WhoCan(args) => {
             let rt = runtime()?;
             posture::cmd_who_can(&args, &rt)
