@@ -346,6 +346,15 @@ impl Match {
     /// Whether the constraint applies to the review, with Gatekeeper's semantics: cluster-scoped
     /// objects pass the namespace criteria, a Namespace is matched by its own name and labels.
     pub fn matches(&self, review: &ReviewRequest) -> Result<bool, NamespaceUnknown> {
+        self.matches_with(review, review.namespace_object.as_ref())
+    }
+
+    /// [`Match::matches`] with the Namespace of the review given separately.
+    pub fn matches_with(
+        &self,
+        review: &ReviewRequest,
+        namespace_object: Option<&Value>,
+    ) -> Result<bool, NamespaceUnknown> {
         let gvk = &review.kind;
         let kinds_ok = self.kinds.is_empty()
             || self.kinds.iter().any(|k| {
@@ -390,7 +399,7 @@ impl Match {
                     return Ok(false);
                 }
             } else if let Some(ns) = &review.namespace {
-                let Some(ns_object) = &review.namespace_object else {
+                let Some(ns_object) = namespace_object else {
                     return Err(NamespaceUnknown(ns.clone()));
                 };
                 let labels = ns_object

@@ -701,21 +701,13 @@ impl Evaluator {
         }
         candidates.sort_unstable();
         candidates.dedup();
-        let filled;
-        let request = if request.namespace_object.is_none()
-            && !request.is_namespace()
-            && let Some(ns) = request
+        // The Namespace for namespaceSelector: the caller's, else the inventory's.
+        let namespace_object = request.namespace_object.as_ref().or_else(|| {
+            request
                 .namespace
                 .as_deref()
                 .and_then(|n| inner.namespaces.get(n))
-        {
-            let mut with_ns = request.clone();
-            with_ns.namespace_object = Some(ns.clone());
-            filled = with_ns;
-            &filled
-        } else {
-            request
-        };
+        });
         let mut review_value: Option<regorus::Value> = None;
         let use_native = point != EnforcementPoint::Gator;
         let mut native_pending: Vec<(usize, EnforcementAction)> = Vec::new();
@@ -724,7 +716,7 @@ impl Evaluator {
             let Some(action) = c.constraint.action_at(point) else {
                 continue;
             };
-            match c.constraint.matcher.matches(request) {
+            match c.constraint.matcher.matches_with(request, namespace_object) {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
@@ -756,9 +748,12 @@ impl Evaluator {
                 Ok(v) => v,
                 Err(e) => {
                     let message = format!("{e:#}");
-                    let timed_out = message.contains("time limit")
-                        || message.contains("timed out")
-                        || message.contains("exceeded");
+                    let timed_out = e.chain().any(|cause| {
+                        matches!(
+                            cause.downcast_ref::<regorus::LimitError>(),
+                            Some(regorus::LimitError::TimeLimitExceeded { .. })
+                        )
+                    });
                     outcome.errors.push(EvalError {
                         constraint_kind: c.constraint.kind.clone(),
                         constraint_name: c.constraint.name.clone(),
