@@ -516,16 +516,10 @@ impl Constraint {
             }
         };
         let annotations = object
-            .value
-            .get("metadata")
-            .and_then(|m| m.get("annotations"))
-            .and_then(Value::as_object)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .annotations()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Ok(Constraint {
             kind: object.kind.clone(),
             name: object.name.clone(),

@@ -8,8 +8,7 @@
 
 use crate::external::ExternalDataProvider;
 use palisade_core::Severity;
-use palisade_posture::graph::vulns::{normalize_reference, split_digest};
-use serde::Deserialize;
+use palisade_posture::graph::vulns::{ScanReport, normalize_reference, split_digest};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -29,41 +28,6 @@ pub enum VulnGateError {
     },
     #[error("{path} is not a palisade.scan/v1 report: {message}")]
     Invalid { path: PathBuf, message: String },
-}
-
-#[derive(Deserialize)]
-struct Report {
-    schema: String,
-    target: Target,
-    #[serde(default)]
-    vulnerabilities: Vec<Vuln>,
-}
-
-#[derive(Deserialize)]
-struct Target {
-    name: String,
-    #[serde(default)]
-    digest: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Vuln {
-    id: String,
-    #[serde(default)]
-    aliases: Vec<String>,
-    #[serde(default)]
-    package: Option<Package>,
-    #[serde(default)]
-    installed_version: Option<String>,
-    #[serde(default)]
-    fixed_version: Option<String>,
-    #[serde(default)]
-    severity: Severity,
-}
-
-#[derive(Deserialize)]
-struct Package {
-    name: String,
 }
 
 /// The scan result of one image, as templates receive it.
@@ -104,16 +68,8 @@ impl ScanResults {
 
     /// Adds one `palisade.scan/v1` report.
     pub fn add_json(&mut self, text: &str) -> Result<(), String> {
-        let report: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if report.schema != "palisade.scan/v1" {
-            return Err(format!("schema is {:?}", report.schema));
-        }
-        let reference = normalize_reference(&report.target.name);
-        let digest = report
-            .target
-            .digest
-            .filter(|d| !d.is_empty())
-            .or_else(|| split_digest(&report.target.name).1.map(str::to_string));
+        let report = ScanReport::parse(text)?;
+        let (reference, digest) = report.image();
         let mut counts: BTreeMap<&str, u64> = [
             "critical",
             "high",

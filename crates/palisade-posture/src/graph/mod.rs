@@ -15,4 +15,4 @@ pub use model::{
 };
 pub use paths::{AttackPath, CHECKS, PathStep, attack_paths, path_findings};
 pub use query::{Cell, NamedQuery, Query, QueryError, QueryResult};
-pub use vulns::{ImageVulns, VulnError, VulnFinding, VulnIndex};
+pub use vulns::{ImageVulns, ScanReport, VulnError, VulnFinding, VulnIndex};

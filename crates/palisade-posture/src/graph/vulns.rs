@@ -50,47 +50,79 @@ pub struct VulnIndex {
     by_digest: HashMap<String, usize>,
 }
 
-#[derive(Deserialize)]
-struct Report {
-    schema: String,
-    target: Target,
+/// One `palisade.scan/v1` report (`palisade scan image --format json`): the fields readers of
+/// scan results use. Shared by the security graph and the admission vulnerability gate.
+#[derive(Debug, Deserialize)]
+pub struct ScanReport {
+    pub schema: String,
+    pub target: ScanTarget,
     #[serde(default)]
-    vulnerabilities: Vec<Vuln>,
+    pub vulnerabilities: Vec<ReportedVuln>,
 }
 
-#[derive(Deserialize)]
-struct Target {
-    name: String,
+/// The scanned image.
+#[derive(Debug, Deserialize)]
+pub struct ScanTarget {
+    pub name: String,
     #[serde(default)]
-    digest: Option<String>,
+    pub digest: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Vuln {
-    id: String,
+/// One reported vulnerability.
+#[derive(Debug, Deserialize)]
+pub struct ReportedVuln {
+    pub id: String,
     #[serde(default)]
-    package: Option<Package>,
+    pub aliases: Vec<String>,
     #[serde(default)]
-    installed_version: Option<String>,
+    pub package: Option<ReportedPackage>,
     #[serde(default)]
-    fixed_version: Option<String>,
+    pub installed_version: Option<String>,
     #[serde(default)]
-    severity: Severity,
+    pub fixed_version: Option<String>,
     #[serde(default)]
-    cvss: Vec<Cvss>,
+    pub severity: Severity,
+    #[serde(default)]
+    pub cvss: Vec<ReportedCvss>,
 }
 
-#[derive(Deserialize)]
-struct Package {
-    name: String,
+/// The vulnerable package.
+#[derive(Debug, Deserialize)]
+pub struct ReportedPackage {
+    pub name: String,
 }
 
-#[derive(Deserialize)]
-struct Cvss {
+/// One CVSS rating.
+#[derive(Debug, Deserialize)]
+pub struct ReportedCvss {
     #[serde(default)]
-    vector: Option<String>,
+    pub vector: Option<String>,
     #[serde(default)]
-    base_score: Option<f64>,
+    pub base_score: Option<f64>,
+}
+
+impl ScanReport {
+    /// Parses a report, refusing other schemas.
+    pub fn parse(text: &str) -> Result<ScanReport, String> {
+        let report: ScanReport = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if report.schema != "palisade.scan/v1" {
+            return Err(format!("schema is {:?}", report.schema));
+        }
+        Ok(report)
+    }
+
+    /// The scanned reference, normalised, and the manifest digest (from the report, else from
+    /// an `image@sha256:…` reference).
+    pub fn image(&self) -> (String, Option<String>) {
+        let reference = normalize_reference(&self.target.name);
+        let digest = self
+            .target
+            .digest
+            .clone()
+            .filter(|d| !d.is_empty())
+            .or_else(|| split_digest(&self.target.name).1.map(str::to_string));
+        (reference, digest)
+    }
 }
 
 impl VulnIndex {
@@ -134,10 +166,8 @@ impl VulnIndex {
 
     /// Adds one `palisade.scan/v1` report given as JSON text.
     pub fn add_json(&mut self, text: &str) -> Result<(), String> {
-        let report: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if report.schema != "palisade.scan/v1" {
-            return Err(format!("schema is {:?}", report.schema));
-        }
+        let report = ScanReport::parse(text)?;
+        let (reference, digest) = report.image();
         let findings = report
             .vulnerabilities
             .into_iter()
@@ -163,12 +193,6 @@ impl VulnIndex {
                 }
             })
             .collect();
-        let reference = normalize_reference(&report.target.name);
-        let digest = report
-            .target
-            .digest
-            .filter(|d| !d.is_empty())
-            .or_else(|| split_digest(&report.target.name).1.map(str::to_string));
         self.add(ImageVulns {
             reference,
             digest,
