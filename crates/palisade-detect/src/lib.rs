@@ -1,0 +1,10 @@
+//! Threat detection for Palisade: one rule engine judges every event source.
+//!
+//! Sources (the Kubernetes audit log today, the node sensor next) normalise what they read into
+//! types that implement [`event::Event`]; rules written in YAML are compiled once against the
+//! source's [`event::EventSchema`], indexed, and evaluated per event; matches become alerts that
+//! are aggregated and written as JSON or CEF.
+
+pub mod event;
+pub mod mitre;
+pub mod value;
