@@ -7,4 +7,5 @@
 
 pub mod event;
 pub mod mitre;
+pub mod path;
 pub mod value;
