@@ -9,3 +9,4 @@ pub mod event;
 pub mod mitre;
 pub mod path;
 pub mod value;
+pub mod builtin;
