@@ -27,7 +27,12 @@ const MAPPING: &[(&str, &[&str], &str)] = &[
     ("Kubernetes.ClientCertificate.Created", &["K8S_CertificateSigningRequest"], ""),
     (
         "Kubernetes.ClusterRoleBinding.Privileged",
-        &["K8S_ClusterAdminBinding", "K8S_ServiceAcountPermissionAnomaly", "K8S_ExposedDashboard"],
+        &[
+            "K8S_ClusterAdminBinding",
+            "K8S_PrivilegedRoleBinding",
+            "K8S_ServiceAcountPermissionAnomaly",
+            "K8S_ExposedDashboard",
+        ],
         "",
     ),
     ("Kubernetes.CronJob.CreatedOrModified", &["K8S_CronJobCreated"], ""),
@@ -119,6 +124,111 @@ const POLICY_DIFFERENCES: &[(&str, &str, &str)] = &[
         "EKS Role with mixed read and write permissions",
         "write access to deployments is ordinary application RBAC; K8S_HighPrivilegesRole reports only permissions that lead to cluster compromise",
     ),
+    (
+        "Amazon.EKS.AnonymousAPIAccess",
+        "Anonymous API Access Web Scanner Allowed",
+        "/version is served to anonymous callers by the default system:public-info-viewer binding on every cluster; we exclude the health, version and issuer-discovery endpoints",
+    ),
+    (
+        "Amazon.EKS.AnonymousAPIAccess",
+        "ELB Health Check from Public IP",
+        "an anonymous /healthz probe is how load balancers check the API server; excluded by design",
+    ),
+    (
+        "Kubernetes.API.AnonymousAccess",
+        "Localhost Access",
+        "we do not exempt loopback: an anonymous grant works from any source, so an allowed anonymous request from 127.0.0.1 still reveals it",
+    ),
+    (
+        "Amazon.EKS.Audit.SystemNamespaceFromPublicIP",
+        "legitimate EKS node from AWS IP - should not alert",
+        "Panther knows AWS's published ranges; our rule trusts only private ranges plus the user's trusted_public_cidrs list (empty in this evaluation)",
+    ),
+    (
+        "Kubernetes.System.Principal.PublicIP",
+        "EKS Legitimate Node from AWS IP",
+        "cloud provider ranges are not built in: nodes with public egress must be listed in trusted_public_cidrs",
+    ),
+    (
+        "Kubernetes.System.Principal.PublicIP",
+        "AKS CSI Disk Driver from Azure Node",
+        "cloud provider ranges are not built in: nodes with public egress must be listed in trusted_public_cidrs",
+    ),
+    (
+        "Kubernetes.System.Principal.PublicIP",
+        "AKS CSI File Driver from Azure Node",
+        "cloud provider ranges are not built in: nodes with public egress must be listed in trusted_public_cidrs",
+    ),
+    (
+        "Kubernetes.System.Principal.PublicIP",
+        "AKS System Node from Azure IP",
+        "cloud provider ranges are not built in: nodes with public egress must be listed in trusted_public_cidrs",
+    ),
+    (
+        "GCP.GKE.Kubernetes.Cron.Job.Created.Or.Modified",
+        "create",
+        "a Deployment Manager (deploymentmanager.googleapis.com) entry, not a Kubernetes API audit event",
+    ),
+    (
+        "GCP.GKE.Kubernetes.Cron.Job.Created.Or.Modified",
+        "update",
+        "a Deployment Manager (deploymentmanager.googleapis.com) entry, not a Kubernetes API audit event",
+    ),
+    (
+        "GCP.K8s.New.Daemonset.Deployed",
+        "privilege-escalation",
+        "a Deployment Manager (deploymentmanager.googleapis.com) entry, not a Kubernetes API audit event",
+    ),
+    (
+        "GCP.K8S.Privileged.Pod.Created",
+        "Run-As-Root Pod Created",
+        "running as root is not privileged mode; we report privileged: true only",
+    ),
+    (
+        "Kubernetes.AdmissionController.Created",
+        "Webhook Update (Not Create)",
+        "a person changing a webhook (its URL, its rules) is as dangerous as creating one: we report updates by users too",
+    ),
+    (
+        "Kubernetes.ClusterRoleBinding.Privileged",
+        "RoleBinding (not ClusterRoleBinding)",
+        "a RoleBinding to cluster-admin makes the subject owner of the namespace: K8S_ClusterAdminBinding reports it",
+    ),
+    (
+        "Kubernetes.Pod.HostPath.Volume",
+        "AKS Pod With HostPath",
+        "any hostPath is an alert for Panther; we report sensitive host paths only (/mnt/data is not one)",
+    ),
+    (
+        "Kubernetes.Role.NodeProxyPermissions",
+        "Updating existing role (not creating)",
+        "adding a dangerous permission to an existing role is as dangerous as creating one: we report updates too",
+    ),
+    (
+        "Kubernetes.Role.PodExec",
+        "Updating existing role (not creating)",
+        "adding a dangerous permission to an existing role is as dangerous as creating one: we report updates too",
+    ),
+    (
+        "Kubernetes.Role.Wildcard",
+        "Updating existing role (not creating)",
+        "adding a dangerous permission to an existing role is as dangerous as creating one: we report updates too",
+    ),
+    (
+        "Kubernetes.Role.WritePermissions",
+        "AKS Role with create and update on pods",
+        "write access to pods is ordinary application RBAC, not a high privilege",
+    ),
+    (
+        "Kubernetes.Role.WritePermissions",
+        "GKE ClusterRole with deletecollection",
+        "deletecollection on application resources is ordinary RBAC, not a high privilege",
+    ),
+    (
+        "Kubernetes.ServiceAccount.TokenCreated",
+        "System principal in user namespace (alert)",
+        "the kubelet and controller manager request tokens for pods in every namespace all day; we exclude control-plane principals everywhere",
+    ),
 ];
 
 fn shared_dir() -> PathBuf {
@@ -180,6 +290,7 @@ fn panther_labelled_events_precision_and_recall() {
 
     let mut per_rule: BTreeMap<String, (Counts, Counts)> = BTreeMap::new(); // (scored, excluded)
     let mut overall = Counts::default();
+    let mut all_cases = Counts::default(); // policy differences included, no-equivalent rules too
     let mut by_format: BTreeMap<String, Counts> = BTreeMap::new();
     let mut misses = Vec::new();
     let mut unparsed = 0;
@@ -202,6 +313,7 @@ fn panther_labelled_events_precision_and_recall() {
         }
         let predicted = ours.iter().any(|id| fired.contains(*id));
         let difference = POLICY_DIFFERENCES.iter().find(|(p, t, _)| *p == panther && *t == test);
+        all_cases.add(expected, predicted);
         let entry = per_rule.entry(panther.clone()).or_default();
         if ours.is_empty() || difference.is_some() {
             entry.1.add(expected, predicted);
@@ -239,6 +351,10 @@ fn panther_labelled_events_precision_and_recall() {
         "OVERALL (scored) TP {} FP {} FN {} TN {}  precision {:.3} recall {:.3}  ({unparsed} entries not parsed)",
         overall.tp, overall.fp, overall.fn_, overall.tn, overall.precision(), overall.recall()
     );
+    println!(
+        "ALL CASES (policy differences and rules without equivalent included) TP {} FP {} FN {} TN {}  precision {:.3} recall {:.3}",
+        all_cases.tp, all_cases.fp, all_cases.fn_, all_cases.tn, all_cases.precision(), all_cases.recall()
+    );
     println!("misclassified (scored):\n{}", misses.join("\n"));
 
     for (p, t, _) in POLICY_DIFFERENCES {
@@ -249,7 +365,14 @@ fn panther_labelled_events_precision_and_recall() {
     assert!(overall.tp + overall.fn_ >= 60, "too few scored positives: {}", overall.tp + overall.fn_);
     assert!(overall.precision() >= PRECISION_FLOOR, "precision {:.3} < {PRECISION_FLOOR}", overall.precision());
     assert!(overall.recall() >= RECALL_FLOOR, "recall {:.3} < {RECALL_FLOOR}", overall.recall());
+    assert!(all_cases.precision() >= ALL_PRECISION_FLOOR, "all-case precision {:.3}", all_cases.precision());
+    assert!(all_cases.recall() >= ALL_RECALL_FLOOR, "all-case recall {:.3}", all_cases.recall());
 }
 
-const PRECISION_FLOOR: f64 = 0.0;
-const RECALL_FLOOR: f64 = 0.0;
+/// Measured 2026-12-05 on the scored cases: precision 1.000 (99 TP, 0 FP), recall 0.990 (1 FN: a
+/// GKE entry whose anonymous caller the parser does not yet name). One regression of margin.
+const PRECISION_FLOOR: f64 = 0.98;
+const RECALL_FLOOR: f64 = 0.98;
+/// Measured on every case, policy differences included: precision 0.900, recall 0.733.
+const ALL_PRECISION_FLOOR: f64 = 0.88;
+const ALL_RECALL_FLOOR: f64 = 0.72;
