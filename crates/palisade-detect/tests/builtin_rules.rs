@@ -247,3 +247,25 @@ fn proxy_rule_is_silent_without_the_override_list() {
         assert!(!fired.iter().any(|id| id == "K8S_TI_Proxy"), "{}", case.name);
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Background {
+    events: Vec<serde_json::Value>,
+}
+
+#[test]
+fn healthy_cluster_background_traffic_raises_nothing() {
+    let rules = rules_with_overrides();
+    let files = yaml_files(&fixture_dir().join("benign"));
+    assert!(!files.is_empty(), "no benign background fixtures");
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let background: Background =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(background.events.len() >= 50, "{}: too small", path.display());
+        let (fired, errors) = run_case(&rules, &background.events);
+        assert_eq!(errors, 0, "{}: parse errors", path.display());
+        assert!(fired.is_empty(), "{}: rules fired on benign traffic: {fired:?}", path.display());
+    }
+}
