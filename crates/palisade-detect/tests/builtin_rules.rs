@@ -83,8 +83,8 @@ fn load_fixtures() -> Vec<(PathBuf, Fixture)> {
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path).expect("fixture readable");
-            let fixture: Fixture = serde_saphyr::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let fixture: Fixture =
+                serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             (path, fixture)
         })
         .collect()
@@ -134,16 +134,36 @@ fn builtin_rules_load_and_are_well_formed() {
         assert!(ids.insert(meta.id.clone()), "duplicate id {}", meta.id);
         assert!(meta.id.starts_with("K8S_"), "{}: id style", meta.id);
         assert!(!meta.title.is_empty(), "{}: title", meta.id);
-        assert!(meta.description.len() > 80, "{}: description too short", meta.id);
+        assert!(
+            meta.description.len() > 80,
+            "{}: description too short",
+            meta.id
+        );
         assert!(!meta.remediation.is_empty(), "{}: remediation", meta.id);
         assert!(!meta.tactics.is_empty(), "{}: no MITRE tactic", meta.id);
-        assert!(!meta.techniques.is_empty(), "{}: no MITRE technique", meta.id);
+        assert!(
+            !meta.techniques.is_empty(),
+            "{}: no MITRE technique",
+            meta.id
+        );
         assert_eq!(meta.source, "audit", "{}", meta.id);
         for t in &meta.tactics {
-            assert_eq!(tactic_name(&t.id), Some(t.name.as_str()), "{}: tactic {}", meta.id, t.id);
+            assert_eq!(
+                tactic_name(&t.id),
+                Some(t.name.as_str()),
+                "{}: tactic {}",
+                meta.id,
+                t.id
+            );
         }
         for t in &meta.techniques {
-            assert_eq!(technique_name(&t.id), Some(t.name.as_str()), "{}: technique {}", meta.id, t.id);
+            assert_eq!(
+                technique_name(&t.id),
+                Some(t.name.as_str()),
+                "{}: technique {}",
+                meta.id,
+                t.id
+            );
         }
     }
 }
@@ -161,26 +181,45 @@ fn every_catalog_audit_alert_is_a_builtin_rule() {
         .map(|d| PathBuf::from(d).join("catalog/alerts.md"))
         .unwrap_or(catalog);
     let Ok(text) = std::fs::read_to_string(&catalog) else {
-        eprintln!("catalog not found at {}: cross-check skipped", catalog.display());
+        eprintln!(
+            "catalog not found at {}: cross-check skipped",
+            catalog.display()
+        );
         return;
     };
     let mut seen = 0;
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("| `K8S_") else { continue };
+        let Some(rest) = line.strip_prefix("| `K8S_") else {
+            continue;
+        };
         let id = format!("K8S_{}", rest.split('`').next().unwrap_or_default());
-        let source = line.trim_end_matches('|').rsplit('|').next().unwrap_or_default();
+        let source = line
+            .trim_end_matches('|')
+            .rsplit('|')
+            .next()
+            .unwrap_or_default();
         seen += 1;
         if let Some((_, why)) = NOT_COVERED.iter().find(|(n, _)| *n == id) {
-            assert!(!ids.contains(id.as_str()), "{id} is documented as not covered ({why})");
+            assert!(
+                !ids.contains(id.as_str()),
+                "{id} is documented as not covered ({why})"
+            );
             continue;
         }
         assert!(
             source.contains("audit log") || source.contains("cluster config"),
             "{id}: catalog source {source:?} is neither audit log nor cluster config and not listed as not covered"
         );
-        assert!(CATALOG_AUDIT_IDS.contains(&id.as_str()), "catalog id {id} missing from CATALOG_AUDIT_IDS");
+        assert!(
+            CATALOG_AUDIT_IDS.contains(&id.as_str()),
+            "catalog id {id} missing from CATALOG_AUDIT_IDS"
+        );
     }
-    assert_eq!(seen, CATALOG_AUDIT_IDS.len() + NOT_COVERED.len(), "catalog K8S_ ids");
+    assert_eq!(
+        seen,
+        CATALOG_AUDIT_IDS.len() + NOT_COVERED.len(),
+        "catalog K8S_ ids"
+    );
 }
 
 #[test]
@@ -209,28 +248,49 @@ fn every_builtin_rule_has_alert_and_quiet_fixtures_that_hold() {
             let events: Vec<serde_json::Value> = match (&case.event, &case.events) {
                 (Some(e), None) => vec![e.clone()],
                 (None, Some(es)) if !es.is_empty() => es.clone(),
-                _ => panic!("{}: case {:?} needs exactly one of event/events", path.display(), case.name),
+                _ => panic!(
+                    "{}: case {:?} needs exactly one of event/events",
+                    path.display(),
+                    case.name
+                ),
             };
             let (fired, errors) = run_case(&rules, &events);
             if errors > 0 {
-                failures.push(format!("{} / {}: {errors} parse errors", fixture.rule, case.name));
+                failures.push(format!(
+                    "{} / {}: {errors} parse errors",
+                    fixture.rule, case.name
+                ));
             }
             let hits = fired.iter().filter(|id| **id == fixture.rule).count();
             if should_fire && hits == 0 {
-                failures.push(format!("{} should fire on {:?} (fired: {fired:?})", fixture.rule, case.name));
+                failures.push(format!(
+                    "{} should fire on {:?} (fired: {fired:?})",
+                    fixture.rule, case.name
+                ));
             }
             if !should_fire && hits > 0 {
-                failures.push(format!("{} should stay quiet on {:?}", fixture.rule, case.name));
+                failures.push(format!(
+                    "{} should stay quiet on {:?}",
+                    fixture.rule, case.name
+                ));
             }
         }
     }
     for meta in builtin.rules() {
         match covered.get(&meta.id) {
             Some((a, q)) if *a > 0 && *q > 0 => {}
-            other => failures.push(format!("{}: needs >=1 alert and >=1 quiet case, has {other:?}", meta.id)),
+            other => failures.push(format!(
+                "{}: needs >=1 alert and >=1 quiet case, has {other:?}",
+                meta.id
+            )),
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -244,7 +304,11 @@ fn proxy_rule_is_silent_without_the_override_list() {
     for case in &fixture.alert {
         let events = case.event.iter().cloned().collect::<Vec<_>>();
         let (fired, _) = run_case(&rules, &events);
-        assert!(!fired.iter().any(|id| id == "K8S_TI_Proxy"), "{}", case.name);
+        assert!(
+            !fired.iter().any(|id| id == "K8S_TI_Proxy"),
+            "{}",
+            case.name
+        );
     }
 }
 
@@ -263,9 +327,17 @@ fn healthy_cluster_background_traffic_raises_nothing() {
         let text = std::fs::read_to_string(&path).expect("readable");
         let background: Background =
             serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(background.events.len() >= 50, "{}: too small", path.display());
+        assert!(
+            background.events.len() >= 50,
+            "{}: too small",
+            path.display()
+        );
         let (fired, errors) = run_case(&rules, &background.events);
         assert_eq!(errors, 0, "{}: parse errors", path.display());
-        assert!(fired.is_empty(), "{}: rules fired on benign traffic: {fired:?}", path.display());
+        assert!(
+            fired.is_empty(),
+            "{}: rules fired on benign traffic: {fired:?}",
+            path.display()
+        );
     }
 }

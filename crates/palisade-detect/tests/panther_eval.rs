@@ -19,12 +19,36 @@ use std::sync::Arc;
 
 /// Panther rule id → our rule ids, or empty with the reason there is no equivalent.
 const MAPPING: &[(&str, &[&str], &str)] = &[
-    ("Amazon.EKS.AnonymousAPIAccess", &["K8S_AnonymousAccess"], ""),
-    ("Kubernetes.API.AnonymousAccess", &["K8S_AnonymousAccess"], ""),
-    ("Amazon.EKS.Audit.SystemNamespaceFromPublicIP", &["K8S_SystemPrincipalPublicIP"], ""),
-    ("Kubernetes.System.Principal.PublicIP", &["K8S_SystemPrincipalPublicIP"], ""),
-    ("Kubernetes.AdmissionController.Created", &["K8S_AdmissionController"], ""),
-    ("Kubernetes.ClientCertificate.Created", &["K8S_CertificateSigningRequest"], ""),
+    (
+        "Amazon.EKS.AnonymousAPIAccess",
+        &["K8S_AnonymousAccess"],
+        "",
+    ),
+    (
+        "Kubernetes.API.AnonymousAccess",
+        &["K8S_AnonymousAccess"],
+        "",
+    ),
+    (
+        "Amazon.EKS.Audit.SystemNamespaceFromPublicIP",
+        &["K8S_SystemPrincipalPublicIP"],
+        "",
+    ),
+    (
+        "Kubernetes.System.Principal.PublicIP",
+        &["K8S_SystemPrincipalPublicIP"],
+        "",
+    ),
+    (
+        "Kubernetes.AdmissionController.Created",
+        &["K8S_AdmissionController"],
+        "",
+    ),
+    (
+        "Kubernetes.ClientCertificate.Created",
+        &["K8S_CertificateSigningRequest"],
+        "",
+    ),
     (
         "Kubernetes.ClusterRoleBinding.Privileged",
         &[
@@ -35,35 +59,119 @@ const MAPPING: &[(&str, &[&str], &str)] = &[
         ],
         "",
     ),
-    ("Kubernetes.CronJob.CreatedOrModified", &["K8S_CronJobCreated"], ""),
-    ("GCP.GKE.Kubernetes.Cron.Job.Created.Or.Modified", &["K8S_CronJobCreated"], ""),
-    ("Kubernetes.DaemonSet.Created", &["K8S_DaemonSetCreated"], ""),
-    ("GCP.K8s.New.Daemonset.Deployed", &["K8S_DaemonSetCreated"], ""),
+    (
+        "Kubernetes.CronJob.CreatedOrModified",
+        &["K8S_CronJobCreated"],
+        "",
+    ),
+    (
+        "GCP.GKE.Kubernetes.Cron.Job.Created.Or.Modified",
+        &["K8S_CronJobCreated"],
+        "",
+    ),
+    (
+        "Kubernetes.DaemonSet.Created",
+        &["K8S_DaemonSetCreated"],
+        "",
+    ),
+    (
+        "GCP.K8s.New.Daemonset.Deployed",
+        &["K8S_DaemonSetCreated"],
+        "",
+    ),
     ("Kubernetes.Ingress.NoTLS", &["K8S_IngressWithoutTLS"], ""),
-    ("Kubernetes.Kubectl.CP.Operation", &["K8S_KubectlCopyFromPod"], ""),
-    ("Kubernetes.Pod.Dangerous.Capabilities", &["K8S_DangerousCapabilities"], ""),
+    (
+        "Kubernetes.Kubectl.CP.Operation",
+        &["K8S_KubectlCopyFromPod"],
+        "",
+    ),
+    (
+        "Kubernetes.Pod.Dangerous.Capabilities",
+        &["K8S_DangerousCapabilities"],
+        "",
+    ),
     ("Kubernetes.Pod.Exec", &["K8S_PodExec"], ""),
     ("GCP.K8s.ExecIntoPod", &["K8S_PodExec"], ""),
     ("Kubernetes.Pod.Host.IPC", &["K8S_HostNamespaces"], ""),
     ("Kubernetes.Pod.Host.Network", &["K8S_HostNamespaces"], ""),
     ("Kubernetes.Pod.Host.PID", &["K8S_HostNamespaces"], ""),
-    ("GCP.K8s.Pod.Attached.To.Node.Host.Network", &["K8S_HostNamespaces"], ""),
-    ("GCP.K8s.Pod.Using.Host.PID.Namespace", &["K8S_HostNamespaces"], ""),
-    ("Kubernetes.Pod.HostPath.Volume", &["K8S_SensitiveMount"], ""),
-    ("GCP.K8S.Pod.Create.Or.Modify.Host.Path.Volume.Mount", &["K8S_SensitiveMount"], ""),
-    ("Kubernetes.Pod.Privileged.Created", &["K8S_PrivilegedContainer"], ""),
-    ("GCP.K8S.Privileged.Pod.Created", &["K8S_PrivilegedContainer"], ""),
-    ("Kubernetes.Pod.StealServiceAccountToken", &["K8S_ServiceAccountTokenReadViaExec"], ""),
-    ("Kubernetes.Pod.SystemNamespace", &["K8S_KubeSystemContainer"], ""),
-    ("Kubernetes.Role.NodeProxyPermissions", &["K8S_HighPrivilegesRole"], ""),
+    (
+        "GCP.K8s.Pod.Attached.To.Node.Host.Network",
+        &["K8S_HostNamespaces"],
+        "",
+    ),
+    (
+        "GCP.K8s.Pod.Using.Host.PID.Namespace",
+        &["K8S_HostNamespaces"],
+        "",
+    ),
+    (
+        "Kubernetes.Pod.HostPath.Volume",
+        &["K8S_SensitiveMount"],
+        "",
+    ),
+    (
+        "GCP.K8S.Pod.Create.Or.Modify.Host.Path.Volume.Mount",
+        &["K8S_SensitiveMount"],
+        "",
+    ),
+    (
+        "Kubernetes.Pod.Privileged.Created",
+        &["K8S_PrivilegedContainer"],
+        "",
+    ),
+    (
+        "GCP.K8S.Privileged.Pod.Created",
+        &["K8S_PrivilegedContainer"],
+        "",
+    ),
+    (
+        "Kubernetes.Pod.StealServiceAccountToken",
+        &["K8S_ServiceAccountTokenReadViaExec"],
+        "",
+    ),
+    (
+        "Kubernetes.Pod.SystemNamespace",
+        &["K8S_KubeSystemContainer"],
+        "",
+    ),
+    (
+        "Kubernetes.Role.NodeProxyPermissions",
+        &["K8S_HighPrivilegesRole"],
+        "",
+    ),
     ("Kubernetes.Role.PodExec", &["K8S_HighPrivilegesRole"], ""),
     ("Kubernetes.Role.Wildcard", &["K8S_HighPrivilegesRole"], ""),
-    ("Kubernetes.Role.WritePermissions", &["K8S_HighPrivilegesRole"], ""),
-    ("Kubernetes.Secrets.DumpAllNamespaces", &["K8S_SecretsListAllNamespaces"], ""),
-    ("Kubernetes.Service.NodePort.Deployed", &["K8S_NodePortService"], ""),
-    ("GCP.K8S.Service.Type.NodePort.Deployed", &["K8S_NodePortService"], ""),
-    ("Kubernetes.ServiceAccount.TokenCreated", &["K8S_ServiceAccountTokenRequest"], ""),
-    ("Kubernetes.SystemRole.Modified", &["K8S_SystemRoleModified"], ""),
+    (
+        "Kubernetes.Role.WritePermissions",
+        &["K8S_HighPrivilegesRole"],
+        "",
+    ),
+    (
+        "Kubernetes.Secrets.DumpAllNamespaces",
+        &["K8S_SecretsListAllNamespaces"],
+        "",
+    ),
+    (
+        "Kubernetes.Service.NodePort.Deployed",
+        &["K8S_NodePortService"],
+        "",
+    ),
+    (
+        "GCP.K8S.Service.Type.NodePort.Deployed",
+        &["K8S_NodePortService"],
+        "",
+    ),
+    (
+        "Kubernetes.ServiceAccount.TokenCreated",
+        &["K8S_ServiceAccountTokenRequest"],
+        "",
+    ),
+    (
+        "Kubernetes.SystemRole.Modified",
+        &["K8S_SystemRoleModified"],
+        "",
+    ),
     (
         "Amazon.EKS.Audit.Multiple403",
         &[],
@@ -255,38 +363,64 @@ impl Counts {
         }
     }
     fn precision(&self) -> f64 {
-        if self.tp + self.fp == 0 { 1.0 } else { f64::from(self.tp) / f64::from(self.tp + self.fp) }
+        if self.tp + self.fp == 0 {
+            1.0
+        } else {
+            f64::from(self.tp) / f64::from(self.tp + self.fp)
+        }
     }
     fn recall(&self) -> f64 {
-        if self.tp + self.fn_ == 0 { 1.0 } else { f64::from(self.tp) / f64::from(self.tp + self.fn_) }
+        if self.tp + self.fn_ == 0 {
+            1.0
+        } else {
+            f64::from(self.tp) / f64::from(self.tp + self.fn_)
+        }
     }
 }
 
 /// Which of our rules fire on one exported log entry evaluated alone (parse errors: none fire).
-fn fired_on(rules: &Arc<RuleSet<AuditSchema>>, log: &serde_json::Value) -> (BTreeSet<String>, bool) {
+fn fired_on(
+    rules: &Arc<RuleSet<AuditSchema>>,
+    log: &serde_json::Value,
+) -> (BTreeSet<String>, bool) {
     let mut engine = Engine::new(Arc::clone(rules), EngineConfig::default());
     let mut stats = ParseStats::default();
     let mut out: Vec<Match> = Vec::new();
     let bytes = serde_json::to_vec(log).expect("serialisable");
-    let ok = parse_document(&bytes, InputFormat::Auto, &mut stats, &mut |ev| engine.evaluate(ev, &mut out)).is_ok()
+    let ok = parse_document(&bytes, InputFormat::Auto, &mut stats, &mut |ev| {
+        engine.evaluate(ev, &mut out)
+    })
+    .is_ok()
         && stats.events > 0;
-    (out.iter().map(|m| rules.rules()[m.rule].id.clone()).collect(), ok)
+    (
+        out.iter()
+            .map(|m| rules.rules()[m.rule].id.clone())
+            .collect(),
+        ok,
+    )
 }
 
 #[test]
 fn panther_labelled_events_precision_and_recall() {
     let path = shared_dir().join("data/audit/panther/panther_k8s_rule_tests.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("{} not found (set PALISADE_SHARED): Panther evaluation skipped", path.display());
+        eprintln!(
+            "{} not found (set PALISADE_SHARED): Panther evaluation skipped",
+            path.display()
+        );
         return;
     };
     let rules = Arc::new(audit_rules().unwrap_or_else(|e| panic!("built-in rules: {e}")));
     for (_, ours, _) in MAPPING {
         for id in *ours {
-            assert!(rules.position(id).is_some(), "mapping names unknown rule {id}");
+            assert!(
+                rules.position(id).is_some(),
+                "mapping names unknown rule {id}"
+            );
         }
     }
-    let mapping: BTreeMap<&str, (&[&str], &str)> = MAPPING.iter().map(|(p, o, why)| (*p, (*o, *why))).collect();
+    let mapping: BTreeMap<&str, (&[&str], &str)> =
+        MAPPING.iter().map(|(p, o, why)| (*p, (*o, *why))).collect();
 
     let mut per_rule: BTreeMap<String, (Counts, Counts)> = BTreeMap::new(); // (scored, excluded)
     let mut overall = Counts::default();
@@ -299,7 +433,8 @@ fn panther_labelled_events_precision_and_recall() {
         if line.trim().is_empty() {
             continue;
         }
-        let row: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+        let row: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
         let panther = row["rule_id"].as_str().unwrap_or_default().to_string();
         let test = row["test_name"].as_str().unwrap_or_default();
         let expected = row["expected_alert"].as_bool().unwrap_or(false);
@@ -310,9 +445,12 @@ fn panther_labelled_events_precision_and_recall() {
         let (fired, parsed) = fired_on(&rules, &row["log"]);
         if !parsed {
             unparsed += 1;
+            println!("not parsed: {panther} / {test} [{format}]");
         }
         let predicted = ours.iter().any(|id| fired.contains(*id));
-        let difference = POLICY_DIFFERENCES.iter().find(|(p, t, _)| *p == panther && *t == test);
+        let difference = POLICY_DIFFERENCES
+            .iter()
+            .find(|(p, t, _)| *p == panther && *t == test);
         all_cases.add(expected, predicted);
         let entry = per_rule.entry(panther.clone()).or_default();
         if ours.is_empty() || difference.is_some() {
@@ -325,7 +463,10 @@ fn panther_labelled_events_precision_and_recall() {
         }
         entry.0.add(expected, predicted);
         overall.add(expected, predicted);
-        by_format.entry(format.clone()).or_default().add(expected, predicted);
+        by_format
+            .entry(format.clone())
+            .or_default()
+            .add(expected, predicted);
         if expected != predicted {
             misses.push(format!(
                 "  {} {panther} / {test} [{format}{}]: fired {fired:?}",
@@ -335,38 +476,95 @@ fn panther_labelled_events_precision_and_recall() {
         }
     }
 
-    println!("{:<52} {:>3} {:>3} {:>3} {:>3}  {:>9} {:>6}  excluded(tp/fp/fn/tn)  ours", "Panther rule", "TP", "FP", "FN", "TN", "precision", "recall");
+    println!(
+        "{:<52} {:>3} {:>3} {:>3} {:>3}  {:>9} {:>6}  excluded(tp/fp/fn/tn)  ours",
+        "Panther rule", "TP", "FP", "FN", "TN", "precision", "recall"
+    );
     for (panther, (c, x)) in &per_rule {
         let (ours, _) = mapping[panther.as_str()];
         println!(
             "{panther:<52} {:>3} {:>3} {:>3} {:>3}  {:>9.2} {:>6.2}  {:>2}/{}/{}/{}  {}",
-            c.tp, c.fp, c.fn_, c.tn, c.precision(), c.recall(), x.tp, x.fp, x.fn_, x.tn,
-            if ours.is_empty() { "(no equivalent)".to_string() } else { ours.join(",") }
+            c.tp,
+            c.fp,
+            c.fn_,
+            c.tn,
+            c.precision(),
+            c.recall(),
+            x.tp,
+            x.fp,
+            x.fn_,
+            x.tn,
+            if ours.is_empty() {
+                "(no equivalent)".to_string()
+            } else {
+                ours.join(",")
+            }
         );
     }
     for (format, c) in &by_format {
-        println!("format {format:<20} TP {} FP {} FN {} TN {}  precision {:.3} recall {:.3}", c.tp, c.fp, c.fn_, c.tn, c.precision(), c.recall());
+        println!(
+            "format {format:<20} TP {} FP {} FN {} TN {}  precision {:.3} recall {:.3}",
+            c.tp,
+            c.fp,
+            c.fn_,
+            c.tn,
+            c.precision(),
+            c.recall()
+        );
     }
     println!(
         "OVERALL (scored) TP {} FP {} FN {} TN {}  precision {:.3} recall {:.3}  ({unparsed} entries not parsed)",
-        overall.tp, overall.fp, overall.fn_, overall.tn, overall.precision(), overall.recall()
+        overall.tp,
+        overall.fp,
+        overall.fn_,
+        overall.tn,
+        overall.precision(),
+        overall.recall()
     );
     println!(
         "ALL CASES (policy differences and rules without equivalent included) TP {} FP {} FN {} TN {}  precision {:.3} recall {:.3}",
-        all_cases.tp, all_cases.fp, all_cases.fn_, all_cases.tn, all_cases.precision(), all_cases.recall()
+        all_cases.tp,
+        all_cases.fp,
+        all_cases.fn_,
+        all_cases.tn,
+        all_cases.precision(),
+        all_cases.recall()
     );
     println!("misclassified (scored):\n{}", misses.join("\n"));
 
     for (p, t, _) in POLICY_DIFFERENCES {
-        assert!(used_differences.contains(&(*p, *t)), "POLICY_DIFFERENCES entry {p} / {t} matches no test case");
+        assert!(
+            used_differences.contains(&(*p, *t)),
+            "POLICY_DIFFERENCES entry {p} / {t} matches no test case"
+        );
     }
 
     // Floors measured on this data set (see docs/detect-rules.md), not tuned to pass.
-    assert!(overall.tp + overall.fn_ >= 60, "too few scored positives: {}", overall.tp + overall.fn_);
-    assert!(overall.precision() >= PRECISION_FLOOR, "precision {:.3} < {PRECISION_FLOOR}", overall.precision());
-    assert!(overall.recall() >= RECALL_FLOOR, "recall {:.3} < {RECALL_FLOOR}", overall.recall());
-    assert!(all_cases.precision() >= ALL_PRECISION_FLOOR, "all-case precision {:.3}", all_cases.precision());
-    assert!(all_cases.recall() >= ALL_RECALL_FLOOR, "all-case recall {:.3}", all_cases.recall());
+    assert!(
+        overall.tp + overall.fn_ >= 60,
+        "too few scored positives: {}",
+        overall.tp + overall.fn_
+    );
+    assert!(
+        overall.precision() >= PRECISION_FLOOR,
+        "precision {:.3} < {PRECISION_FLOOR}",
+        overall.precision()
+    );
+    assert!(
+        overall.recall() >= RECALL_FLOOR,
+        "recall {:.3} < {RECALL_FLOOR}",
+        overall.recall()
+    );
+    assert!(
+        all_cases.precision() >= ALL_PRECISION_FLOOR,
+        "all-case precision {:.3}",
+        all_cases.precision()
+    );
+    assert!(
+        all_cases.recall() >= ALL_RECALL_FLOOR,
+        "all-case recall {:.3}",
+        all_cases.recall()
+    );
 }
 
 /// Measured 2026-12-05 on the scored cases: precision 1.000 (99 TP, 0 FP), recall 0.990 (1 FN: a
