@@ -615,6 +615,12 @@ pub(crate) fn azure_activity_event(a: AzureActivity<'_>) -> Result<AuditEvent<'_
         )));
     }
     let rest = &segs[2..];
+    if rest[0].eq_ignore_ascii_case("diagnosticLogs") {
+        return Err(ParseError::NotKubernetes(format!(
+            "Azure operation {}",
+            a.operation_name
+        )));
+    }
     let action = rest[rest.len() - 1].to_ascii_lowercase();
     let path = &rest[..rest.len() - 1];
     let (group, resource_and_sub) = if path.len() >= 2 && path[0].contains('.') {

@@ -915,6 +915,16 @@ fn object(
         drop(doc);
         return super::cloud::aks_table_row(bytes, ctx, stats, sink);
     }
+    if let Some(category) = &doc.category
+        && !category.0.eq_ignore_ascii_case("Administrative")
+    {
+        // AKS diagnostics of other categories (kube-apiserver, guard, cluster-autoscaler…)
+        // and Activity records of other categories share exports with the audit records.
+        return Err(ParseError::NotKubernetes(format!(
+            "Azure record of category {:?}",
+            category.0
+        )));
+    }
     if let Some(op) = &doc.operation_name {
         let activity = super::cloud::AzureActivity {
             operation_name: op.0.clone(),
