@@ -4,8 +4,8 @@
 
 use super::de::{Pairs, S, StrList, cow};
 use super::parse::{
-    Ctx, ParseError, ParseStats, RawObjectRef, RawStatus, RawUser, Sink, emit, lower, object_ref,
-    present, response_status, user_info,
+    Ctx, ParseError, ParseStats, RawObjectRef, RawStatus, RawUser, Sink, check_depth, emit, lower,
+    object_ref, present, response_status, user_info,
 };
 use super::{AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo};
 use serde::Deserialize;
@@ -331,6 +331,8 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
     };
     let request = present(p.request);
     let response = present(p.response);
+    check_depth(request)?;
+    check_depth(response)?;
     event.level = Some(Cow::Borrowed(if response.is_some() {
         "RequestResponse"
     } else if request.is_some() {
@@ -539,6 +541,8 @@ pub(crate) fn aks_table_row(
     {
         return Err(ParseError::NotKubernetes(format!("table {}", t.0)));
     }
+    check_depth(row.request_object)?;
+    check_depth(row.response_object)?;
     let user_t = dynamic(row.user)?;
     let imp_t = dynamic(row.impersonated_user)?;
     let ips_t = dynamic(row.source_ips)?;
@@ -615,6 +619,12 @@ pub(crate) fn azure_activity_event(a: AzureActivity<'_>) -> Result<AuditEvent<'_
         )));
     }
     let rest = &segs[2..];
+    if rest[0].eq_ignore_ascii_case("diagnosticLogs") {
+        return Err(ParseError::NotKubernetes(format!(
+            "Azure operation {}",
+            a.operation_name
+        )));
+    }
     let action = rest[rest.len() - 1].to_ascii_lowercase();
     let path = &rest[..rest.len() - 1];
     let (group, resource_and_sub) = if path.len() >= 2 && path[0].contains('.') {

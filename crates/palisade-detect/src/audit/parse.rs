@@ -772,6 +772,46 @@ pub(crate) fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
     raw.filter(|r| r.get() != "null")
 }
 
+/// serde_json's recursion limit: a raw subtree nested deeper could never be read by a rule.
+const MAX_JSON_DEPTH: usize = 127;
+
+/// Raw subtrees are skipped by the parser without its recursion limit; check them here (a
+/// bracket count first, so ordinary objects cost one memchr pass).
+pub(crate) fn check_depth(raw: Option<&RawValue>) -> Result<(), ParseError> {
+    let Some(raw) = raw else {
+        return Ok(());
+    };
+    let bytes = raw.get().as_bytes();
+    if memchr::memchr2_iter(b'{', b'[', bytes).count() <= MAX_JSON_DEPTH {
+        return Ok(());
+    }
+    let (mut depth, mut in_str, mut escape) = (0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            if escape {
+                escape = false;
+            } else if b == b'\\' {
+                escape = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(ParseError::TooDeep);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Lowercases a verb only when it has uppercase letters (never for kube-apiserver's own).
 pub(crate) fn lower(c: Cow<'_, str>) -> Cow<'_, str> {
     if c.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -914,6 +954,16 @@ fn object(
     if doc.table_type.is_some() || doc.table_verb.is_some() || doc.table_audit_id.is_some() {
         drop(doc);
         return super::cloud::aks_table_row(bytes, ctx, stats, sink);
+    }
+    if let Some(category) = &doc.category
+        && !category.0.eq_ignore_ascii_case("Administrative")
+    {
+        // AKS diagnostics of other categories (kube-apiserver, guard, cluster-autoscaler…)
+        // and Activity records of other categories share exports with the audit records.
+        return Err(ParseError::NotKubernetes(format!(
+            "Azure record of category {:?}",
+            category.0
+        )));
     }
     if let Some(op) = &doc.operation_name {
         let activity = super::cloud::AzureActivity {
@@ -1058,6 +1108,9 @@ struct V1beta1Meta<'a> {
 
 fn native_event<'a>(doc: Doc<'a>, ctx: &Ctx<'a>) -> Result<AuditEvent<'a>, ParseError> {
     check_version(doc.api_version.as_ref())?;
+    check_depth(doc.request_object)?;
+    check_depth(doc.response_object)?;
+    check_depth(doc.user.as_ref().and_then(|u| u.extra))?;
     let format = ctx.native_label(doc.p_log_type.as_ref().map(|s| s.0.as_ref()));
     // v1beta1: `timestamp` and `metadata.creationTimestamp` predate requestReceivedTimestamp.
     let mut received = cow(doc.request_received_timestamp);
