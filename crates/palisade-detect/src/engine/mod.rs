@@ -6,6 +6,10 @@
 
 pub(crate) mod index;
 pub(crate) mod state;
+#[cfg(test)]
+pub(crate) mod test_schema;
+#[cfg(test)]
+mod tests;
 
 use crate::event::{Event, EventSchema};
 use crate::rule::condition::FieldRef;

@@ -6,6 +6,8 @@ pub(crate) mod compile;
 pub(crate) mod condition;
 pub(crate) mod raw;
 pub(crate) mod template;
+#[cfg(test)]
+mod tests;
 
 use crate::engine::ContextFields;
 use crate::engine::index::RuleIndex;
@@ -394,7 +396,16 @@ fn parse_docs(src: &RuleSource) -> Result<Vec<RawDoc>, RuleError> {
         let text = e.to_string();
         let first = text.lines().next().unwrap_or_default();
         let first = first.strip_prefix("error: ").unwrap_or(first).trim();
-        RuleError::new(&src.name, line, None, first.to_string())
+        // `line N column M: message` repeats the location the error carries.
+        let message = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+            Some((_, rest)) => rest,
+            None => first,
+        };
+        let message = match e.location() {
+            Some(l) => format!("{message} (column {})", l.column()),
+            None => message.to_string(),
+        };
+        RuleError::new(&src.name, line, None, message)
     })?;
     Ok(docs.into_iter().flatten().collect())
 }
