@@ -530,13 +530,17 @@ fn document(
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match bytes.first() {
         Some(b'{') => {
+            // One UTF-8 check of the whole document (vectorised) is cheaper than serde_json's
+            // check of every borrowed string.
+            let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
             let doc: Doc<'_> =
-                serde_json::from_slice(bytes).map_err(|e| ParseError::from_json(e, bytes))?;
+                serde_json::from_str(text).map_err(|e| ParseError::from_json(e, bytes))?;
             object(doc, bytes, ctx, stats, sink, depth)
         }
         Some(b'[') => {
+            let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
             let items: Vec<&RawValue> =
-                serde_json::from_slice(bytes).map_err(|e| ParseError::from_json(e, bytes))?;
+                serde_json::from_str(text).map_err(|e| ParseError::from_json(e, bytes))?;
             for item in items {
                 let r = document(item.get().as_bytes(), ctx, stats, sink, depth + 1);
                 count_element(stats, r);
