@@ -425,14 +425,12 @@ impl Splitter {
                                 continue;
                             }
                         }
-                        b'\n' => {
-                            if self.newline_ends_document(&data[start..i]) {
-                                let doc = &data[start..i];
-                                let doc = doc.strip_suffix(b"\r").unwrap_or(doc);
-                                self.emit(doc, out);
-                                i += 1;
-                                continue;
-                            }
+                        b'\n' if self.newline_ends_document(&data[start..i]) => {
+                            let doc = &data[start..i];
+                            let doc = doc.strip_suffix(b"\r").unwrap_or(doc);
+                            self.emit(doc, out);
+                            i += 1;
+                            continue;
                         }
                         _ => {}
                     }
@@ -451,13 +449,12 @@ impl Splitter {
         if self.pretty {
             return false;
         }
-        let first_line: &[u8] = if self.buf.is_empty() {
-            before_in_chunk
-        } else {
-            &self.buf
-        };
-        let trimmed = first_line.trim_ascii();
-        if !self.overflow && (trimmed == b"{" || trimmed == b"[") {
+        // The first line is what was buffered from earlier chunks plus this chunk's part.
+        let (kept, here) = (self.buf.trim_ascii(), before_in_chunk.trim_ascii());
+        let lone_bracket = |t: &[u8]| t == b"{" || t == b"[";
+        let first_line_is_bracket =
+            (kept.is_empty() && lone_bracket(here)) || (here.is_empty() && lone_bracket(kept));
+        if !self.overflow && first_line_is_bracket {
             self.pretty = true;
             false
         } else {

@@ -140,12 +140,11 @@ impl EventSchema for AuditSchema {
         if let Some(f) = simple {
             return Ok(f);
         }
-        if let Some(rest) = path.strip_prefix("sourceIPs") {
-            if let Ok(p) = JsonPath::parse(rest)
-                && let [Step::Index(i)] = p.steps()
-            {
-                return Ok(F::SourceIp(*i));
-            }
+        if let Some(rest) = path.strip_prefix("sourceIPs")
+            && let Ok(p) = JsonPath::parse(rest)
+            && let [Step::Index(i)] = p.steps()
+        {
+            return Ok(F::SourceIp(*i));
         }
         type Ctor = fn(JsonPath) -> AuditField;
         let json_roots: [(&str, Ctor); 7] = [
