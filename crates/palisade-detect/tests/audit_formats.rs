@@ -108,7 +108,10 @@ fn gke_expect(entry: &Value) -> Option<Seen> {
         }
     }
     let user = s(&p["authenticationInfo"]["principalEmail"])
-        .or_else(|| s(&p["authenticationInfo"]["principalSubject"]));
+        .or_else(|| s(&p["authenticationInfo"]["principalSubject"]))
+        .or_else(|| {
+            s(&p["authenticationInfo"]["authoritySelector"]).filter(|a| a.starts_with("system:"))
+        });
     Some(Seen {
         verb: Some(verb),
         resource,
@@ -361,6 +364,10 @@ fn native_event_fields_read_like_the_audit_log() {
         json!(["nginx:1.27", "busybox"])
     );
     assert_eq!(get_field(e, "pod.containers[1].name"), json!("init"));
+    assert_eq!(
+        get_field(e, "pod.image_repositories"),
+        json!(["nginx", "busybox"])
+    );
     assert_eq!(get_field(e, "source.format"), json!("native"));
     assert_eq!(get_field(e, "cluster"), json!("<missing>"));
     assert_eq!(get_field(e, "responseObject"), json!("<missing>"));

@@ -52,6 +52,9 @@ struct GkeAuthn<'a> {
     principal_email: Option<S<'a>>,
     #[serde(borrow, rename = "principalSubject")]
     principal_subject: Option<S<'a>>,
+    /// Set alone (no principal) on some re-exported anonymous requests.
+    #[serde(borrow, rename = "authoritySelector")]
+    authority_selector: Option<S<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -303,7 +306,9 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
     }
     if let Some(a) = p.authn {
         event.user = UserInfo {
-            username: cow(a.principal_email).or(cow(a.principal_subject)),
+            username: cow(a.principal_email)
+                .or(cow(a.principal_subject))
+                .or(cow(a.authority_selector).filter(|s| s.starts_with("system:"))),
             ..UserInfo::default()
         };
     }

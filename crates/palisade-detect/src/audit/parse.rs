@@ -425,14 +425,12 @@ impl Splitter {
                                 continue;
                             }
                         }
-                        b'\n' => {
-                            if self.newline_ends_document(&data[start..i]) {
-                                let doc = &data[start..i];
-                                let doc = doc.strip_suffix(b"\r").unwrap_or(doc);
-                                self.emit(doc, out);
-                                i += 1;
-                                continue;
-                            }
+                        b'\n' if self.newline_ends_document(&data[start..i]) => {
+                            let doc = &data[start..i];
+                            let doc = doc.strip_suffix(b"\r").unwrap_or(doc);
+                            self.emit(doc, out);
+                            i += 1;
+                            continue;
                         }
                         _ => {}
                     }
@@ -451,13 +449,12 @@ impl Splitter {
         if self.pretty {
             return false;
         }
-        let first_line: &[u8] = if self.buf.is_empty() {
-            before_in_chunk
-        } else {
-            &self.buf
-        };
-        let trimmed = first_line.trim_ascii();
-        if !self.overflow && (trimmed == b"{" || trimmed == b"[") {
+        // The first line is what was buffered from earlier chunks plus this chunk's part.
+        let (kept, here) = (self.buf.trim_ascii(), before_in_chunk.trim_ascii());
+        let lone_bracket = |t: &[u8]| t == b"{" || t == b"[";
+        let first_line_is_bracket =
+            (kept.is_empty() && lone_bracket(here)) || (here.is_empty() && lone_bracket(kept));
+        if !self.overflow && first_line_is_bracket {
             self.pretty = true;
             false
         } else {
@@ -530,13 +527,17 @@ fn document(
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match bytes.first() {
         Some(b'{') => {
+            // One UTF-8 check of the whole document (vectorised) is cheaper than serde_json's
+            // check of every borrowed string.
+            let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
             let doc: Doc<'_> =
-                serde_json::from_slice(bytes).map_err(|e| ParseError::from_json(e, bytes))?;
+                serde_json::from_str(text).map_err(|e| ParseError::from_json(e, bytes))?;
             object(doc, bytes, ctx, stats, sink, depth)
         }
         Some(b'[') => {
+            let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
             let items: Vec<&RawValue> =
-                serde_json::from_slice(bytes).map_err(|e| ParseError::from_json(e, bytes))?;
+                serde_json::from_str(text).map_err(|e| ParseError::from_json(e, bytes))?;
             for item in items {
                 let r = document(item.get().as_bytes(), ctx, stats, sink, depth + 1);
                 count_element(stats, r);
