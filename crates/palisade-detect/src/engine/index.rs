@@ -167,7 +167,7 @@ impl RuleIndex {
         out.clear();
         let words = self.n_rules.div_ceil(64);
         for w in 0..words {
-            let mut word = if w + 1 == words && self.n_rules % 64 != 0 {
+            let mut word = if w + 1 == words && !self.n_rules.is_multiple_of(64) {
                 (1u64 << (self.n_rules % 64)) - 1
             } else {
                 u64::MAX
