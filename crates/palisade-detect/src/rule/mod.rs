@@ -391,22 +391,26 @@ fn parse_docs(src: &RuleSource) -> Result<Vec<RawDoc>, RuleError> {
     {
         return Ok(Vec::new());
     }
-    let docs: Vec<Option<RawDoc>> = serde_saphyr::from_multiple(&src.text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let first = first.strip_prefix("error: ").unwrap_or(first).trim();
-        // `line N column M: message` repeats the location the error carries.
-        let message = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
-            Some((_, rest)) => rest,
-            None => first,
-        };
-        let message = match e.location() {
-            Some(l) => format!("{message} (column {})", l.column()),
-            None => message.to_string(),
-        };
-        RuleError::new(&src.name, line, None, message)
-    })?;
+    // YAML 1.2 booleans only: `n`, `on`, `yes` stay strings (field names, list values).
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let docs: Vec<Option<RawDoc>> = serde_saphyr::from_multiple_with_options(&src.text, options)
+        .map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first).trim();
+            // `line N column M: message` repeats the location the error carries.
+            let message = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+                Some((_, rest)) => rest,
+                None => first,
+            };
+            let message = match e.location() {
+                Some(l) => format!("{message} (column {})", l.column()),
+                None => message.to_string(),
+            };
+            RuleError::new(&src.name, line, None, message)
+        })?;
     Ok(docs.into_iter().flatten().collect())
 }
 
@@ -476,6 +480,7 @@ fn compile_rule<S: EventSchema>(
         }
     }
 
+    compiler.start_rule();
     let condition = match &raw.condition {
         Some(c) => compiler.node(c, "condition", false)?,
         None => Node::True,

@@ -343,3 +343,12 @@ fn from_dirs_reads_yaml_files_in_sorted_order() {
     let missing = RuleSet::<TestSchema>::from_dirs(&[], &[dir.path().join("absent")]);
     assert!(missing.is_err());
 }
+
+#[test]
+fn yaml_1_1_booleans_stay_strings() {
+    let text = "rules:\n  - {id: A, title: a, severity: low, source: test, condition: {field: verb, in: [on, off, yes, n]}}\n";
+    let set = Arc::new(load(&[src("b.yaml", text)]).expect("loads"));
+    assert_eq!(fired(&set, &TestEvent::new("on", None, "u")), vec!["A"]);
+    assert_eq!(fired(&set, &TestEvent::new("n", None, "u")), vec!["A"]);
+    assert!(fired(&set, &TestEvent::new("true", None, "u")).is_empty());
+}
