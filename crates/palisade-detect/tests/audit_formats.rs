@@ -886,3 +886,36 @@ fn reader_takes_json_lines_concatenated_and_pretty_documents() {
     .expect("in-memory reader");
     assert_eq!((n, stats.errors), (7, 0));
 }
+
+#[test]
+fn status_patches_and_other_resources_have_no_pod_spec() {
+    for (resource, subresource, has_spec) in [
+        ("pods", Some("status"), false),
+        ("deployments", Some("scale"), false),
+        ("configmaps", None, false),
+        ("pods", Some("ephemeralcontainers"), true),
+        ("pods", None, true),
+    ] {
+        let mut object_ref = json!({"resource": resource, "namespace": "a", "name": "b"});
+        if let Some(sub) = subresource {
+            object_ref["subresource"] = json!(sub);
+        }
+        let doc = json!({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "verb": "patch",
+            "objectRef": object_ref,
+            "requestObject": {"kind": "Pod", "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                "ephemeralContainers": [{"name": "debugger", "image": "nicolaka/netshoot"}]}}});
+        let (events, _) = parse_events(doc.to_string().as_bytes());
+        let want = if has_spec {
+            json!(["busybox", "nicolaka/netshoot"])
+        } else {
+            json!("<missing>")
+        };
+        assert_eq!(
+            get_field(&events[0], "pod.containers.image"),
+            want,
+            "{resource} {subresource:?}"
+        );
+        // `object` itself is still there.
+        assert_eq!(get_field(&events[0], "object.kind"), json!("Pod"));
+    }
+}

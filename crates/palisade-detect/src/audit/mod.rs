@@ -317,8 +317,32 @@ impl<'a> AuditEvent<'a> {
 
     /// `pod.spec`: the pod template inside `object` whatever the workload kind (Pod, Deployment,
     /// ReplicaSet, StatefulSet, DaemonSet, Job, ReplicationController, CronJob). The kind comes
-    /// from the object, else from `objectRef.resource`.
+    /// from the object, else from `objectRef.resource`. Events whose `objectRef` names another
+    /// resource or a subresource (`pods/status`, `deployments/scale`) have none.
     pub fn pod_spec(&self) -> Option<&serde_json::Value> {
+        // Most events with objects are not about workloads (leases, configmaps, status
+        // patches): decide from objectRef before parsing anything. `ephemeralcontainers` updates
+        // carry the whole Pod (debug containers are containers too).
+        if let Some(resource) = self.object_ref.resource.as_deref() {
+            let workload = matches!(
+                resource,
+                "pods"
+                    | "deployments"
+                    | "replicasets"
+                    | "statefulsets"
+                    | "daemonsets"
+                    | "jobs"
+                    | "cronjobs"
+                    | "replicationcontrollers"
+            );
+            let whole_object = match self.object_ref.subresource.as_deref() {
+                None | Some("ephemeralcontainers") => true,
+                Some(_) => false,
+            };
+            if !workload || !whole_object {
+                return None;
+            }
+        }
         let object = self.object()?;
         let kind = object.get("kind").and_then(|k| k.as_str());
         let workload = match kind {
