@@ -244,8 +244,14 @@ impl<S: EventSchema> RuleSet<S> {
                         .as_object()
                         .map(|m| m.keys().map(String::as_str).collect())
                         .unwrap_or_default();
-                    let raw: RawRule = serde_json::from_value(value.clone())
-                        .map_err(|e| err(Some(&id), e.to_string()))?;
+                    let raw: RawRule = serde_json::from_value(value.clone()).map_err(|e| {
+                        let mut error = err(Some(&id), e.to_string());
+                        if let Some((line, column)) = precise_location(src, line) {
+                            error.line = Some(line);
+                            error.message = format!("{} (column {column})", error.message);
+                        }
+                        error
+                    })?;
                     if raw.append == Some(true) {
                         if let Some(k) = keys
                             .iter()
@@ -412,6 +418,29 @@ fn parse_docs(src: &RuleSource) -> Result<Vec<RawDoc>, RuleError> {
             RuleError::new(&src.name, line, None, message)
         })?;
     Ok(docs.into_iter().flatten().collect())
+}
+
+/// Where in the file a rule's shape error is: the rule was read as a generic value (to learn its id
+/// first), so on error the file is read again strictly, which locates the offending key. Only a
+/// location inside the rule (at or after its first line) is trusted.
+fn precise_location(src: &RuleSource, rule_line: u64) -> Option<(u64, u64)> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct StrictDoc {
+        #[serde(default)]
+        lists: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        macros: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        rules: Vec<RawRule>,
+    }
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let error =
+        serde_saphyr::from_multiple_with_options::<Option<StrictDoc>>(&src.text, options).err()?;
+    let location = error.location()?;
+    (location.line() >= rule_line).then(|| (location.line(), location.column()))
 }
 
 fn compile_rule<S: EventSchema>(

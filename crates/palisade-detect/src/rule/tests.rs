@@ -266,10 +266,29 @@ fn load_errors_name_file_line_rule_and_problem() {
     for (extra, expected) in cases {
         let err = err_of(&[src("rules/x.yaml", &rule(extra))]);
         assert!(
-            err.starts_with("rules/x.yaml:2: rule K8S_X: ") && err.contains(expected),
+            err.starts_with("rules/x.yaml:")
+                && err.contains(": rule K8S_X: ")
+                && err.contains(expected),
             "{extra:?}: {err}"
         );
     }
+    // Shape errors point at the offending key's own line.
+    let err = err_of(&[src(
+        "rules/x.yaml",
+        &rule("    tags: [a]\n    conditon: {field: verb, eq: get}\n"),
+    )]);
+    assert!(
+        err.starts_with("rules/x.yaml:7: rule K8S_X: unknown field `conditon`"),
+        "{err}"
+    );
+    let err = err_of(&[src(
+        "rules/x.yaml",
+        &rule("    threshold:\n      count: 2\n      windw: 1m\n"),
+    )]);
+    assert!(
+        err.starts_with("rules/x.yaml:8: rule K8S_X: unknown field `windw`"),
+        "{err}"
+    );
     let err = err_of(&[src(
         "x.yaml",
         "rules:\n  - {id: A, title: a, source: test}\n",
