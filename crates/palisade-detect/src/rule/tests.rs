@@ -272,6 +272,25 @@ fn load_errors_name_file_line_rule_and_problem() {
             "{extra:?}: {err}"
         );
     }
+    // Condition and exception errors point at the condition's or exception's line.
+    let err = err_of(&[src(
+        "rules/x.yaml",
+        &rule("    tags: [a]\n    condition:\n      field: nope\n      eq: 1\n"),
+    )]);
+    assert!(
+        err.starts_with("rules/x.yaml:8: rule K8S_X: condition.field"),
+        "{err}"
+    );
+    let err = err_of(&[src(
+        "rules/x.yaml",
+        &rule(
+            "    exceptions:\n      - condition: {field: verb, eq: a}\n      - condition: {field: nope, eq: a}\n",
+        ),
+    )]);
+    assert!(
+        err.starts_with("rules/x.yaml:8: rule K8S_X: exceptions[1]"),
+        "{err}"
+    );
     // Shape errors point at the offending key's own line.
     let err = err_of(&[src(
         "rules/x.yaml",
