@@ -482,8 +482,7 @@ fn part_line(src: &RuleSource, id: &str, message: &str) -> Option<u64> {
         .into_iter()
         .flatten()
         .flat_map(|d| d.rules)
-        .filter(|r| r.id.as_deref() == Some(id))
-        .last()?;
+        .rfind(|r| r.id.as_deref() == Some(id))?;
     match exception {
         Some(n) => rule.exceptions.get(n).map(|e| e.referenced.line()),
         None => rule.condition.map(|c| c.referenced.line()),
