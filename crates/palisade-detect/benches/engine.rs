@@ -165,7 +165,7 @@ const WORKLOADS: &str =
 
 /// 64 rules: workload checks, secret access, RBAC, exec, every-event checks and stateful ones.
 /// With `indexed` each carries a `match:` block; without, the same conditions run everywhere.
-fn rules_yaml(indexed: bool, source: &str) -> String {
+fn rules_yaml(indexed: bool, every_event: bool, source: &str) -> String {
     let mut y = String::from(
         "lists:\n  miners: [\"*xmrig*\", \"*minergate*\", \"*cryptonight*\", \"*nicehash*\"]\n  \
          sensitive_mounts: [/, /etc, /var/run/docker.sock, /var/run/containerd, /proc, /root]\n\
@@ -227,7 +227,7 @@ fn rules_yaml(indexed: bool, source: &str) -> String {
             "",
         );
     }
-    for i in 0..6 {
+    for i in 0..if every_event { 6 } else { 0 } {
         let cond = match i % 3 {
             0 => "{field: user.username, in: [system:anonymous, system:unauthenticated]}",
             1 => "{field: sourceIPs, cidr: [198.51.100.0/24, 203.0.113.0/24]}",
@@ -245,7 +245,7 @@ fn rules_yaml(indexed: bool, source: &str) -> String {
     }
     rule(
         "BENCH_Forbidden".into(),
-        "",
+        if every_event { "" } else { "{verb: [create]}" },
         "{field: responseStatus.code, eq: 403}",
         "    threshold: {count: 20, window: 10m, group_by: [sourceIPs]}\n",
     );
@@ -356,12 +356,18 @@ fn bench(c: &mut Criterion) {
     let docs = events(20_000);
     let n = docs.len() as u64;
     let indexed: Arc<RuleSet<IndexedSchema>> = Arc::new(
-        RuleSet::load(&[RuleSource::new("bench.yaml", rules_yaml(true, "bench"))])
-            .expect("bench rules load"),
+        RuleSet::load(&[RuleSource::new(
+            "bench.yaml",
+            rules_yaml(true, true, "bench"),
+        )])
+        .expect("bench rules load"),
     );
     let flat: Arc<RuleSet<JsonSchema>> = Arc::new(
-        RuleSet::load(&[RuleSource::new("bench.yaml", rules_yaml(false, "json"))])
-            .expect("bench rules load"),
+        RuleSet::load(&[RuleSource::new(
+            "bench.yaml",
+            rules_yaml(false, true, "json"),
+        )])
+        .expect("bench rules load"),
     );
     assert!(indexed.len() >= 60 && flat.len() == indexed.len());
     let indexed_events: Vec<IndexedEvent> = docs
@@ -413,6 +419,22 @@ fn bench(c: &mut Criterion) {
     single.throughput(Throughput::Elements(1));
     single.bench_function("indexed_quiet_watch_event", |b| {
         let mut engine = Engine::new(indexed.clone(), EngineConfig::default());
+        let mut out: Vec<Match> = Vec::new();
+        b.iter(|| {
+            engine.evaluate(black_box(&quiet), &mut out);
+            black_box(out.len());
+        })
+    });
+    // The same watch event against 58 rules that all restrict the index: no candidate at all.
+    let index_only: Arc<RuleSet<IndexedSchema>> = Arc::new(
+        RuleSet::load(&[RuleSource::new(
+            "bench.yaml",
+            rules_yaml(true, false, "bench"),
+        )])
+        .expect("bench rules load"),
+    );
+    single.bench_function("indexed_no_candidate_watch_event", |b| {
+        let mut engine = Engine::new(index_only.clone(), EngineConfig::default());
         let mut out: Vec<Match> = Vec::new();
         b.iter(|| {
             engine.evaluate(black_box(&quiet), &mut out);
