@@ -763,3 +763,18 @@ fn engines_move_between_threads_and_share_rules() {
         assert_eq!(h.join().ok(), Some(1));
     }
 }
+
+#[test]
+fn empty_lists_match_nothing_and_their_negations_everything() {
+    let doc = json!({"ip": "203.0.113.9", "s": "abc"});
+    for op in [
+        "cidr", "in", "prefix", "suffix", "contains", "glob", "regex",
+    ] {
+        let field = if op == "cidr" { "ip" } else { "s" };
+        assert!(
+            !fires(json!({"field": field, op: []}), doc.clone()),
+            "{op} over an empty list must not match"
+        );
+    }
+    assert!(fires(json!({"field": "s", "not_in": []}), doc));
+}

@@ -288,6 +288,12 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
                         })
                         .collect::<Vec<_>>()
                         .join("|");
+                    // An empty list matches nothing (`\b\B` cannot hold at any position).
+                    let alternation = if items.is_empty() {
+                        r"\b\B".to_string()
+                    } else {
+                        alternation
+                    };
                     // Check each pattern alone first so the error names the bad one.
                     if key == "regex" {
                         for p in &items {
@@ -398,12 +404,10 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
         }
     }
 
-    /// String operands (one string or a list), lowercased when `icase`.
+    /// String operands (one string or a list), lowercased when `icase`. An empty list is valid
+    /// and matches nothing: lists users fill in (trusted or threat-intel ranges) ship empty.
     fn strings(&self, value: &Value, icase: bool, at: &str) -> Result<Vec<String>, String> {
         let items = self.list(value, at)?;
-        if items.is_empty() {
-            return Err(format!("{at}: empty list"));
-        }
         items
             .iter()
             .map(|v| match v {
