@@ -541,6 +541,30 @@ fn eks_cloudwatch_subscription_payloads() {
     );
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("gzip in memory");
+    enc.finish().expect("gzip in memory")
+}
+
+#[test]
+fn eks_gzipped_payloads_as_firehose_and_lambda_deliver_them() {
+    let payload = cloudwatch_payload(false).to_string();
+    let (events, stats) = parse_events(&gzip(payload.as_bytes()));
+    assert_eq!((events.len(), stats.errors), (2, 0));
+    assert_eq!(get_field(&events[0], "cluster"), json!("prod-east"));
+    use base64::Engine as _;
+    let lambda = json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(gzip(payload.as_bytes()))}});
+    let (events, stats) = parse_events(lambda.to_string().as_bytes());
+    assert_eq!((events.len(), stats.errors), (2, 0));
+    assert_eq!(get_field(&events[1], "auditID"), json!("cw-2"));
+    // A gzip bomb is refused, counted, not inflated without bound.
+    let zeros = vec![b' '; 70 << 20];
+    let (events, stats) = parse_events(&gzip(&zeros));
+    assert_eq!((events.len(), stats.too_large), (0, 1));
+}
+
 #[test]
 fn eks_aws_cli_output_single_records_insights_rows_and_s3_lines() {
     let e1 = pod_create("x-1");
@@ -597,6 +621,14 @@ fn panther_style_events_keep_their_fields_and_ignore_p_fields() {
     assert_eq!((events.len(), stats.errors), (1, 0));
     assert_eq!(get_field(&events[0], "source.format"), json!("eks"));
     assert_eq!(events[0].time_nanos(), 1_714_557_600_012_345_000);
+    // Without times of its own, Panther's p_event_time is the event time.
+    let mut e = e;
+    e.as_object_mut().expect("object").remove("stageTimestamp");
+    e.as_object_mut()
+        .expect("object")
+        .remove("requestReceivedTimestamp");
+    let (events, _) = parse_events(e.to_string().as_bytes());
+    assert_eq!(events[0].time_nanos(), 1_714_557_600_012_000_000);
 }
 
 fn gke_entry(method: &str, resource_name: &str, code: Option<i64>) -> Value {
@@ -874,6 +906,17 @@ fn reader_takes_json_lines_concatenated_and_pretty_documents() {
     .expect("in-memory reader");
     assert_eq!(ids, ["r-1", "r-2", "r-3", "r-4", "r-5", "r-6", "r-7"]);
     assert_eq!((stats.documents, stats.events, stats.errors), (6, 7, 0));
+    // A gzipped stream is inflated on the fly.
+    let mut stats = ParseStats::default();
+    let mut n = 0;
+    parse_reader(
+        &gzip(text.as_bytes())[..],
+        InputFormat::Auto,
+        &mut stats,
+        &mut |_| n += 1,
+    )
+    .expect("in-memory reader");
+    assert_eq!((n, stats.errors), (7, 0));
     // Through a tiny buffer, documents span reads and are reassembled.
     let mut stats = ParseStats::default();
     let mut n = 0;

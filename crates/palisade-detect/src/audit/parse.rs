@@ -214,8 +214,30 @@ pub fn parse_reader<R: BufRead>(
     parse_reader_limited(reader, format, DEFAULT_MAX_DOCUMENT_BYTES, stats, sink)
 }
 
-/// [`parse_reader`] with an explicit per-document size limit.
+/// [`parse_reader`] with an explicit per-document size limit. A gzipped stream (Firehose
+/// objects, rotated `.gz` logs) is inflated on the fly.
 pub fn parse_reader_limited<R: BufRead>(
+    mut reader: R,
+    format: InputFormat,
+    max_document_bytes: usize,
+    stats: &mut ParseStats,
+    sink: &mut dyn FnMut(&AuditEvent<'_>),
+) -> std::io::Result<()> {
+    let gzipped = loop {
+        match reader.fill_buf() {
+            Ok(head) => break head.starts_with(&[0x1f, 0x8b]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    if gzipped {
+        let inflated = std::io::BufReader::new(flate2::bufread::MultiGzDecoder::new(reader));
+        return split_stream(inflated, format, max_document_bytes, stats, sink);
+    }
+    split_stream(reader, format, max_document_bytes, stats, sink)
+}
+
+fn split_stream<R: BufRead>(
     mut reader: R,
     format: InputFormat,
     max_document_bytes: usize,
@@ -525,6 +547,10 @@ fn document(
     }
     let bytes = bytes.trim_ascii();
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let inflated = gunzip(bytes)?;
+        return document(&inflated, ctx, stats, sink, depth + 1);
+    }
     match bytes.first() {
         Some(b'{') => {
             // One UTF-8 check of the whole document (vectorised) is cheaper than serde_json's
@@ -619,6 +645,13 @@ struct Doc<'a> {
     /// Panther's log type on events it re-exports.
     #[serde(borrow)]
     p_log_type: Option<S<'a>>,
+    /// Panther's event time: the export's timestamp of a re-exported event.
+    #[serde(borrow)]
+    p_event_time: Option<S<'a>>,
+    /// A CloudWatch Logs subscription as AWS Lambda receives it: `{"awslogs": {"data":
+    /// "<base64 of the gzipped payload>"}}`.
+    #[serde(borrow)]
+    awslogs: Option<AwsLogs<'a>>,
 
     // CloudWatch Logs
     #[serde(borrow, rename = "messageType")]
@@ -683,6 +716,33 @@ struct Doc<'a> {
     table_verb: Option<&'a RawValue>,
     #[serde(borrow, rename = "AuditId")]
     table_audit_id: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct AwsLogs<'a> {
+    #[serde(borrow)]
+    data: Option<S<'a>>,
+}
+
+/// Decompressed wrappers are bounded: a gzip bomb is counted, never inflated without end.
+const MAX_INFLATED_BYTES: u64 = 64 << 20;
+
+/// Inflates a gzip member (CloudWatch subscription payloads as Lambda and Firehose deliver
+/// them) up to [`MAX_INFLATED_BYTES`].
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, ParseError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes).take(MAX_INFLATED_BYTES + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| ParseError::Malformed(format!("gzip: {e}")))?;
+    if out.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(ParseError::TooLarge {
+            size: out.len(),
+            limit: MAX_INFLATED_BYTES as usize,
+        });
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -876,6 +936,13 @@ fn object(
             count_element(stats, r);
         }
         return Ok(());
+    }
+    if let Some(data) = doc.awslogs.as_ref().and_then(|a| a.data.as_ref()) {
+        use base64::Engine as _;
+        let compressed = base64::engine::general_purpose::STANDARD
+            .decode(data.0.as_bytes())
+            .map_err(|e| ParseError::InvalidEvent(format!("awslogs.data: {e}")))?;
+        return document(&compressed, ctx, stats, sink, depth + 1);
     }
     // CloudWatch Logs subscription payload, or an events list of log records.
     if doc.message_type.is_some() || doc.log_events.is_some() {
@@ -1146,6 +1213,7 @@ fn native_event<'a>(doc: Doc<'a>, ctx: &Ctx<'a>) -> Result<AuditEvent<'a>, Parse
         annotations: doc.annotations.map(|a| a.0).unwrap_or_default(),
         request_received_timestamp: received,
         stage_timestamp: cow(doc.stage_timestamp),
+        export_timestamp: cow(doc.p_event_time),
         ..AuditEvent::default()
     })
 }
