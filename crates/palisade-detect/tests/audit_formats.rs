@@ -622,7 +622,6 @@ fn panther_style_events_keep_their_fields_and_ignore_p_fields() {
     assert_eq!(get_field(&events[0], "source.format"), json!("eks"));
     assert_eq!(events[0].time_nanos(), 1_714_557_600_012_345_000);
     // Without times of its own, Panther's p_event_time is the event time.
-    let mut e = e;
     e.as_object_mut().expect("object").remove("stageTimestamp");
     e.as_object_mut()
         .expect("object")
