@@ -51,9 +51,12 @@ pub struct FollowStats {
 /// Why following stopped with an error (a file that is missing is waited for, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
+    /// Reading or seeking the open file failed (not: the path being briefly missing).
     #[error("reading {path}: {source}")]
     Read {
+        /// The followed path.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

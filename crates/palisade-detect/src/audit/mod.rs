@@ -54,7 +54,9 @@ impl SourceFormat {
 /// (a JSON document embedded in a string) or the event was made `'static`.
 #[derive(Debug, Clone)]
 pub enum RawJson<'a> {
+    /// A slice of the input document.
     Borrowed(&'a RawValue),
+    /// Unescaped from a string, or copied by `into_owned`.
     Owned(Box<RawValue>),
 }
 
@@ -132,8 +134,11 @@ impl<'a> LazyJson<'a> {
 /// `user` / `impersonatedUser` of an audit event.
 #[derive(Debug, Clone, Default)]
 pub struct UserInfo<'a> {
+    /// `user.username` (`system:serviceaccount:ns:name`, `kubernetes-admin`, an email).
     pub username: Option<Cow<'a, str>>,
+    /// `user.uid`.
     pub uid: Option<Cow<'a, str>>,
+    /// `user.groups` (empty when absent).
     pub groups: Vec<Cow<'a, str>>,
     /// `user.extra` (a map of string lists), parsed on first use.
     pub extra: LazyJson<'a>,
@@ -156,13 +161,19 @@ impl UserInfo<'_> {
 pub struct ObjectRef<'a> {
     /// Plural resource (`pods`); for subresources still the parent resource.
     pub resource: Option<Cow<'a, str>>,
+    /// `exec`, `status`, `token`, `proxy`, … (`objectRef.subresource`).
     pub subresource: Option<Cow<'a, str>>,
+    /// Missing for cluster-scoped objects.
     pub namespace: Option<Cow<'a, str>>,
+    /// Missing for list/create-by-generateName requests.
     pub name: Option<Cow<'a, str>>,
+    /// `objectRef.uid`.
     pub uid: Option<Cow<'a, str>>,
     /// API group; the core group is the empty string.
     pub api_group: Option<Cow<'a, str>>,
+    /// `objectRef.apiVersion` (`v1`).
     pub api_version: Option<Cow<'a, str>>,
+    /// `objectRef.resourceVersion`.
     pub resource_version: Option<Cow<'a, str>>,
 }
 
@@ -187,8 +198,11 @@ impl ObjectRef<'_> {
 pub struct ResponseStatus<'a> {
     /// HTTP status code (GKE's gRPC codes are mapped to HTTP).
     pub code: Option<i64>,
+    /// `Success` or `Failure` (when the API server set it).
     pub status: Option<Cow<'a, str>>,
+    /// `Forbidden`, `NotFound`, … (machine-readable reason).
     pub reason: Option<Cow<'a, str>>,
+    /// Human-readable error message.
     pub message: Option<Cow<'a, str>>,
 }
 
@@ -213,29 +227,42 @@ impl ResponseStatus<'_> {
 /// public fields.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEvent<'a> {
+    /// Which source the event came from (`source.format`).
     pub format: SourceFormat,
     /// `audit.k8s.io/v1` or `audit.k8s.io/v1beta1` (missing in some exports).
     pub api_version: Option<Cow<'a, str>>,
     /// `None`, `Metadata`, `Request` or `RequestResponse`.
     pub level: Option<Cow<'a, str>>,
+    /// `auditID` (GKE: insertId or operation.id; Azure Activity: correlationId).
     pub audit_id: Option<Cow<'a, str>>,
     /// `RequestReceived`, `ResponseStarted`, `ResponseComplete` or `Panic`; sources without
     /// stages report `ResponseComplete`.
     pub stage: Option<Cow<'a, str>>,
+    /// `requestURI` (synthesised from the object reference for GKE and Azure Activity).
     pub request_uri: Option<Cow<'a, str>>,
     /// Lowercase Kubernetes verb (`create`, `get`, `list`, `watch`, …).
     pub verb: Option<Cow<'a, str>>,
+    /// The authenticated user.
     pub user: UserInfo<'a>,
+    /// The user impersonated through `Impersonate-User`, if any.
     pub impersonated_user: Option<UserInfo<'a>>,
+    /// `sourceIPs`: the client first, then proxies.
     pub source_ips: Vec<Cow<'a, str>>,
+    /// `userAgent`.
     pub user_agent: Option<Cow<'a, str>>,
+    /// `objectRef` (all parts missing for non-resource requests).
     pub object_ref: ObjectRef<'a>,
+    /// `responseStatus`.
     pub response_status: ResponseStatus<'a>,
+    /// `requestObject` (levels Request and RequestResponse), parsed on first use.
     pub request_object: LazyJson<'a>,
+    /// `responseObject` (level RequestResponse), parsed on first use.
     pub response_object: LazyJson<'a>,
     /// `annotations` in document order (`authorization.k8s.io/decision`, …).
     pub annotations: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// `requestReceivedTimestamp` (v1beta1: `timestamp` or `metadata.creationTimestamp`).
     pub request_received_timestamp: Option<Cow<'a, str>>,
+    /// `stageTimestamp`.
     pub stage_timestamp: Option<Cow<'a, str>>,
     /// The export's own timestamp (CloudWatch, Cloud Logging, Azure), the fallback event time.
     pub export_timestamp: Option<Cow<'a, str>>,

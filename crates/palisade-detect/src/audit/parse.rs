@@ -21,11 +21,16 @@ use std::io::BufRead;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputFormat {
+    /// Recognise every shape, document by document.
     #[default]
     Auto,
+    /// kube-apiserver's own log file or webhook batches.
     Native,
+    /// CloudWatch Logs exports of EKS clusters.
     Eks,
+    /// Cloud Logging entries of GKE clusters.
     Gke,
+    /// Azure Monitor records of AKS clusters.
     Aks,
 }
 
@@ -122,7 +127,12 @@ pub enum ParseError {
     #[error("JSON nested deeper than the parser's recursion limit")]
     TooDeep,
     #[error("document of {size} bytes exceeds the limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// Bytes seen (at least the limit plus one).
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     #[error("unknown audit apiVersion {0:?}")]
     UnknownVersion(String),
     #[error("unknown kind {0:?} (expected Event or EventList)")]
