@@ -792,6 +792,27 @@ fn aks_diagnostic_records_and_event_hub_wrappers() {
 }
 
 #[test]
+fn aks_azure_diagnostics_table_rows() {
+    // Log Analytics' legacy AzureDiagnostics table flattens properties.log into `log_s`.
+    let row = json!({
+        "TenantId": "tenant", "TimeGenerated": "2024-05-01T10:00:00Z", "Category": "kube-audit",
+        "ResourceId": "/SUBSCRIPTIONS/0000/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/AKS-LEGACY",
+        "log_s": pod_create("d-1").to_string(), "pod_s": "kube-apiserver-1", "stream_s": "stdout",
+        "ResourceProvider": "MICROSOFT.CONTAINERSERVICE", "Type": "AzureDiagnostics"
+    });
+    let (events, stats) = parse_events(row.to_string().as_bytes());
+    assert_eq!((events.len(), stats.errors), (1, 0), "{stats:?}");
+    assert_eq!(get_field(&events[0], "cluster"), json!("AKS-LEGACY"));
+    assert_eq!(get_field(&events[0], "auditID"), json!("d-1"));
+    assert_eq!(get_field(&events[0], "source.format"), json!("aks"));
+    let mut other = row.clone();
+    other["Category"] = json!("kube-apiserver");
+    other["log_s"] = json!("I0501 10:00:00.000000 1 trace.go:205] Trace...");
+    let (events, stats) = parse_events(other.to_string().as_bytes());
+    assert_eq!((events.len(), stats.not_kubernetes), (0, 1));
+}
+
+#[test]
 fn aks_resource_specific_table_rows() {
     let ev = pod_create("t-1");
     let row = json!({
@@ -960,4 +981,36 @@ fn status_patches_and_other_resources_have_no_pod_spec() {
         // `object` itself is still there.
         assert_eq!(get_field(&events[0], "object.kind"), json!("Pod"));
     }
+}
+
+#[test]
+fn gcloud_logging_read_json_output_is_a_pretty_array() {
+    // `gcloud logging read --format=json` prints one pretty-printed array of entries.
+    let entries = json!([
+        gke_entry(
+            "io.k8s.core.v1.pods.create",
+            "core/v1/namespaces/a/pods/p1",
+            None
+        ),
+        gke_entry(
+            "io.k8s.core.v1.secrets.list",
+            "core/v1/namespaces/a/secrets",
+            None
+        ),
+    ]);
+    let text = serde_json::to_string_pretty(&entries).expect("pretty");
+    let mut stats = ParseStats::default();
+    let mut got = Vec::new();
+    parse_reader(text.as_bytes(), InputFormat::Auto, &mut stats, &mut |e| {
+        got.push(seen(e))
+    })
+    .expect("in-memory reader");
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    let want: Vec<Seen> = entries
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| gke_expect(e).expect("k8s entry"))
+        .collect();
+    assert_eq!(got, want);
 }

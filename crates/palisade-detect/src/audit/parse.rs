@@ -719,6 +719,17 @@ struct Doc<'a> {
     #[serde(borrow, rename = "correlationId")]
     correlation_id: Option<S<'a>>,
 
+    // The legacy `AzureDiagnostics` table (Log Analytics exports): `Category` and the event as
+    // the string column `log_s`.
+    #[serde(borrow, rename = "Category")]
+    diag_category: Option<S<'a>>,
+    #[serde(borrow)]
+    log_s: Option<&'a RawValue>,
+    #[serde(borrow, rename = "ResourceId")]
+    diag_resource_id: Option<S<'a>>,
+    #[serde(borrow, rename = "TimeGenerated")]
+    time_generated: Option<S<'a>>,
+
     // AKSAudit / AKSAuditAdmin table rows (PascalCase columns).
     #[serde(borrow, rename = "Type")]
     table_type: Option<&'a RawValue>,
@@ -1028,6 +1039,31 @@ fn object(
             .flatten()
             .ok_or_else(|| ParseError::InvalidEvent("AKS record without properties.log".into()))?;
         return document(log.as_bytes(), &inner, stats, sink, depth + 1);
+    }
+    if let Some(log) = present(doc.log_s) {
+        if let Some(category) = &doc.diag_category
+            && !category.0.eq_ignore_ascii_case("kube-audit")
+            && !category.0.eq_ignore_ascii_case("kube-audit-admin")
+        {
+            return Err(ParseError::NotKubernetes(format!(
+                "AzureDiagnostics category {:?}",
+                category.0
+            )));
+        }
+        let text: S<'_> = serde_json::from_str(log.get())
+            .map_err(|_| ParseError::InvalidEvent("log_s is not a string".into()))?;
+        let cluster = doc
+            .diag_resource_id
+            .as_ref()
+            .or(doc.resource_id.as_ref())
+            .and_then(|r| super::cloud::azure_cluster(&r.0));
+        let inner = Ctx {
+            label: Some(SourceFormat::Aks),
+            cluster: cluster.map(Cow::Borrowed).or_else(|| ctx.cluster.clone()),
+            export_ts: cow(doc.time_generated).or_else(|| ctx.export_ts.clone()),
+            ..ctx.clone()
+        };
+        return document(text.0.as_bytes(), &inner, stats, sink, depth + 1);
     }
     if doc.table_type.is_some() || doc.table_verb.is_some() || doc.table_audit_id.is_some() {
         drop(doc);
