@@ -341,3 +341,49 @@ fn healthy_cluster_background_traffic_raises_nothing() {
         );
     }
 }
+
+/// Rules allowed to run on every verb and resource (they need every event) — each starts with a
+/// cheap test on a model field.
+const UNINDEXED: &[&str] = &[
+    "K8S_AnonymousAccess",
+    "K8S_Impersonation",
+    "K8S_TI_Proxy",
+    "K8S_PenTestToolsKubeHunter",
+    "K8S_SystemPrincipalPublicIP",
+    "K8S_RepeatedForbidden",
+];
+
+#[test]
+fn rules_are_index_restricted_and_judge_response_stages_only() {
+    for source in audit_rule_sources() {
+        let docs: serde_json::Value =
+            serde_saphyr::from_str(&source.text).unwrap_or_else(|e| panic!("{}: {e}", source.name));
+        let Some(rules) = docs.get("rules").and_then(|r| r.as_array()) else {
+            continue;
+        };
+        for rule in rules {
+            let id = rule["id"].as_str().unwrap_or_default();
+            let m = &rule["match"];
+            let stages: Vec<&str> = m["stage"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            assert!(!stages.is_empty(), "{id}: no stage restriction");
+            assert!(
+                stages
+                    .iter()
+                    .all(|s| *s == "ResponseComplete" || *s == "ResponseStarted"),
+                "{id}: judges {stages:?}"
+            );
+            let narrowed = m.get("verb").is_some() || m.get("resource").is_some();
+            assert!(
+                narrowed || UNINDEXED.contains(&id),
+                "{id}: needs a verb or resource restriction (or a place in UNINDEXED)"
+            );
+            assert!(
+                !(narrowed && UNINDEXED.contains(&id)),
+                "{id}: is narrowed, remove it from UNINDEXED"
+            );
+        }
+    }
+}

@@ -740,3 +740,26 @@ rules:
     assert_eq!(out.len(), 1);
     assert!(fresh.load_state(&dir.path().join("absent.json")).is_err());
 }
+
+#[test]
+fn engines_move_between_threads_and_share_rules() {
+    fn send<T: Send>() {}
+    fn sync<T: Send + Sync>() {}
+    send::<Engine<JsonSchema>>();
+    sync::<RuleSet<JsonSchema>>();
+    let set = Arc::new(load(&rule_doc(json!({"field": "a", "eq": 1}))).expect("loads"));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let set = set.clone();
+            std::thread::spawn(move || {
+                let mut engine = Engine::new(set, EngineConfig::default());
+                let mut out = Vec::new();
+                engine.evaluate(&JsonEvent::new(json!({"a": 1})), &mut out);
+                out.len()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().ok(), Some(1));
+    }
+}

@@ -266,10 +266,48 @@ fn load_errors_name_file_line_rule_and_problem() {
     for (extra, expected) in cases {
         let err = err_of(&[src("rules/x.yaml", &rule(extra))]);
         assert!(
-            err.starts_with("rules/x.yaml:2: rule K8S_X: ") && err.contains(expected),
+            err.starts_with("rules/x.yaml:")
+                && err.contains(": rule K8S_X: ")
+                && err.contains(expected),
             "{extra:?}: {err}"
         );
     }
+    // Condition and exception errors point at the condition's or exception's line.
+    let err = err_of(&[src(
+        "rules/x.yaml",
+        &rule("    tags: [a]\n    condition:\n      field: nope\n      eq: 1\n"),
+    )]);
+    assert!(
+        err.starts_with("rules/x.yaml:8: rule K8S_X: condition.field"),
+        "{err}"
+    );
+    let err = err_of(&[src(
+        "rules/x.yaml",
+        &rule(
+            "    exceptions:\n      - condition: {field: verb, eq: a}\n      - condition: {field: nope, eq: a}\n",
+        ),
+    )]);
+    assert!(
+        err.starts_with("rules/x.yaml:8: rule K8S_X: exceptions[1]"),
+        "{err}"
+    );
+    // Shape errors point at the offending key's own line.
+    let err = err_of(&[src(
+        "rules/x.yaml",
+        &rule("    tags: [a]\n    conditon: {field: verb, eq: get}\n"),
+    )]);
+    assert!(
+        err.starts_with("rules/x.yaml:7: rule K8S_X: unknown field `conditon`"),
+        "{err}"
+    );
+    let err = err_of(&[src(
+        "rules/x.yaml",
+        &rule("    threshold:\n      count: 2\n      windw: 1m\n"),
+    )]);
+    assert!(
+        err.starts_with("rules/x.yaml:8: rule K8S_X: unknown field `windw`"),
+        "{err}"
+    );
     let err = err_of(&[src(
         "x.yaml",
         "rules:\n  - {id: A, title: a, source: test}\n",
@@ -342,4 +380,13 @@ fn from_dirs_reads_yaml_files_in_sorted_order() {
     assert!(err.contains("30-bad.yaml:2: rule K8S_Two"), "{err}");
     let missing = RuleSet::<TestSchema>::from_dirs(&[], &[dir.path().join("absent")]);
     assert!(missing.is_err());
+}
+
+#[test]
+fn yaml_1_1_booleans_stay_strings() {
+    let text = "rules:\n  - {id: A, title: a, severity: low, source: test, condition: {field: verb, in: [on, off, yes, n]}}\n";
+    let set = Arc::new(load(&[src("b.yaml", text)]).expect("loads"));
+    assert_eq!(fired(&set, &TestEvent::new("on", None, "u")), vec!["A"]);
+    assert_eq!(fired(&set, &TestEvent::new("n", None, "u")), vec!["A"]);
+    assert!(fired(&set, &TestEvent::new("true", None, "u")).is_empty());
 }
