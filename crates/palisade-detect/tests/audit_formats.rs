@@ -881,6 +881,31 @@ fn azure_activity_records_for_arc_clusters() {
     assert_eq!(get_field(e, "cluster"), json!("arc-1"));
     assert_eq!(get_field(e, "source.format"), json!("azure-activity"));
     assert_eq!(e.event_id(), "corr-1");
+    // The same operation as a row of Log Analytics' AzureActivity table.
+    let row = json!({
+        "TimeGenerated": "2025-01-10T08:00:00Z", "OperationNameValue": rec["operationName"],
+        "OperationName": "Create or update cluster role binding", "Category": "Administrative",
+        "ActivityStatusValue": "Success", "Caller": "ops@example.com", "CallerIpAddress": "198.51.100.4",
+        "CorrelationId": "corr-2", "_ResourceId": rec["resourceId"], "Type": "AzureActivity"
+    });
+    let (events, stats) = parse_events(row.to_string().as_bytes());
+    assert_eq!((events.len(), stats.errors), (1, 0), "{stats:?}");
+    let e = &events[0];
+    for path in [
+        "verb",
+        "objectRef.resource",
+        "objectRef.name",
+        "user.username",
+        "sourceIPs",
+        "cluster",
+    ] {
+        assert_eq!(
+            get_field(e, path),
+            get_field(&parse_events(rec.to_string().as_bytes()).0[0], path),
+            "{path}"
+        );
+    }
+    assert_eq!(e.event_id(), "corr-2");
     let mut vm = rec.clone();
     vm["operationName"] = json!("Microsoft.Compute/virtualMachines/write");
     let (events, stats) = parse_events(vm.to_string().as_bytes());

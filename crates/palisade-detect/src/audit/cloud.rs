@@ -540,6 +540,30 @@ pub(crate) fn aks_table_row(
 ) -> Result<(), ParseError> {
     let row: AksRow<'_> =
         serde_json::from_slice(bytes).map_err(|e| ParseError::from_json_pub(e, bytes))?;
+    if row
+        .table_type
+        .as_ref()
+        .is_some_and(|t| t.0.eq_ignore_ascii_case("AzureActivity"))
+    {
+        let r: AzureActivityRow<'_> =
+            serde_json::from_slice(bytes).map_err(|e| ParseError::from_json_pub(e, bytes))?;
+        let operation_name = cow(r.operation_name_value).ok_or_else(|| {
+            ParseError::InvalidEvent("AzureActivity row without OperationNameValue".into())
+        })?;
+        let event = azure_activity_event(AzureActivity {
+            operation_name,
+            resource_id: cow(r.resource_id).or(cow(r.resource_id_upper)),
+            caller_ip: cow(r.caller_ip_address),
+            caller: r.caller,
+            result_signature: None,
+            result_type: cow(r.activity_status_value),
+            time: cow(r.time_generated),
+            correlation_id: cow(r.correlation_id),
+            category: None,
+        })?;
+        emit(event, ctx, stats, sink);
+        return Ok(());
+    }
     if let Some(t) = &row.table_type
         && !t.0.eq_ignore_ascii_case("AKSAudit")
         && !t.0.eq_ignore_ascii_case("AKSAuditAdmin")
@@ -591,6 +615,27 @@ pub(crate) fn aks_table_row(
     };
     emit(event, ctx, stats, sink);
     Ok(())
+}
+
+/// A row of Log Analytics' `AzureActivity` table (PascalCase columns).
+#[derive(Deserialize)]
+struct AzureActivityRow<'a> {
+    #[serde(borrow, rename = "OperationNameValue")]
+    operation_name_value: Option<S<'a>>,
+    #[serde(borrow, rename = "Caller")]
+    caller: Option<&'a RawValue>,
+    #[serde(borrow, rename = "CallerIpAddress")]
+    caller_ip_address: Option<S<'a>>,
+    #[serde(borrow, rename = "ActivityStatusValue")]
+    activity_status_value: Option<S<'a>>,
+    #[serde(borrow, rename = "CorrelationId")]
+    correlation_id: Option<S<'a>>,
+    #[serde(borrow, rename = "TimeGenerated")]
+    time_generated: Option<S<'a>>,
+    #[serde(borrow, rename = "_ResourceId")]
+    resource_id: Option<S<'a>>,
+    #[serde(borrow, rename = "ResourceId")]
+    resource_id_upper: Option<S<'a>>,
 }
 
 /// The fields of an Azure Activity log record that describe a Kubernetes operation.
