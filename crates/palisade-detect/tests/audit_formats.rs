@@ -846,8 +846,20 @@ fn aks_resource_specific_table_rows() {
         get_field(e, "pod.containers[0].securityContext.privileged"),
         json!(true)
     );
+    assert_eq!(
+        get_field(e, r#"annotations["authorization.k8s.io/decision"]"#),
+        json!("allow")
+    );
     assert_eq!(get_field(e, "responseObject"), json!("<missing>"));
     assert_eq!(get_field(e, "cluster"), json!("aks-dev"));
+    // Annotations serialised into a string column read the same.
+    let mut stringly = row.clone();
+    stringly["Annotations"] = json!(ev["annotations"].to_string());
+    let (owned_events, _) = parse_events(stringly.to_string().as_bytes());
+    assert_eq!(
+        get_field(&owned_events[0], "annotations"),
+        ev["annotations"]
+    );
     assert_eq!(get_field(e, "source.format"), json!("aks"));
     assert_eq!(e.time_nanos(), 1_714_557_600_010_000_000);
 }

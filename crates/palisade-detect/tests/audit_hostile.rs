@@ -271,3 +271,33 @@ fn arbitrary_byte_soup_never_panics() {
         assert!(stats.events <= stats.documents * 64);
     }
 }
+
+#[test]
+fn annotations_of_the_wrong_shape_read_as_none_or_as_text() {
+    use palisade_detect::audit::{AuditEvent, AuditSchema};
+    use palisade_detect::event::{Event, EventSchema};
+    let f = AuditSchema::compile_field(r#"annotations["a"]"#).expect("field");
+    for (annotations, want) in [
+        (json!(["a", "b"]), None),
+        (json!("a=b"), None),
+        (json!({"a": 5}), Some("5")),
+        (json!({"a": true}), Some("true")),
+        (json!({"a": {"nested": 1}}), None),
+        (json!({"a": null}), None),
+    ] {
+        let mut e = event("x");
+        e["annotations"] = annotations.clone();
+        let mut stats = ParseStats::default();
+        let mut got = Vec::new();
+        parse_document(
+            e.to_string().as_bytes(),
+            InputFormat::Auto,
+            &mut stats,
+            &mut |ev: &AuditEvent<'_>| {
+                got.push(ev.get(&f).as_str().map(str::to_string));
+            },
+        )
+        .expect("the event itself is fine");
+        assert_eq!(got, [want.map(str::to_string)], "{annotations}");
+    }
+}

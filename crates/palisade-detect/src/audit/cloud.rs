@@ -7,7 +7,9 @@ use super::parse::{
     Ctx, ParseError, ParseStats, RawObjectRef, RawStatus, RawUser, Sink, check_depth, emit, lower,
     object_ref, present, response_status, user_info,
 };
-use super::{AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo};
+use super::{
+    Annotations, AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -350,7 +352,7 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
     if let Some(labels) = present(entry.labels)
         && let Ok(pairs) = serde_json::from_str::<Pairs<'_>>(labels.get())
     {
-        event.annotations = pairs.0;
+        event.annotations = Annotations::from_pairs(pairs.0);
     }
     if event.annotation("authorization.k8s.io/decision").is_none()
         && let Some(granted) = p
@@ -358,10 +360,10 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
             .as_ref()
             .and_then(|a| a.iter().find_map(|z| z.granted))
     {
-        event.annotations.push((
+        event.annotations.push(
             Cow::Borrowed("authorization.k8s.io/decision"),
             Cow::Borrowed(if granted { "allow" } else { "forbid" }),
-        ));
+        );
     }
     event.audit_id = entry.insert_id.or_else(|| {
         present(entry.operation)
@@ -585,7 +587,6 @@ pub(crate) fn aks_table_row(
     let ips: Option<StrList<'_>> = col(&ips_t, "SourceIps")?;
     let oref: Option<RawObjectRef<'_>> = col(&oref_t, "ObjectRef")?;
     let status: Option<RawStatus<'_>> = col(&status_t, "ResponseStatus")?;
-    let ann: Option<Pairs<'_>> = col(&ann_t, "Annotations")?;
     let event = AuditEvent {
         format: SourceFormat::Aks,
         api_version: Some(Cow::Borrowed("audit.k8s.io/v1")),
@@ -602,7 +603,7 @@ pub(crate) fn aks_table_row(
         response_status: response_status(status),
         request_object: LazyJson::new(raw_column(row.request_object, &req_t)?),
         response_object: LazyJson::new(raw_column(row.response_object, &resp_t)?),
-        annotations: ann.map(|a| a.0).unwrap_or_default(),
+        annotations: Annotations::new(raw_column(row.annotations, &ann_t)?),
         request_received_timestamp: cow(row.request_received_time),
         stage_timestamp: cow(row.stage_received_time),
         export_timestamp: cow(row.time_generated),

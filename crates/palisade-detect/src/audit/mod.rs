@@ -131,6 +131,80 @@ impl<'a> LazyJson<'a> {
     }
 }
 
+/// `annotations`: kept raw and turned into pairs the first time one is read, since most events
+/// are judged without them and unescaping authorizer reasons is a good part of parsing an event.
+/// A map value that is a number or boolean is kept as its text; anything but a map reads as
+/// no annotations.
+#[derive(Debug, Clone, Default)]
+pub struct Annotations<'a> {
+    raw: Option<RawJson<'a>>,
+    parsed: OnceCell<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+}
+
+impl<'a> Annotations<'a> {
+    /// Raw annotations (a JSON object) for parsing on first use.
+    pub fn new(raw: Option<RawJson<'a>>) -> Self {
+        Annotations {
+            raw,
+            parsed: OnceCell::new(),
+        }
+    }
+
+    /// Annotations given as pairs (events built in code, cloud labels).
+    pub fn from_pairs(pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        let parsed = OnceCell::new();
+        let _ = parsed.set(pairs);
+        Annotations { raw: None, parsed }
+    }
+
+    /// All annotations in document order.
+    pub fn pairs(&self) -> &[(Cow<'a, str>, Cow<'a, str>)] {
+        self.parsed.get_or_init(|| match &self.raw {
+            None => Vec::new(),
+            Some(RawJson::Borrowed(r)) => serde_json::from_str::<de::Pairs<'a>>(r.get())
+                .map(|p| p.0)
+                .unwrap_or_default(),
+            Some(RawJson::Owned(r)) => serde_json::from_str::<de::Pairs<'_>>(r.get())
+                .map(|p| p.0.into_iter().map(|(k, v)| (owned(k), owned(v))).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The value of annotation `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// True when there are no annotations.
+    pub fn is_empty(&self) -> bool {
+        self.pairs().is_empty()
+    }
+
+    /// Adds an annotation (after the existing ones).
+    pub fn push(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
+        self.pairs();
+        if let Some(pairs) = self.parsed.get_mut() {
+            pairs.push((key, value));
+        }
+    }
+
+    /// A copy that outlives the input.
+    pub fn into_owned(self) -> Annotations<'static> {
+        match self.parsed.into_inner() {
+            Some(pairs) => Annotations::from_pairs(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (owned(k), owned(v)))
+                    .collect(),
+            ),
+            None => Annotations::new(self.raw.map(RawJson::into_owned)),
+        }
+    }
+}
+
 /// `user` / `impersonatedUser` of an audit event.
 #[derive(Debug, Clone, Default)]
 pub struct UserInfo<'a> {
@@ -258,8 +332,8 @@ pub struct AuditEvent<'a> {
     pub request_object: LazyJson<'a>,
     /// `responseObject` (level RequestResponse), parsed on first use.
     pub response_object: LazyJson<'a>,
-    /// `annotations` in document order (`authorization.k8s.io/decision`, …).
-    pub annotations: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// `annotations` (`authorization.k8s.io/decision`, …), parsed on first use.
+    pub annotations: Annotations<'a>,
     /// `requestReceivedTimestamp` (v1beta1: `timestamp` or `metadata.creationTimestamp`).
     pub request_received_timestamp: Option<Cow<'a, str>>,
     /// `stageTimestamp`.
@@ -297,11 +371,7 @@ impl<'a> AuditEvent<'a> {
             response_status: self.response_status.into_owned(),
             request_object: self.request_object.into_owned(),
             response_object: self.response_object.into_owned(),
-            annotations: self
-                .annotations
-                .into_iter()
-                .map(|(k, v)| (owned(k), owned(v)))
-                .collect(),
+            annotations: self.annotations.into_owned(),
             request_received_timestamp: self.request_received_timestamp.map(owned),
             stage_timestamp: self.stage_timestamp.map(owned),
             export_timestamp: self.export_timestamp.map(owned),
@@ -327,10 +397,7 @@ impl<'a> AuditEvent<'a> {
 
     /// The value of annotation `key`.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_ref())
+        self.annotations.get(key)
     }
 
     /// `object`: the request object if present, else the response object.
@@ -435,6 +502,7 @@ impl<'a> AuditEvent<'a> {
         self.annotations_json.get_or_init(|| {
             serde_json::Value::Object(
                 self.annotations
+                    .pairs()
                     .iter()
                     .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
                     .collect(),

@@ -7,9 +7,10 @@
 //! events, Azure records) are deserialised one by one so one bad element is counted and
 //! skipped without losing its neighbours.
 
-use super::de::{Pairs, S, StrList, cow};
+use super::de::{S, StrList, cow};
 use super::{
-    AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo, time,
+    Annotations, AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo,
+    time,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -639,7 +640,7 @@ struct Doc<'a> {
     #[serde(borrow, rename = "responseObject")]
     response_object: Option<&'a RawValue>,
     #[serde(borrow)]
-    annotations: Option<Pairs<'a>>,
+    annotations: Option<&'a RawValue>,
     #[serde(borrow, rename = "requestReceivedTimestamp")]
     request_received_timestamp: Option<S<'a>>,
     #[serde(borrow, rename = "stageTimestamp")]
@@ -1256,7 +1257,7 @@ fn native_event<'a>(doc: Doc<'a>, ctx: &Ctx<'a>) -> Result<AuditEvent<'a>, Parse
         response_status: response_status(doc.response_status),
         request_object: LazyJson::new(present(doc.request_object).map(RawJson::Borrowed)),
         response_object: LazyJson::new(present(doc.response_object).map(RawJson::Borrowed)),
-        annotations: doc.annotations.map(|a| a.0).unwrap_or_default(),
+        annotations: Annotations::new(present(doc.annotations).map(RawJson::Borrowed)),
         request_received_timestamp: received,
         stage_timestamp: cow(doc.stage_timestamp),
         export_timestamp: cow(doc.p_event_time),
