@@ -283,6 +283,7 @@ fn annotations_of_the_wrong_shape_read_as_none_or_as_text() {
         (json!({"a": 5}), Some("5")),
         (json!({"a": true}), Some("true")),
         (json!({"a": {"nested": 1}}), None),
+        (json!({"n": {"nested": [1]}, "a": "kept"}), Some("kept")),
         (json!({"a": null}), None),
     ] {
         let mut e = event("x");

@@ -150,8 +150,8 @@ impl<'a> LazyJson<'a> {
 
 /// `annotations`: kept raw and turned into pairs the first time one is read, since most events
 /// are judged without them and unescaping authorizer reasons is a good part of parsing an event.
-/// A map value that is a number or boolean is kept as its text; anything but a map reads as
-/// no annotations.
+/// A value that is a number or boolean is kept as its text, a nested object or array is
+/// skipped; anything but a map reads as no annotations.
 #[derive(Debug, Clone, Default)]
 pub struct Annotations<'a> {
     raw: Option<RawJson<'a>>,
