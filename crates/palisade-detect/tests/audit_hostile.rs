@@ -136,6 +136,9 @@ fn one_bad_log_event_does_not_lose_the_rest_of_a_cloudwatch_payload() {
         {"id": "1", "timestamp": 1, "message": event("a").to_string()},
         {"id": "2", "timestamp": 2, "message": "{\"kind\":\"Event\",\"verb\":"},
         {"id": "3", "timestamp": 3},
+        42,
+        ["not", "a", "record"],
+        {"id": "3b", "timestamp": "yesterday", "message": 7},
         {"id": "4", "timestamp": 4, "message": json!({"apiVersion": "audit.k8s.io/v2", "kind": "Event"}).to_string()},
         {"id": "5", "timestamp": 5, "message": event("b").to_string()}
     ]});
@@ -149,7 +152,7 @@ fn one_bad_log_event_does_not_lose_the_rest_of_a_cloudwatch_payload() {
             stats.invalid_event,
             stats.unknown_version
         ),
-        (3, 1, 1, 1)
+        (6, 1, 4, 1)
     );
 }
 
