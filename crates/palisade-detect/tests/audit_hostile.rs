@@ -305,3 +305,29 @@ fn annotations_of_the_wrong_shape_read_as_none_or_as_text() {
         assert_eq!(got, [want.map(str::to_string)], "{annotations}");
     }
 }
+
+#[test]
+fn event_list_items_of_other_kinds_or_versions_are_counted_on_the_fast_path_too() {
+    // Every item deserialises, so the list is read in one pass; the checks still apply per item.
+    let list = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},{{"kind":"Pod","apiVersion":"v1"}},{{"kind":"Event","apiVersion":"audit.k8s.io/v9","verb":"get"}},{}]}}"#,
+        event("1"),
+        event("2")
+    );
+    let (ids, stats, r) = doc(list.as_bytes());
+    r.expect("the list itself is usable");
+    assert_eq!(ids, ["1", "2"]);
+    assert_eq!(
+        (stats.errors, stats.unknown_kind, stats.unknown_version),
+        (2, 1, 1)
+    );
+    // A list of another audit version is refused as a whole.
+    let list = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v2","items":[{}]}}"#,
+        event("3")
+    );
+    let (ids, stats, r) = doc(list.as_bytes());
+    assert_eq!(r.expect_err("v2").kind(), "unknown_version");
+    assert!(ids.is_empty());
+    assert_eq!(stats.unknown_version, 1);
+}

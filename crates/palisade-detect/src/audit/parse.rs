@@ -567,6 +567,19 @@ fn document(
             // One UTF-8 check of the whole document (vectorised) is cheaper than serde_json's
             // check of every borrowed string.
             let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
+            // Webhook batches: read every item in the list's own pass. Should any item be
+            // malformed, the general path below reads items one by one and counts the bad one.
+            if memchr::memmem::find(&bytes[..bytes.len().min(256)], b"\"EventList\"").is_some()
+                && let Ok(list) = serde_json::from_str::<FastList<'_>>(text)
+                && list.kind.as_ref().is_some_and(|k| k.0 == "EventList")
+            {
+                check_version(list.api_version.as_ref())?;
+                for doc in list.items {
+                    let r = list_doc(doc, ctx, stats, sink);
+                    count_element(stats, r);
+                }
+                return Ok(());
+            }
             let doc: Doc<'_> =
                 serde_json::from_str(text).map_err(|e| ParseError::from_json(e, bytes))?;
             object(doc, bytes, ctx, stats, sink, depth)
@@ -1158,6 +1171,27 @@ fn list_item(
     }
     let doc: Doc<'_> =
         serde_json::from_str(item.get()).map_err(|e| ParseError::from_json(e, bytes))?;
+    list_doc(doc, ctx, stats, sink)
+}
+
+/// An EventList whose items all deserialise: the fast path for webhook batches.
+#[derive(Deserialize)]
+struct FastList<'a> {
+    #[serde(borrow, rename = "apiVersion")]
+    api_version: Option<S<'a>>,
+    #[serde(borrow)]
+    kind: Option<S<'a>>,
+    #[serde(borrow)]
+    items: Vec<Doc<'a>>,
+}
+
+/// One EventList item, deserialised.
+fn list_doc<'a>(
+    doc: Doc<'a>,
+    ctx: &Ctx<'a>,
+    stats: &mut ParseStats,
+    sink: &mut Sink<'_>,
+) -> Result<(), ParseError> {
     if let Some(k) = &doc.kind
         && k.0 != "Event"
     {
