@@ -158,11 +158,14 @@ fn azure_expect(rec: &Value) -> Option<Seen> {
     })
 }
 
+/// The labelled Panther events, read in place: `PALISADE_SHARED` (the shared data directory)
+/// or `../shared` beside the repository.
 fn panther_file(name: &str) -> PathBuf {
-    let mut p = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    p.push("../../../shared/data/audit/panther");
-    p.push(name);
-    p
+    std::env::var_os("PALISADE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("data/audit/panther")
+        .join(name)
 }
 
 fn panther_rows(name: &str) -> Vec<Value> {
@@ -541,6 +544,30 @@ fn eks_cloudwatch_subscription_payloads() {
     );
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).expect("gzip in memory");
+    enc.finish().expect("gzip in memory")
+}
+
+#[test]
+fn eks_gzipped_payloads_as_firehose_and_lambda_deliver_them() {
+    let payload = cloudwatch_payload(false).to_string();
+    let (events, stats) = parse_events(&gzip(payload.as_bytes()));
+    assert_eq!((events.len(), stats.errors), (2, 0));
+    assert_eq!(get_field(&events[0], "cluster"), json!("prod-east"));
+    use base64::Engine as _;
+    let lambda = json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(gzip(payload.as_bytes()))}});
+    let (events, stats) = parse_events(lambda.to_string().as_bytes());
+    assert_eq!((events.len(), stats.errors), (2, 0));
+    assert_eq!(get_field(&events[1], "auditID"), json!("cw-2"));
+    // A gzip bomb is refused, counted, not inflated without bound.
+    let zeros = vec![b' '; 70 << 20];
+    let (events, stats) = parse_events(&gzip(&zeros));
+    assert_eq!((events.len(), stats.too_large), (0, 1));
+}
+
 #[test]
 fn eks_aws_cli_output_single_records_insights_rows_and_s3_lines() {
     let e1 = pod_create("x-1");
@@ -597,6 +624,13 @@ fn panther_style_events_keep_their_fields_and_ignore_p_fields() {
     assert_eq!((events.len(), stats.errors), (1, 0));
     assert_eq!(get_field(&events[0], "source.format"), json!("eks"));
     assert_eq!(events[0].time_nanos(), 1_714_557_600_012_345_000);
+    // Without times of its own, Panther's p_event_time is the event time.
+    e.as_object_mut().expect("object").remove("stageTimestamp");
+    e.as_object_mut()
+        .expect("object")
+        .remove("requestReceivedTimestamp");
+    let (events, _) = parse_events(e.to_string().as_bytes());
+    assert_eq!(events[0].time_nanos(), 1_714_557_600_012_000_000);
 }
 
 fn gke_entry(method: &str, resource_name: &str, code: Option<i64>) -> Value {
@@ -761,6 +795,27 @@ fn aks_diagnostic_records_and_event_hub_wrappers() {
 }
 
 #[test]
+fn aks_azure_diagnostics_table_rows() {
+    // Log Analytics' legacy AzureDiagnostics table flattens properties.log into `log_s`.
+    let row = json!({
+        "TenantId": "tenant", "TimeGenerated": "2024-05-01T10:00:00Z", "Category": "kube-audit",
+        "ResourceId": "/SUBSCRIPTIONS/0000/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/AKS-LEGACY",
+        "log_s": pod_create("d-1").to_string(), "pod_s": "kube-apiserver-1", "stream_s": "stdout",
+        "ResourceProvider": "MICROSOFT.CONTAINERSERVICE", "Type": "AzureDiagnostics"
+    });
+    let (events, stats) = parse_events(row.to_string().as_bytes());
+    assert_eq!((events.len(), stats.errors), (1, 0), "{stats:?}");
+    assert_eq!(get_field(&events[0], "cluster"), json!("AKS-LEGACY"));
+    assert_eq!(get_field(&events[0], "auditID"), json!("d-1"));
+    assert_eq!(get_field(&events[0], "source.format"), json!("aks"));
+    let mut other = row.clone();
+    other["Category"] = json!("kube-apiserver");
+    other["log_s"] = json!("I0501 10:00:00.000000 1 trace.go:205] Trace...");
+    let (events, stats) = parse_events(other.to_string().as_bytes());
+    assert_eq!((events.len(), stats.not_kubernetes), (0, 1));
+}
+
+#[test]
 fn aks_resource_specific_table_rows() {
     let ev = pod_create("t-1");
     let row = json!({
@@ -794,8 +849,20 @@ fn aks_resource_specific_table_rows() {
         get_field(e, "pod.containers[0].securityContext.privileged"),
         json!(true)
     );
+    assert_eq!(
+        get_field(e, r#"annotations["authorization.k8s.io/decision"]"#),
+        json!("allow")
+    );
     assert_eq!(get_field(e, "responseObject"), json!("<missing>"));
     assert_eq!(get_field(e, "cluster"), json!("aks-dev"));
+    // Annotations serialised into a string column read the same.
+    let mut stringly = row.clone();
+    stringly["Annotations"] = json!(ev["annotations"].to_string());
+    let (owned_events, _) = parse_events(stringly.to_string().as_bytes());
+    assert_eq!(
+        get_field(&owned_events[0], "annotations"),
+        ev["annotations"]
+    );
     assert_eq!(get_field(e, "source.format"), json!("aks"));
     assert_eq!(e.time_nanos(), 1_714_557_600_010_000_000);
 }
@@ -829,6 +896,31 @@ fn azure_activity_records_for_arc_clusters() {
     assert_eq!(get_field(e, "cluster"), json!("arc-1"));
     assert_eq!(get_field(e, "source.format"), json!("azure-activity"));
     assert_eq!(e.event_id(), "corr-1");
+    // The same operation as a row of Log Analytics' AzureActivity table.
+    let row = json!({
+        "TimeGenerated": "2025-01-10T08:00:00Z", "OperationNameValue": rec["operationName"],
+        "OperationName": "Create or update cluster role binding", "Category": "Administrative",
+        "ActivityStatusValue": "Success", "Caller": "ops@example.com", "CallerIpAddress": "198.51.100.4",
+        "CorrelationId": "corr-2", "_ResourceId": rec["resourceId"], "Type": "AzureActivity"
+    });
+    let (events, stats) = parse_events(row.to_string().as_bytes());
+    assert_eq!((events.len(), stats.errors), (1, 0), "{stats:?}");
+    let e = &events[0];
+    for path in [
+        "verb",
+        "objectRef.resource",
+        "objectRef.name",
+        "user.username",
+        "sourceIPs",
+        "cluster",
+    ] {
+        assert_eq!(
+            get_field(e, path),
+            get_field(&parse_events(rec.to_string().as_bytes()).0[0], path),
+            "{path}"
+        );
+    }
+    assert_eq!(e.event_id(), "corr-2");
     let mut vm = rec.clone();
     vm["operationName"] = json!("Microsoft.Compute/virtualMachines/write");
     let (events, stats) = parse_events(vm.to_string().as_bytes());
@@ -874,6 +966,17 @@ fn reader_takes_json_lines_concatenated_and_pretty_documents() {
     .expect("in-memory reader");
     assert_eq!(ids, ["r-1", "r-2", "r-3", "r-4", "r-5", "r-6", "r-7"]);
     assert_eq!((stats.documents, stats.events, stats.errors), (6, 7, 0));
+    // A gzipped stream is inflated on the fly.
+    let mut stats = ParseStats::default();
+    let mut n = 0;
+    parse_reader(
+        &gzip(text.as_bytes())[..],
+        InputFormat::Auto,
+        &mut stats,
+        &mut |_| n += 1,
+    )
+    .expect("in-memory reader");
+    assert_eq!((n, stats.errors), (7, 0));
     // Through a tiny buffer, documents span reads and are reassembled.
     let mut stats = ParseStats::default();
     let mut n = 0;
@@ -918,4 +1021,36 @@ fn status_patches_and_other_resources_have_no_pod_spec() {
         // `object` itself is still there.
         assert_eq!(get_field(&events[0], "object.kind"), json!("Pod"));
     }
+}
+
+#[test]
+fn gcloud_logging_read_json_output_is_a_pretty_array() {
+    // `gcloud logging read --format=json` prints one pretty-printed array of entries.
+    let entries = json!([
+        gke_entry(
+            "io.k8s.core.v1.pods.create",
+            "core/v1/namespaces/a/pods/p1",
+            None
+        ),
+        gke_entry(
+            "io.k8s.core.v1.secrets.list",
+            "core/v1/namespaces/a/secrets",
+            None
+        ),
+    ]);
+    let text = serde_json::to_string_pretty(&entries).expect("pretty");
+    let mut stats = ParseStats::default();
+    let mut got = Vec::new();
+    parse_reader(text.as_bytes(), InputFormat::Auto, &mut stats, &mut |e| {
+        got.push(seen(e))
+    })
+    .expect("in-memory reader");
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    let want: Vec<Seen> = entries
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| gke_expect(e).expect("k8s entry"))
+        .collect();
+    assert_eq!(got, want);
 }

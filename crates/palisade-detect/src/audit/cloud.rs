@@ -7,7 +7,9 @@ use super::parse::{
     Ctx, ParseError, ParseStats, RawObjectRef, RawStatus, RawUser, Sink, check_depth, emit, lower,
     object_ref, present, response_status, user_info,
 };
-use super::{AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo};
+use super::{
+    Annotations, AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -350,7 +352,7 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
     if let Some(labels) = present(entry.labels)
         && let Ok(pairs) = serde_json::from_str::<Pairs<'_>>(labels.get())
     {
-        event.annotations = pairs.0;
+        event.annotations = Annotations::from_pairs(pairs.0);
     }
     if event.annotation("authorization.k8s.io/decision").is_none()
         && let Some(granted) = p
@@ -358,10 +360,10 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
             .as_ref()
             .and_then(|a| a.iter().find_map(|z| z.granted))
     {
-        event.annotations.push((
+        event.annotations.push(
             Cow::Borrowed("authorization.k8s.io/decision"),
             Cow::Borrowed(if granted { "allow" } else { "forbid" }),
-        ));
+        );
     }
     event.audit_id = entry.insert_id.or_else(|| {
         present(entry.operation)
@@ -540,6 +542,30 @@ pub(crate) fn aks_table_row(
 ) -> Result<(), ParseError> {
     let row: AksRow<'_> =
         serde_json::from_slice(bytes).map_err(|e| ParseError::from_json_pub(e, bytes))?;
+    if row
+        .table_type
+        .as_ref()
+        .is_some_and(|t| t.0.eq_ignore_ascii_case("AzureActivity"))
+    {
+        let r: AzureActivityRow<'_> =
+            serde_json::from_slice(bytes).map_err(|e| ParseError::from_json_pub(e, bytes))?;
+        let operation_name = cow(r.operation_name_value).ok_or_else(|| {
+            ParseError::InvalidEvent("AzureActivity row without OperationNameValue".into())
+        })?;
+        let event = azure_activity_event(AzureActivity {
+            operation_name,
+            resource_id: cow(r.resource_id).or(cow(r.resource_id_upper)),
+            caller_ip: cow(r.caller_ip_address),
+            caller: r.caller,
+            result_signature: None,
+            result_type: cow(r.activity_status_value),
+            time: cow(r.time_generated),
+            correlation_id: cow(r.correlation_id),
+            category: None,
+        })?;
+        emit(event, ctx, stats, sink);
+        return Ok(());
+    }
     if let Some(t) = &row.table_type
         && !t.0.eq_ignore_ascii_case("AKSAudit")
         && !t.0.eq_ignore_ascii_case("AKSAuditAdmin")
@@ -561,7 +587,6 @@ pub(crate) fn aks_table_row(
     let ips: Option<StrList<'_>> = col(&ips_t, "SourceIps")?;
     let oref: Option<RawObjectRef<'_>> = col(&oref_t, "ObjectRef")?;
     let status: Option<RawStatus<'_>> = col(&status_t, "ResponseStatus")?;
-    let ann: Option<Pairs<'_>> = col(&ann_t, "Annotations")?;
     let event = AuditEvent {
         format: SourceFormat::Aks,
         api_version: Some(Cow::Borrowed("audit.k8s.io/v1")),
@@ -578,7 +603,7 @@ pub(crate) fn aks_table_row(
         response_status: response_status(status),
         request_object: LazyJson::new(raw_column(row.request_object, &req_t)?),
         response_object: LazyJson::new(raw_column(row.response_object, &resp_t)?),
-        annotations: ann.map(|a| a.0).unwrap_or_default(),
+        annotations: Annotations::new(raw_column(row.annotations, &ann_t)?),
         request_received_timestamp: cow(row.request_received_time),
         stage_timestamp: cow(row.stage_received_time),
         export_timestamp: cow(row.time_generated),
@@ -591,6 +616,27 @@ pub(crate) fn aks_table_row(
     };
     emit(event, ctx, stats, sink);
     Ok(())
+}
+
+/// A row of Log Analytics' `AzureActivity` table (PascalCase columns).
+#[derive(Deserialize)]
+struct AzureActivityRow<'a> {
+    #[serde(borrow, rename = "OperationNameValue")]
+    operation_name_value: Option<S<'a>>,
+    #[serde(borrow, rename = "Caller")]
+    caller: Option<&'a RawValue>,
+    #[serde(borrow, rename = "CallerIpAddress")]
+    caller_ip_address: Option<S<'a>>,
+    #[serde(borrow, rename = "ActivityStatusValue")]
+    activity_status_value: Option<S<'a>>,
+    #[serde(borrow, rename = "CorrelationId")]
+    correlation_id: Option<S<'a>>,
+    #[serde(borrow, rename = "TimeGenerated")]
+    time_generated: Option<S<'a>>,
+    #[serde(borrow, rename = "_ResourceId")]
+    resource_id: Option<S<'a>>,
+    #[serde(borrow, rename = "ResourceId")]
+    resource_id_upper: Option<S<'a>>,
 }
 
 /// The fields of an Azure Activity log record that describe a Kubernetes operation.
