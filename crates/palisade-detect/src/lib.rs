@@ -9,3 +9,8 @@ pub mod event;
 pub mod mitre;
 pub mod path;
 pub mod value;
+// part serve
+pub mod generate;
+pub mod pipeline;
+#[cfg(feature = "server")]
+pub mod server;
