@@ -5,6 +5,7 @@
 //! source's [`event::EventSchema`], indexed, and evaluated per event; matches become alerts that
 //! are aggregated and written as JSON or CEF.
 
+pub mod audit;
 pub mod event;
 pub mod mitre;
 pub mod path;

@@ -1,0 +1,223 @@
+//! Following an audit log file as it grows, like `tail -F`: survives rename+create rotation
+//! (the file at the path has a new device/inode: the old one is drained, then the new one read
+//! from its start) and copytruncate (the file shrank below what was read: read again from 0).
+//! Polls, so it needs no inotify and works on any filesystem, and hands on complete lines only.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How to follow a file.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// Read the file from its beginning (replay) instead of from its current end (watch).
+    pub from_start: bool,
+    /// How long to sleep when there is nothing new. 200 ms keeps alert latency well under a
+    /// second at negligible cost.
+    pub poll_interval: Duration,
+    /// A line longer than this is counted and skipped without being buffered.
+    pub max_line_bytes: usize,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        FollowOptions {
+            from_start: false,
+            poll_interval: Duration::from_millis(200),
+            max_line_bytes: super::parse::DEFAULT_MAX_DOCUMENT_BYTES,
+        }
+    }
+}
+
+/// What following saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FollowStats {
+    /// Complete lines handed on.
+    pub lines: u64,
+    /// Lines over `max_line_bytes`, skipped.
+    pub oversized_lines: u64,
+    /// Rename+create rotations followed.
+    pub rotations: u64,
+    /// Truncations (copytruncate) followed.
+    pub truncations: u64,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// Why following stopped with an error (a file that is missing is waited for, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Splits bytes into lines with a bound on line length.
+struct Lines {
+    buf: Vec<u8>,
+    max: usize,
+    size: usize,
+    overflow: bool,
+}
+
+impl Lines {
+    fn push(&mut self, mut data: &[u8], stats: &mut FollowStats, on_line: &mut dyn FnMut(&[u8])) {
+        while let Some(p) = memchr::memchr(b'\n', data) {
+            let part = &data[..p];
+            self.size += part.len();
+            if self.overflow || self.size > self.max {
+                stats.oversized_lines += 1;
+            } else if self.buf.is_empty() {
+                stats.lines += 1;
+                on_line(part.strip_suffix(b"\r").unwrap_or(part));
+            } else {
+                self.buf.extend_from_slice(part);
+                stats.lines += 1;
+                let line = self.buf.strip_suffix(b"\r").unwrap_or(&self.buf);
+                on_line(line);
+            }
+            self.reset();
+            data = &data[p + 1..];
+        }
+        self.size += data.len();
+        if self.overflow {
+            return;
+        }
+        if self.size > self.max {
+            self.overflow = true;
+            self.buf = Vec::new();
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// A last line without a newline (at rotation): handed on if it has content.
+    fn flush(&mut self, stats: &mut FollowStats, on_line: &mut dyn FnMut(&[u8])) {
+        if self.overflow {
+            stats.oversized_lines += 1;
+        } else if !self.buf.trim_ascii().is_empty() {
+            stats.lines += 1;
+            on_line(&self.buf);
+        }
+        self.reset();
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        if self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::new();
+        }
+        self.size = 0;
+        self.overflow = false;
+    }
+}
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(_meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+struct Open {
+    file: File,
+    id: (u64, u64),
+    offset: u64,
+}
+
+fn open(path: &Path, at_end: bool) -> Option<Open> {
+    let mut file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let offset = if at_end {
+        file.seek(SeekFrom::End(0)).ok()?
+    } else {
+        0
+    };
+    Some(Open {
+        file,
+        id: identity(&meta),
+        offset,
+    })
+}
+
+/// Follows `path` until `stop` is set, calling `on_line` for every complete line (without its
+/// newline). A missing file is waited for; a file that appears later is read from its start.
+pub fn follow(
+    path: &Path,
+    options: &FollowOptions,
+    stop: &AtomicBool,
+    on_line: &mut dyn FnMut(&[u8]),
+) -> Result<FollowStats, FollowError> {
+    let mut stats = FollowStats::default();
+    let mut lines = Lines {
+        buf: Vec::new(),
+        max: options.max_line_bytes.max(1),
+        size: 0,
+        overflow: false,
+    };
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut current = open(path, !options.from_start);
+    let read_err = |source| FollowError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    loop {
+        let mut progressed = false;
+        if let Some(cur) = current.as_mut() {
+            loop {
+                let n = match cur.file.read(&mut chunk) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_err(e)),
+                };
+                if n == 0 {
+                    break;
+                }
+                progressed = true;
+                cur.offset += n as u64;
+                stats.bytes += n as u64;
+                lines.push(&chunk[..n], &mut stats, on_line);
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(stats);
+                }
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(stats);
+        }
+        match (std::fs::metadata(path), current.as_mut()) {
+            (Ok(_), None) => {
+                current = open(path, false);
+                progressed |= current.is_some();
+            }
+            (Ok(meta), Some(cur)) if identity(&meta) != cur.id => {
+                // Rotated: the old file was drained above; a last unterminated line ends here.
+                lines.flush(&mut stats, on_line);
+                stats.rotations += 1;
+                current = open(path, false);
+                progressed = true;
+            }
+            (Ok(meta), Some(cur)) if meta.len() < cur.offset => {
+                // Truncated in place (copytruncate): start over from the beginning.
+                lines.reset();
+                stats.truncations += 1;
+                cur.offset = cur.file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+                progressed = true;
+            }
+            // Unchanged, or the path is briefly missing between rename and create.
+            _ => {}
+        }
+        if !progressed {
+            std::thread::sleep(options.poll_interval);
+        }
+    }
+}
