@@ -5,10 +5,14 @@
 //! source's [`event::EventSchema`], indexed, and evaluated per event; matches become alerts that
 //! are aggregated and written as JSON or CEF.
 
+pub mod alert;
 pub mod audit;
+pub mod engine;
 pub mod event;
+pub mod json_event;
 pub mod mitre;
 pub mod path;
+pub mod rule;
 pub mod value;
 // part serve
 pub mod generate;

@@ -1,0 +1,455 @@
+//! The rule engine: judges events of one schema against a compiled [`RuleSet`], through the
+//! index, conditions, exceptions and stateful memory, and describes each hit as a [`Match`].
+//!
+//! Nothing here knows about Kubernetes audit logs: the schema names fields and index dimensions,
+//! so the node sensor reuses the engine with its own schema.
+
+pub(crate) mod index;
+pub(crate) mod state;
+
+use crate::event::{Event, EventSchema};
+use crate::rule::condition::FieldRef;
+use crate::rule::template::{val_json, val_string};
+use crate::rule::{CompiledRule, RuleSet, StatefulSpec};
+use crate::value::Val;
+use serde::Serialize;
+use state::{Seen, StateStore, Verdict};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Engine limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Most keys all stateful rules together remember (threshold groups + rarity keys); the
+    /// least recently used is evicted beyond it.
+    pub max_state_keys: usize,
+    /// Most distinct index tuples whose candidate rules are cached.
+    pub max_cached_tuples: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_state_keys: 100_000,
+            max_cached_tuples: 16_384,
+        }
+    }
+}
+
+/// Context every alert wants when the schema has it (who, from where, on what), read for each
+/// match from the first of a few well-known field paths that compile for the schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MatchContext {
+    pub user_name: Option<String>,
+    /// The first source IP.
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+    /// The kind of object acted on (audit: `objectRef.resource`, e.g. `pods`).
+    pub resource_type: Option<String>,
+    pub resource_name: Option<String>,
+}
+
+/// Well-known paths per context slot, tried in order.
+const CONTEXT_PATHS: [&[&str]; 7] = [
+    &["user.username", "user.name"],
+    &["sourceIPs", "source.ip"],
+    &["userAgent", "user_agent"],
+    &["cluster"],
+    &["objectRef.namespace", "namespace"],
+    &["objectRef.resource", "resource_type"],
+    &["objectRef.name", "resource_name"],
+];
+
+/// The compiled context paths of a schema.
+#[derive(Debug, Clone)]
+pub(crate) struct ContextFields<F> {
+    slots: Vec<Vec<F>>,
+}
+
+impl<F> ContextFields<F> {
+    pub(crate) fn compile<S: EventSchema<Field = F>>() -> Self {
+        ContextFields {
+            slots: CONTEXT_PATHS
+                .iter()
+                .map(|paths| {
+                    paths
+                        .iter()
+                        .filter_map(|p| S::compile_field(p).ok())
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    fn read<E: Event>(&self, event: &E) -> MatchContext
+    where
+        E::Schema: EventSchema<Field = F>,
+    {
+        let mut values = self.slots.iter().map(|fields| {
+            fields.iter().find_map(|f| {
+                let v = event.get(f);
+                let first = match &v {
+                    Val::List(items) => items.first().cloned().unwrap_or(Val::Missing),
+                    Val::Json(serde_json::Value::Array(items)) => {
+                        items.first().map(Val::from_json).unwrap_or(Val::Missing)
+                    }
+                    _ => v.clone(),
+                };
+                let s = val_string(&first);
+                (!s.is_empty() && !matches!(first, Val::Null)).then_some(s)
+            })
+        });
+        let mut next = || values.next().flatten();
+        MatchContext {
+            user_name: next(),
+            source_ip: next(),
+            user_agent: next(),
+            cluster: next(),
+            namespace: next(),
+            resource_type: next(),
+            resource_name: next(),
+        }
+    }
+}
+
+/// One rule firing on one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Match {
+    /// Position of the rule in [`RuleSet::rules`].
+    pub rule: usize,
+    pub time_nanos: i64,
+    pub event_id: String,
+    /// The rule's output template rendered for this event.
+    pub output: String,
+    /// Aggregation subject (who) and resource (on what).
+    pub subject: String,
+    pub resource: String,
+    /// Evidence: the rule's `evidence` paths, and for stateful rules what tripped them.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    pub context: MatchContext,
+}
+
+/// Per-rule counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    pub id: String,
+    /// Events on which the rule's condition was evaluated (index candidates).
+    pub evaluations: u64,
+    pub matches: u64,
+    /// Condition held but an exception suppressed it.
+    pub suppressed: u64,
+}
+
+/// Engine counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EngineStats {
+    pub events: u64,
+    pub evaluations: u64,
+    pub matches: u64,
+    pub suppressed: u64,
+    /// Keys currently held by stateful rules.
+    pub state_keys: u64,
+    /// Keys evicted to stay within the caps (a threshold group or rarity key forgotten early).
+    pub state_evictions: u64,
+    /// Rarity values forgotten because a key reached `max_values_per_key`.
+    pub value_evictions: u64,
+    pub rules: Vec<RuleStats>,
+}
+
+/// Why saved stateful memory could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("state file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state file {path}: {source}")]
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Judges events against rules. Owns the stateful memory and candidate cache; one per thread.
+pub struct Engine<S: EventSchema> {
+    rules: Arc<RuleSet<S>>,
+    config: EngineConfig,
+    cache: HashMap<u64, Box<[u32]>>,
+    ids: Vec<u32>,
+    scratch: Vec<u32>,
+    state: StateStore,
+    events: u64,
+    per_rule: Vec<RuleStats>,
+}
+
+impl<S: EventSchema> Engine<S> {
+    pub fn new(rules: Arc<RuleSet<S>>, config: EngineConfig) -> Self {
+        let per_rule = rules
+            .rules()
+            .iter()
+            .map(|m| RuleStats {
+                id: m.id.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let state = StateStore::new(rules.len(), config.max_state_keys);
+        Engine {
+            rules,
+            config,
+            cache: HashMap::new(),
+            ids: Vec::new(),
+            scratch: Vec::new(),
+            state,
+            events: 0,
+            per_rule,
+        }
+    }
+
+    /// The rules this engine judges with.
+    pub fn rules(&self) -> &Arc<RuleSet<S>> {
+        &self.rules
+    }
+
+    /// Appends one Match per rule that fires on `event`.
+    pub fn evaluate<E: Event<Schema = S>>(&mut self, event: &E, out: &mut Vec<Match>) {
+        let Engine {
+            rules,
+            config,
+            cache,
+            ids,
+            scratch,
+            state,
+            events,
+            per_rule,
+        } = self;
+        *events += 1;
+        let index = &rules.index;
+        let candidates: &[u32] = match index.ids_of(event, ids) {
+            Some(key) => {
+                if !cache.contains_key(&key) {
+                    if cache.len() >= config.max_cached_tuples {
+                        cache.clear();
+                    }
+                    index.candidates(ids, scratch);
+                    cache.insert(key, scratch.as_slice().into());
+                }
+                match cache.get(&key) {
+                    Some(c) => c,
+                    None => return,
+                }
+            }
+            None => {
+                index.candidates(ids, scratch);
+                scratch
+            }
+        };
+        for &r in candidates {
+            let r = r as usize;
+            let Some(rule) = rules.compiled.get(r) else {
+                continue;
+            };
+            let stats = &mut per_rule[r];
+            stats.evaluations += 1;
+            if !rule.condition.eval(event, None) {
+                continue;
+            }
+            if rule.exceptions.iter().any(|e| e.eval(event, None)) {
+                stats.suppressed += 1;
+                continue;
+            }
+            let mut extra = serde_json::Map::new();
+            if let Some(spec) = &rule.stateful
+                && !stateful_step(state, r, spec, event, &mut extra)
+            {
+                continue;
+            }
+            stats.matches += 1;
+            out.push(build_match(r, rule, rules, event, extra));
+        }
+    }
+
+    /// Counters since the engine started.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            events: self.events,
+            evaluations: self.per_rule.iter().map(|r| r.evaluations).sum(),
+            matches: self.per_rule.iter().map(|r| r.matches).sum(),
+            suppressed: self.per_rule.iter().map(|r| r.suppressed).sum(),
+            state_keys: self.state.keys() as u64,
+            state_evictions: self.state.evictions,
+            value_evictions: self.state.value_evictions,
+            rules: self.per_rule.clone(),
+        }
+    }
+
+    /// Writes what rarity rules have learned to `path` (JSON), so learning survives restarts.
+    pub fn save_state(&self, path: &Path) -> Result<(), StateFileError> {
+        let mut doc = serde_json::Map::new();
+        for (r, meta) in self.rules.rules().iter().enumerate() {
+            let entries = self.state.rarity_entries(r);
+            if entries.is_empty() {
+                continue;
+            }
+            let keys: serde_json::Map<String, serde_json::Value> = entries
+                .into_iter()
+                .filter_map(|(k, seen)| serde_json::to_value(seen).ok().map(|v| (k, v)))
+                .collect();
+            doc.insert(meta.id.clone(), serde_json::Value::Object(keys));
+        }
+        let text = serde_json::to_vec(&serde_json::json!({"version": 1, "rarity": doc})).map_err(
+            |source| StateFileError::Json {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| StateFileError::Io {
+                path: path.display().to_string(),
+                source,
+            })
+    }
+
+    /// Restores rarity memory written by [`Engine::save_state`]. Rules that no longer exist or
+    /// are no longer rarity rules are ignored; caps apply.
+    pub fn load_state(&mut self, path: &Path) -> Result<(), StateFileError> {
+        let bytes = std::fs::read(path).map_err(|source| StateFileError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        #[derive(serde::Deserialize)]
+        struct Saved {
+            rarity: HashMap<String, HashMap<String, Seen>>,
+        }
+        let saved: Saved =
+            serde_json::from_slice(&bytes).map_err(|source| StateFileError::Json {
+                path: path.display().to_string(),
+                source,
+            })?;
+        for (id, keys) in saved.rarity {
+            let Some(r) = self.rules.position(&id) else {
+                continue;
+            };
+            let Some(StatefulSpec::Rarity {
+                max_keys,
+                max_values_per_key,
+                ..
+            }) = self.rules.compiled.get(r).and_then(|c| c.stateful.as_ref())
+            else {
+                continue;
+            };
+            for (key, mut seen) in keys {
+                if seen.values.len() > *max_values_per_key {
+                    let mut values: Vec<(String, u64)> = seen.values.into_iter().collect();
+                    values.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+                    values.truncate(*max_values_per_key);
+                    seen.values = values.into_iter().collect();
+                }
+                self.state.restore_rarity(r, *max_keys, &key, seen);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Joins field values into a state key (unit separator between parts) and the display parts.
+fn key_of<E: Event>(
+    fields: &[FieldRef<<E::Schema as EventSchema>::Field>],
+    event: &E,
+) -> (String, Vec<String>) {
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|f| val_string(&f.read(event, None)))
+        .collect();
+    (parts.join("\u{1f}"), parts)
+}
+
+/// Runs the stateful part of a rule; true when it fires (with what tripped it in `extra`).
+fn stateful_step<E: Event>(
+    state: &mut StateStore,
+    rule: usize,
+    spec: &StatefulSpec<<E::Schema as EventSchema>::Field>,
+    event: &E,
+    extra: &mut serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    let time = event.time_nanos();
+    match spec {
+        StatefulSpec::Threshold {
+            group_by,
+            window_nanos,
+            ..
+        } => {
+            let (key, parts) = key_of(group_by, event);
+            match state.observe(rule, spec, time, &key, "") {
+                Verdict::ThresholdReached { count } => {
+                    extra.insert(
+                        "threshold".into(),
+                        serde_json::json!({
+                            "count": count,
+                            "window_seconds": window_nanos / 1_000_000_000,
+                            "group": parts,
+                        }),
+                    );
+                    true
+                }
+                _ => false,
+            }
+        }
+        StatefulSpec::Rarity {
+            key,
+            value,
+            learning_nanos,
+            ..
+        } => {
+            let (k, key_parts) = key_of(key, event);
+            let (v, value_parts) = key_of(value, event);
+            match state.observe(rule, spec, time, &k, &v) {
+                Verdict::Rare => {
+                    extra.insert(
+                        "rarity".into(),
+                        serde_json::json!({
+                            "key": key_parts,
+                            "value": value_parts,
+                            "learning_seconds": learning_nanos / 1_000_000_000,
+                        }),
+                    );
+                    true
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
+fn build_match<S: EventSchema, E: Event<Schema = S>>(
+    r: usize,
+    rule: &CompiledRule<S>,
+    rules: &RuleSet<S>,
+    event: &E,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Match {
+    let read = |f: &FieldRef<S::Field>| f.read(event, None);
+    let output = rule.output.render(&read);
+    let mut fields = serde_json::Map::new();
+    for (name, f) in &rule.evidence {
+        if let Some(v) = val_json(&read(f)) {
+            fields.insert(name.clone(), v);
+        }
+    }
+    fields.extend(extra);
+    Match {
+        rule: r,
+        time_nanos: event.time_nanos(),
+        event_id: event.event_id().to_string(),
+        output,
+        subject: val_string(&read(&rule.subject)),
+        resource: val_string(&read(&rule.resource)),
+        fields,
+        context: rules.context.read(event),
+    }
+}
