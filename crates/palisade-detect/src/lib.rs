@@ -14,6 +14,7 @@ pub mod mitre;
 pub mod path;
 pub mod rule;
 pub mod value;
+pub mod builtin;
 // part serve
 pub mod generate;
 pub mod pipeline;
