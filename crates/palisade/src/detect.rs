@@ -418,7 +418,11 @@ fn follow(
     }
     let mut alerts = Vec::new();
     let mut last_tick = Instant::now();
-    follow(path, &FollowOptions::default(), &stop, &mut |line: &[u8]| {
+    let options = FollowOptions {
+        from_start: true,
+        ..FollowOptions::default()
+    };
+    follow(path, &options, &stop, &mut |line: &[u8]| {
         detector.process_document(line, format, &mut alerts);
         if last_tick.elapsed() >= Duration::from_secs(1) {
             detector.tick(palisade_detect::server::queue::unix_nanos(), &mut alerts);

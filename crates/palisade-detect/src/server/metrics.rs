@@ -101,7 +101,7 @@ impl Histogram {
 }
 
 /// Gauges read from the ingest queue and spool when /metrics is scraped.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct IngestGauges {
     pub queue_batches: usize,
     pub queue_bytes: usize,

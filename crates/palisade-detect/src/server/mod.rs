@@ -301,15 +301,14 @@ impl AuditServer {
             while !workers.iter().all(|w| w.is_finished()) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            let drained = workers.iter().all(|w| w.is_finished());
-            let (mut spooled, mut dropped) = (0, 0);
-            if !drained {
-                ingest.halt();
-                (spooled, dropped) = ingest.spill();
-            }
+            let finished = workers.iter().all(|w| w.is_finished());
+            ingest.halt();
             for worker in workers {
                 let _ = worker.join();
             }
+            // Past the deadline (or paused): what is still in memory goes to the spool.
+            let (spooled, dropped) = ingest.spill();
+            let drained = finished && spooled == 0 && dropped == 0;
             ShutdownReport {
                 batches_processed: metrics.batches_processed(),
                 spooled_at_exit: spooled,

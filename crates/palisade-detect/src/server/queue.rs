@@ -73,6 +73,8 @@ struct State {
     closed: bool,
     /// Past the shutdown drain deadline: workers stop taking batches.
     halted: bool,
+    /// Workers hold off (batches keep arriving into memory and the spool).
+    paused: bool,
     /// Torn frames already reported to the metrics.
     corrupt_reported: u64,
 }
@@ -113,6 +115,7 @@ impl Ingest {
                 spool,
                 closed: false,
                 halted: false,
+                paused: false,
                 corrupt_reported: 0,
             }),
             ready: Condvar::new(),
@@ -172,14 +175,16 @@ impl Ingest {
         let deadline = Instant::now() + wait;
         let mut state = self.lock();
         loop {
-            if state.halted {
+            // Halted, or paused at shutdown: what is left stays for the spool.
+            if state.halted || (state.closed && state.paused) {
                 return Next::Closed;
             }
-            if let Some(batch) = state.queue.pop_front() {
+            if state.paused {
+                // Nothing is handed out until resumed.
+            } else if let Some(batch) = state.queue.pop_front() {
                 state.queue_bytes -= batch.bytes.len();
                 return Next::Batch(batch);
-            }
-            if let Some(batch) = self.pop_spool(&mut state) {
+            } else if let Some(batch) = self.pop_spool(&mut state) {
                 return Next::Batch(batch);
             }
             if state.closed {
@@ -237,6 +242,14 @@ impl Ingest {
         self.ready.notify_all();
     }
 
+    /// Holds the workers (`true`) or lets them go on (`false`): for maintenance and for tests
+    /// that need the queue to fill. A shutdown while paused processes nothing more: the batches
+    /// in memory go to the spool.
+    pub fn set_paused(&self, paused: bool) {
+        self.lock().paused = paused;
+        self.ready.notify_all();
+    }
+
     /// Past the drain deadline: workers get [`Next::Closed`] from now on, whatever is left.
     pub fn halt(&self) {
         let mut state = self.lock();
@@ -246,10 +259,10 @@ impl Ingest {
         self.ready.notify_all();
     }
 
-    /// Moves every batch still in memory to the spool (shutdown past its drain deadline), in
-    /// front of nothing: the spool is read back first at the next start, and these batches were
-    /// older than anything spooled only if the spool was empty, which then holds. Returns
-    /// (spooled, dropped).
+    /// Moves every batch still in memory to the spool (shutdown past its drain deadline), to be
+    /// processed at the next start; without a spool, or when it is full, they are dropped and
+    /// counted. They are appended behind what the spool holds, so across a restart they may
+    /// come after batches that arrived later. Returns (spooled, dropped).
     pub fn spill(&self) -> (u64, u64) {
         let mut state = self.lock();
         let batches: Vec<Batch> = state.queue.drain(..).collect();

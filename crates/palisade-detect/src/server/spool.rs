@@ -378,13 +378,16 @@ mod tests {
             matches!(full, SpoolError::Full { used: 76, max: 100 }),
             "{full:?}"
         );
+        // Each frame has its own 40-byte segment: reading one deletes it and frees its bytes.
+        assert_eq!(spool.segments(), 2);
         assert_eq!(spool.pop().unwrap().unwrap(), payload);
+        assert_eq!((spool.bytes(), spool.segments()), (38, 1));
+        spool.append(&payload).unwrap();
         assert!(spool.append(&payload).is_err());
         assert_eq!(spool.pop().unwrap().unwrap(), payload);
-        // The segment is gone once read to its end: room again.
-        assert_eq!(spool.bytes(), 0);
-        spool.append(&payload).unwrap();
         assert_eq!(spool.pop().unwrap().unwrap(), payload);
+        assert_eq!(spool.pop().unwrap(), None);
+        assert_eq!(spool.bytes(), 0);
     }
 
     #[test]
