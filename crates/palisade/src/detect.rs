@@ -464,7 +464,7 @@ fn alert_table(alerts: &[DetectAlert]) -> String {
             .then_with(|| a.first_seen.cmp(&b.first_seen))
     });
     let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(vec![
         "Severity",
         "Rule",
@@ -818,7 +818,7 @@ fn rules(args: &RulesArgs) -> Result<u8> {
         }
         crate::cli::StatusFormat::Table => {
             let mut table = comfy_table::Table::new();
-            table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+            table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
             table.set_header(vec!["Id", "Severity", "Tactics", "Techniques", "Title"]);
             for r in set.rules() {
                 let tactics: Vec<&str> = r.tactics.iter().map(|t| t.id.as_str()).collect();
