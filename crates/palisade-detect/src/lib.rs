@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod audit;
+pub mod builtin;
 pub mod engine;
 pub mod event;
 pub mod json_event;
@@ -14,7 +15,6 @@ pub mod mitre;
 pub mod path;
 pub mod rule;
 pub mod value;
-pub mod builtin;
 // part serve
 pub mod generate;
 pub mod pipeline;

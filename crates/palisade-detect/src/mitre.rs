@@ -26,7 +26,10 @@ pub const TECHNIQUES: &[(&str, &str)] = &[
     ("T1040", "Network Sniffing"),
     ("T1046", "Network Service Discovery"),
     ("T1053", "Scheduled Task/Job"),
-    ("T1053.007", "Scheduled Task/Job: Container Orchestration Job"),
+    (
+        "T1053.007",
+        "Scheduled Task/Job: Container Orchestration Job",
+    ),
     ("T1069", "Permission Groups Discovery"),
     ("T1070", "Indicator Removal"),
     ("T1078", "Valid Accounts"),
@@ -35,7 +38,10 @@ pub const TECHNIQUES: &[(&str, &str)] = &[
     ("T1090", "Proxy"),
     ("T1090.003", "Proxy: Multi-hop Proxy"),
     ("T1098", "Account Manipulation"),
-    ("T1098.006", "Account Manipulation: Additional Container Cluster Roles"),
+    (
+        "T1098.006",
+        "Account Manipulation: Additional Container Cluster Roles",
+    ),
     ("T1133", "External Remote Services"),
     ("T1190", "Exploit Public-Facing Application"),
     ("T1204", "User Execution"),
@@ -44,7 +50,10 @@ pub const TECHNIQUES: &[(&str, &str)] = &[
     ("T1528", "Steal Application Access Token"),
     ("T1546", "Event Triggered Execution"),
     ("T1550", "Use Alternate Authentication Material"),
-    ("T1550.001", "Use Alternate Authentication Material: Application Access Token"),
+    (
+        "T1550.001",
+        "Use Alternate Authentication Material: Application Access Token",
+    ),
     ("T1552", "Unsecured Credentials"),
     ("T1552.007", "Unsecured Credentials: Container API"),
     ("T1557", "Adversary-in-the-Middle"),
@@ -82,8 +91,12 @@ mod tests {
             assert!(base.starts_with('T') && base.len() == 5, "{id}");
             assert!(seen.insert(*id), "duplicate {id}");
             if let Some((parent, _)) = id.split_once('.') {
-                let parent_name = technique_name(parent).unwrap_or_else(|| panic!("{id} without parent"));
-                assert!(name.starts_with(&format!("{parent_name}: ")), "{id}: {name}");
+                let parent_name =
+                    technique_name(parent).unwrap_or_else(|| panic!("{id} without parent"));
+                assert!(
+                    name.starts_with(&format!("{parent_name}: ")),
+                    "{id}: {name}"
+                );
             }
         }
     }
@@ -92,7 +105,10 @@ mod tests {
     fn lookups() {
         assert_eq!(tactic_name("TA0004"), Some("Privilege Escalation"));
         assert_eq!(technique_name("T1611"), Some("Escape to Host"));
-        assert_eq!(technique_name("T1552.007"), Some("Unsecured Credentials: Container API"));
+        assert_eq!(
+            technique_name("T1552.007"),
+            Some("Unsecured Credentials: Container API")
+        );
         assert_eq!(technique_name("T9999"), None);
     }
 }

@@ -4,10 +4,12 @@
 
 use super::de::{Pairs, S, StrList, cow};
 use super::parse::{
-    Ctx, ParseError, ParseStats, RawObjectRef, RawStatus, RawUser, Sink, emit, lower, object_ref,
-    present, response_status, user_info,
+    Ctx, ParseError, ParseStats, RawObjectRef, RawStatus, RawUser, Sink, check_depth, emit, lower,
+    object_ref, present, response_status, user_info,
 };
-use super::{AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo};
+use super::{
+    Annotations, AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -52,6 +54,9 @@ struct GkeAuthn<'a> {
     principal_email: Option<S<'a>>,
     #[serde(borrow, rename = "principalSubject")]
     principal_subject: Option<S<'a>>,
+    /// Set alone (no principal) on some re-exported anonymous requests.
+    #[serde(borrow, rename = "authoritySelector")]
+    authority_selector: Option<S<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -303,7 +308,9 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
     }
     if let Some(a) = p.authn {
         event.user = UserInfo {
-            username: cow(a.principal_email).or(cow(a.principal_subject)),
+            username: cow(a.principal_email)
+                .or(cow(a.principal_subject))
+                .or(cow(a.authority_selector).filter(|s| s.starts_with("system:"))),
             ..UserInfo::default()
         };
     }
@@ -331,6 +338,8 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
     };
     let request = present(p.request);
     let response = present(p.response);
+    check_depth(request)?;
+    check_depth(response)?;
     event.level = Some(Cow::Borrowed(if response.is_some() {
         "RequestResponse"
     } else if request.is_some() {
@@ -343,7 +352,7 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
     if let Some(labels) = present(entry.labels)
         && let Ok(pairs) = serde_json::from_str::<Pairs<'_>>(labels.get())
     {
-        event.annotations = pairs.0;
+        event.annotations = Annotations::from_pairs(pairs.0);
     }
     if event.annotation("authorization.k8s.io/decision").is_none()
         && let Some(granted) = p
@@ -351,10 +360,10 @@ pub(crate) fn gke_event(entry: GkeEntry<'_>) -> Result<AuditEvent<'_>, ParseErro
             .as_ref()
             .and_then(|a| a.iter().find_map(|z| z.granted))
     {
-        event.annotations.push((
+        event.annotations.push(
             Cow::Borrowed("authorization.k8s.io/decision"),
             Cow::Borrowed(if granted { "allow" } else { "forbid" }),
-        ));
+        );
     }
     event.audit_id = entry.insert_id.or_else(|| {
         present(entry.operation)
@@ -533,12 +542,38 @@ pub(crate) fn aks_table_row(
 ) -> Result<(), ParseError> {
     let row: AksRow<'_> =
         serde_json::from_slice(bytes).map_err(|e| ParseError::from_json_pub(e, bytes))?;
+    if row
+        .table_type
+        .as_ref()
+        .is_some_and(|t| t.0.eq_ignore_ascii_case("AzureActivity"))
+    {
+        let r: AzureActivityRow<'_> =
+            serde_json::from_slice(bytes).map_err(|e| ParseError::from_json_pub(e, bytes))?;
+        let operation_name = cow(r.operation_name_value).ok_or_else(|| {
+            ParseError::InvalidEvent("AzureActivity row without OperationNameValue".into())
+        })?;
+        let event = azure_activity_event(AzureActivity {
+            operation_name,
+            resource_id: cow(r.resource_id).or(cow(r.resource_id_upper)),
+            caller_ip: cow(r.caller_ip_address),
+            caller: r.caller,
+            result_signature: None,
+            result_type: cow(r.activity_status_value),
+            time: cow(r.time_generated),
+            correlation_id: cow(r.correlation_id),
+            category: None,
+        })?;
+        emit(event, ctx, stats, sink);
+        return Ok(());
+    }
     if let Some(t) = &row.table_type
         && !t.0.eq_ignore_ascii_case("AKSAudit")
         && !t.0.eq_ignore_ascii_case("AKSAuditAdmin")
     {
         return Err(ParseError::NotKubernetes(format!("table {}", t.0)));
     }
+    check_depth(row.request_object)?;
+    check_depth(row.response_object)?;
     let user_t = dynamic(row.user)?;
     let imp_t = dynamic(row.impersonated_user)?;
     let ips_t = dynamic(row.source_ips)?;
@@ -552,7 +587,6 @@ pub(crate) fn aks_table_row(
     let ips: Option<StrList<'_>> = col(&ips_t, "SourceIps")?;
     let oref: Option<RawObjectRef<'_>> = col(&oref_t, "ObjectRef")?;
     let status: Option<RawStatus<'_>> = col(&status_t, "ResponseStatus")?;
-    let ann: Option<Pairs<'_>> = col(&ann_t, "Annotations")?;
     let event = AuditEvent {
         format: SourceFormat::Aks,
         api_version: Some(Cow::Borrowed("audit.k8s.io/v1")),
@@ -569,7 +603,7 @@ pub(crate) fn aks_table_row(
         response_status: response_status(status),
         request_object: LazyJson::new(raw_column(row.request_object, &req_t)?),
         response_object: LazyJson::new(raw_column(row.response_object, &resp_t)?),
-        annotations: ann.map(|a| a.0).unwrap_or_default(),
+        annotations: Annotations::new(raw_column(row.annotations, &ann_t)?),
         request_received_timestamp: cow(row.request_received_time),
         stage_timestamp: cow(row.stage_received_time),
         export_timestamp: cow(row.time_generated),
@@ -582,6 +616,27 @@ pub(crate) fn aks_table_row(
     };
     emit(event, ctx, stats, sink);
     Ok(())
+}
+
+/// A row of Log Analytics' `AzureActivity` table (PascalCase columns).
+#[derive(Deserialize)]
+struct AzureActivityRow<'a> {
+    #[serde(borrow, rename = "OperationNameValue")]
+    operation_name_value: Option<S<'a>>,
+    #[serde(borrow, rename = "Caller")]
+    caller: Option<&'a RawValue>,
+    #[serde(borrow, rename = "CallerIpAddress")]
+    caller_ip_address: Option<S<'a>>,
+    #[serde(borrow, rename = "ActivityStatusValue")]
+    activity_status_value: Option<S<'a>>,
+    #[serde(borrow, rename = "CorrelationId")]
+    correlation_id: Option<S<'a>>,
+    #[serde(borrow, rename = "TimeGenerated")]
+    time_generated: Option<S<'a>>,
+    #[serde(borrow, rename = "_ResourceId")]
+    resource_id: Option<S<'a>>,
+    #[serde(borrow, rename = "ResourceId")]
+    resource_id_upper: Option<S<'a>>,
 }
 
 /// The fields of an Azure Activity log record that describe a Kubernetes operation.
@@ -615,6 +670,12 @@ pub(crate) fn azure_activity_event(a: AzureActivity<'_>) -> Result<AuditEvent<'_
         )));
     }
     let rest = &segs[2..];
+    if rest[0].eq_ignore_ascii_case("diagnosticLogs") {
+        return Err(ParseError::NotKubernetes(format!(
+            "Azure operation {}",
+            a.operation_name
+        )));
+    }
     let action = rest[rest.len() - 1].to_ascii_lowercase();
     let path = &rest[..rest.len() - 1];
     let (group, resource_and_sub) = if path.len() >= 2 && path[0].contains('.') {

@@ -2,6 +2,8 @@
 //! (the file at the path has a new device/inode: the old one is drained, then the new one read
 //! from its start) and copytruncate (the file shrank below what was read: read again from 0).
 //! Polls, so it needs no inotify and works on any filesystem, and hands on complete lines only.
+//! Like `tail -F`, a copytruncate is only seen if the file is polled while it is still shorter
+//! than what was already read; lines written in between by a fast writer are then skipped.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -49,9 +51,12 @@ pub struct FollowStats {
 /// Why following stopped with an error (a file that is missing is waited for, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
+    /// Reading or seeking the open file failed (not: the path being briefly missing).
     #[error("reading {path}: {source}")]
     Read {
+        /// The followed path.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -219,5 +224,147 @@ pub fn follow(
         if !progressed {
             std::thread::sleep(options.poll_interval);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// Runs `follow` on a thread, sending each line back; returns the receiver, stop flag and
+    /// join handle.
+    fn start(
+        path: &Path,
+        from_start: bool,
+        max_line_bytes: usize,
+    ) -> (
+        mpsc::Receiver<String>,
+        Arc<AtomicBool>,
+        std::thread::JoinHandle<Result<FollowStats, FollowError>>,
+    ) {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let options = FollowOptions {
+            from_start,
+            poll_interval: Duration::from_millis(10),
+            max_line_bytes,
+        };
+        let path = path.to_path_buf();
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            follow(&path, &options, &flag, &mut |line| {
+                let _ = tx.send(String::from_utf8_lossy(line).into_owned());
+            })
+        });
+        (rx, stop, handle)
+    }
+
+    fn expect_lines(rx: &mpsc::Receiver<String>, want: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => got.push(line),
+                Err(_) => break,
+            }
+        }
+        assert_eq!(got, want);
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open for append");
+        f.write_all(text.as_bytes()).expect("append");
+        f.flush().expect("flush");
+    }
+
+    fn finish(
+        stop: Arc<AtomicBool>,
+        handle: std::thread::JoinHandle<Result<FollowStats, FollowError>>,
+    ) -> FollowStats {
+        stop.store(true, Ordering::Relaxed);
+        handle
+            .join()
+            .expect("follow thread")
+            .expect("follow succeeds")
+    }
+
+    /// Gives the follower time to reach end of file and record its position.
+    fn settle() {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    #[test]
+    fn starts_at_end_and_follows_rename_and_create_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.log");
+        append(&path, "old-1\nold-2\n");
+        let (rx, stop, handle) = start(&path, false, 1024);
+        settle();
+        append(&path, "a\nb");
+        expect_lines(&rx, &["a"]);
+        append(&path, "c\n");
+        expect_lines(&rx, &["bc"]);
+        // logrotate's default: rename, then a new file at the path.
+        append(&path, "last-before-rotation");
+        std::fs::rename(&path, dir.path().join("audit.log.1")).expect("rename");
+        settle();
+        append(&path, "new-1\nnew-2\n");
+        expect_lines(&rx, &["last-before-rotation", "new-1", "new-2"]);
+        let stats = finish(stop, handle);
+        assert_eq!(stats.rotations, 1);
+        assert_eq!(stats.lines, 5);
+    }
+
+    #[test]
+    fn follows_copytruncate_and_replays_from_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.log");
+        append(&path, "first\nsecond\n");
+        let (rx, stop, handle) = start(&path, true, 1024);
+        expect_lines(&rx, &["first", "second"]);
+        settle();
+        // copytruncate: the file is copied away and truncated in place.
+        std::fs::File::create(&path).expect("truncate");
+        settle();
+        append(&path, "after\n");
+        expect_lines(&rx, &["after"]);
+        let stats = finish(stop, handle);
+        assert_eq!(stats.truncations, 1);
+        assert_eq!(stats.rotations, 0);
+    }
+
+    #[test]
+    fn waits_for_a_missing_file_and_skips_long_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("later.log");
+        let (rx, stop, handle) = start(&path, false, 16);
+        settle();
+        append(&path, &format!("short\n{}\nok\n", "x".repeat(100)));
+        expect_lines(&rx, &["short", "ok"]);
+        let stats = finish(stop, handle);
+        assert_eq!(stats.oversized_lines, 1);
+        assert_eq!(stats.lines, 2);
+    }
+
+    #[test]
+    fn stop_flag_ends_an_idle_follow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("idle.log");
+        append(&path, "");
+        let (_rx, stop, handle) = start(&path, false, 1024);
+        settle();
+        let t = Instant::now();
+        let stats = finish(stop, handle);
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert_eq!(stats.lines, 0);
     }
 }

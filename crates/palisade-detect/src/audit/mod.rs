@@ -54,7 +54,9 @@ impl SourceFormat {
 /// (a JSON document embedded in a string) or the event was made `'static`.
 #[derive(Debug, Clone)]
 pub enum RawJson<'a> {
+    /// A slice of the input document.
     Borrowed(&'a RawValue),
+    /// Unescaped from a string, or copied by `into_owned`.
     Owned(Box<RawValue>),
 }
 
@@ -129,11 +131,88 @@ impl<'a> LazyJson<'a> {
     }
 }
 
+/// `annotations`: kept raw and turned into pairs the first time one is read, since most events
+/// are judged without them and unescaping authorizer reasons is a good part of parsing an event.
+/// A map value that is a number or boolean is kept as its text; anything but a map reads as
+/// no annotations.
+#[derive(Debug, Clone, Default)]
+pub struct Annotations<'a> {
+    raw: Option<RawJson<'a>>,
+    parsed: OnceCell<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+}
+
+impl<'a> Annotations<'a> {
+    /// Raw annotations (a JSON object) for parsing on first use.
+    pub fn new(raw: Option<RawJson<'a>>) -> Self {
+        Annotations {
+            raw,
+            parsed: OnceCell::new(),
+        }
+    }
+
+    /// Annotations given as pairs (events built in code, cloud labels).
+    pub fn from_pairs(pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        let parsed = OnceCell::new();
+        let _ = parsed.set(pairs);
+        Annotations { raw: None, parsed }
+    }
+
+    /// All annotations in document order.
+    pub fn pairs(&self) -> &[(Cow<'a, str>, Cow<'a, str>)] {
+        self.parsed.get_or_init(|| match &self.raw {
+            None => Vec::new(),
+            Some(RawJson::Borrowed(r)) => serde_json::from_str::<de::Pairs<'a>>(r.get())
+                .map(|p| p.0)
+                .unwrap_or_default(),
+            Some(RawJson::Owned(r)) => serde_json::from_str::<de::Pairs<'_>>(r.get())
+                .map(|p| p.0.into_iter().map(|(k, v)| (owned(k), owned(v))).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The value of annotation `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// True when there are no annotations.
+    pub fn is_empty(&self) -> bool {
+        self.pairs().is_empty()
+    }
+
+    /// Adds an annotation (after the existing ones).
+    pub fn push(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
+        self.pairs();
+        if let Some(pairs) = self.parsed.get_mut() {
+            pairs.push((key, value));
+        }
+    }
+
+    /// A copy that outlives the input.
+    pub fn into_owned(self) -> Annotations<'static> {
+        match self.parsed.into_inner() {
+            Some(pairs) => Annotations::from_pairs(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (owned(k), owned(v)))
+                    .collect(),
+            ),
+            None => Annotations::new(self.raw.map(RawJson::into_owned)),
+        }
+    }
+}
+
 /// `user` / `impersonatedUser` of an audit event.
 #[derive(Debug, Clone, Default)]
 pub struct UserInfo<'a> {
+    /// `user.username` (`system:serviceaccount:ns:name`, `kubernetes-admin`, an email).
     pub username: Option<Cow<'a, str>>,
+    /// `user.uid`.
     pub uid: Option<Cow<'a, str>>,
+    /// `user.groups` (empty when absent).
     pub groups: Vec<Cow<'a, str>>,
     /// `user.extra` (a map of string lists), parsed on first use.
     pub extra: LazyJson<'a>,
@@ -156,13 +235,19 @@ impl UserInfo<'_> {
 pub struct ObjectRef<'a> {
     /// Plural resource (`pods`); for subresources still the parent resource.
     pub resource: Option<Cow<'a, str>>,
+    /// `exec`, `status`, `token`, `proxy`, … (`objectRef.subresource`).
     pub subresource: Option<Cow<'a, str>>,
+    /// Missing for cluster-scoped objects.
     pub namespace: Option<Cow<'a, str>>,
+    /// Missing for list/create-by-generateName requests.
     pub name: Option<Cow<'a, str>>,
+    /// `objectRef.uid`.
     pub uid: Option<Cow<'a, str>>,
     /// API group; the core group is the empty string.
     pub api_group: Option<Cow<'a, str>>,
+    /// `objectRef.apiVersion` (`v1`).
     pub api_version: Option<Cow<'a, str>>,
+    /// `objectRef.resourceVersion`.
     pub resource_version: Option<Cow<'a, str>>,
 }
 
@@ -187,8 +272,11 @@ impl ObjectRef<'_> {
 pub struct ResponseStatus<'a> {
     /// HTTP status code (GKE's gRPC codes are mapped to HTTP).
     pub code: Option<i64>,
+    /// `Success` or `Failure` (when the API server set it).
     pub status: Option<Cow<'a, str>>,
+    /// `Forbidden`, `NotFound`, … (machine-readable reason).
     pub reason: Option<Cow<'a, str>>,
+    /// Human-readable error message.
     pub message: Option<Cow<'a, str>>,
 }
 
@@ -213,29 +301,42 @@ impl ResponseStatus<'_> {
 /// public fields.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEvent<'a> {
+    /// Which source the event came from (`source.format`).
     pub format: SourceFormat,
     /// `audit.k8s.io/v1` or `audit.k8s.io/v1beta1` (missing in some exports).
     pub api_version: Option<Cow<'a, str>>,
     /// `None`, `Metadata`, `Request` or `RequestResponse`.
     pub level: Option<Cow<'a, str>>,
+    /// `auditID` (GKE: insertId or operation.id; Azure Activity: correlationId).
     pub audit_id: Option<Cow<'a, str>>,
     /// `RequestReceived`, `ResponseStarted`, `ResponseComplete` or `Panic`; sources without
     /// stages report `ResponseComplete`.
     pub stage: Option<Cow<'a, str>>,
+    /// `requestURI` (synthesised from the object reference for GKE and Azure Activity).
     pub request_uri: Option<Cow<'a, str>>,
     /// Lowercase Kubernetes verb (`create`, `get`, `list`, `watch`, …).
     pub verb: Option<Cow<'a, str>>,
+    /// The authenticated user.
     pub user: UserInfo<'a>,
+    /// The user impersonated through `Impersonate-User`, if any.
     pub impersonated_user: Option<UserInfo<'a>>,
+    /// `sourceIPs`: the client first, then proxies.
     pub source_ips: Vec<Cow<'a, str>>,
+    /// `userAgent`.
     pub user_agent: Option<Cow<'a, str>>,
+    /// `objectRef` (all parts missing for non-resource requests).
     pub object_ref: ObjectRef<'a>,
+    /// `responseStatus`.
     pub response_status: ResponseStatus<'a>,
+    /// `requestObject` (levels Request and RequestResponse), parsed on first use.
     pub request_object: LazyJson<'a>,
+    /// `responseObject` (level RequestResponse), parsed on first use.
     pub response_object: LazyJson<'a>,
-    /// `annotations` in document order (`authorization.k8s.io/decision`, …).
-    pub annotations: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// `annotations` (`authorization.k8s.io/decision`, …), parsed on first use.
+    pub annotations: Annotations<'a>,
+    /// `requestReceivedTimestamp` (v1beta1: `timestamp` or `metadata.creationTimestamp`).
     pub request_received_timestamp: Option<Cow<'a, str>>,
+    /// `stageTimestamp`.
     pub stage_timestamp: Option<Cow<'a, str>>,
     /// The export's own timestamp (CloudWatch, Cloud Logging, Azure), the fallback event time.
     pub export_timestamp: Option<Cow<'a, str>>,
@@ -270,11 +371,7 @@ impl<'a> AuditEvent<'a> {
             response_status: self.response_status.into_owned(),
             request_object: self.request_object.into_owned(),
             response_object: self.response_object.into_owned(),
-            annotations: self
-                .annotations
-                .into_iter()
-                .map(|(k, v)| (owned(k), owned(v)))
-                .collect(),
+            annotations: self.annotations.into_owned(),
             request_received_timestamp: self.request_received_timestamp.map(owned),
             stage_timestamp: self.stage_timestamp.map(owned),
             export_timestamp: self.export_timestamp.map(owned),
@@ -300,10 +397,7 @@ impl<'a> AuditEvent<'a> {
 
     /// The value of annotation `key`.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_ref())
+        self.annotations.get(key)
     }
 
     /// `object`: the request object if present, else the response object.
@@ -317,8 +411,32 @@ impl<'a> AuditEvent<'a> {
 
     /// `pod.spec`: the pod template inside `object` whatever the workload kind (Pod, Deployment,
     /// ReplicaSet, StatefulSet, DaemonSet, Job, ReplicationController, CronJob). The kind comes
-    /// from the object, else from `objectRef.resource`.
+    /// from the object, else from `objectRef.resource`. Events whose `objectRef` names another
+    /// resource or a subresource (`pods/status`, `deployments/scale`) have none.
     pub fn pod_spec(&self) -> Option<&serde_json::Value> {
+        // Most events with objects are not about workloads (leases, configmaps, status
+        // patches): decide from objectRef before parsing anything. `ephemeralcontainers` updates
+        // carry the whole Pod (debug containers are containers too).
+        if let Some(resource) = self.object_ref.resource.as_deref() {
+            let workload = matches!(
+                resource,
+                "pods"
+                    | "deployments"
+                    | "replicasets"
+                    | "statefulsets"
+                    | "daemonsets"
+                    | "jobs"
+                    | "cronjobs"
+                    | "replicationcontrollers"
+            );
+            let whole_object = match self.object_ref.subresource.as_deref() {
+                None | Some("ephemeralcontainers") => true,
+                Some(_) => false,
+            };
+            if !workload || !whole_object {
+                return None;
+            }
+        }
         let object = self.object()?;
         let kind = object.get("kind").and_then(|k| k.as_str());
         let workload = match kind {
@@ -384,6 +502,7 @@ impl<'a> AuditEvent<'a> {
         self.annotations_json.get_or_init(|| {
             serde_json::Value::Object(
                 self.annotations
+                    .pairs()
                     .iter()
                     .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
                     .collect(),

@@ -7,9 +7,10 @@
 //! events, Azure records) are deserialised one by one so one bad element is counted and
 //! skipped without losing its neighbours.
 
-use super::de::{Pairs, S, StrList, cow};
+use super::de::{S, StrList, cow};
 use super::{
-    AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo, time,
+    Annotations, AuditEvent, LazyJson, ObjectRef, RawJson, ResponseStatus, SourceFormat, UserInfo,
+    time,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -21,11 +22,16 @@ use std::io::BufRead;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputFormat {
+    /// Recognise every shape, document by document.
     #[default]
     Auto,
+    /// kube-apiserver's own log file or webhook batches.
     Native,
+    /// CloudWatch Logs exports of EKS clusters.
     Eks,
+    /// Cloud Logging entries of GKE clusters.
     Gke,
+    /// Azure Monitor records of AKS clusters.
     Aks,
 }
 
@@ -122,7 +128,12 @@ pub enum ParseError {
     #[error("JSON nested deeper than the parser's recursion limit")]
     TooDeep,
     #[error("document of {size} bytes exceeds the limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// Bytes seen (at least the limit plus one).
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     #[error("unknown audit apiVersion {0:?}")]
     UnknownVersion(String),
     #[error("unknown kind {0:?} (expected Event or EventList)")]
@@ -214,8 +225,30 @@ pub fn parse_reader<R: BufRead>(
     parse_reader_limited(reader, format, DEFAULT_MAX_DOCUMENT_BYTES, stats, sink)
 }
 
-/// [`parse_reader`] with an explicit per-document size limit.
+/// [`parse_reader`] with an explicit per-document size limit. A gzipped stream (Firehose
+/// objects, rotated `.gz` logs) is inflated on the fly.
 pub fn parse_reader_limited<R: BufRead>(
+    mut reader: R,
+    format: InputFormat,
+    max_document_bytes: usize,
+    stats: &mut ParseStats,
+    sink: &mut dyn FnMut(&AuditEvent<'_>),
+) -> std::io::Result<()> {
+    let gzipped = loop {
+        match reader.fill_buf() {
+            Ok(head) => break head.starts_with(&[0x1f, 0x8b]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    if gzipped {
+        let inflated = std::io::BufReader::new(flate2::bufread::MultiGzDecoder::new(reader));
+        return split_stream(inflated, format, max_document_bytes, stats, sink);
+    }
+    split_stream(reader, format, max_document_bytes, stats, sink)
+}
+
+fn split_stream<R: BufRead>(
     mut reader: R,
     format: InputFormat,
     max_document_bytes: usize,
@@ -425,14 +458,12 @@ impl Splitter {
                                 continue;
                             }
                         }
-                        b'\n' => {
-                            if self.newline_ends_document(&data[start..i]) {
-                                let doc = &data[start..i];
-                                let doc = doc.strip_suffix(b"\r").unwrap_or(doc);
-                                self.emit(doc, out);
-                                i += 1;
-                                continue;
-                            }
+                        b'\n' if self.newline_ends_document(&data[start..i]) => {
+                            let doc = &data[start..i];
+                            let doc = doc.strip_suffix(b"\r").unwrap_or(doc);
+                            self.emit(doc, out);
+                            i += 1;
+                            continue;
                         }
                         _ => {}
                     }
@@ -451,13 +482,12 @@ impl Splitter {
         if self.pretty {
             return false;
         }
-        let first_line: &[u8] = if self.buf.is_empty() {
-            before_in_chunk
-        } else {
-            &self.buf
-        };
-        let trimmed = first_line.trim_ascii();
-        if !self.overflow && (trimmed == b"{" || trimmed == b"[") {
+        // The first line is what was buffered from earlier chunks plus this chunk's part.
+        let (kept, here) = (self.buf.trim_ascii(), before_in_chunk.trim_ascii());
+        let lone_bracket = |t: &[u8]| t == b"{" || t == b"[";
+        let first_line_is_bracket =
+            (kept.is_empty() && lone_bracket(here)) || (here.is_empty() && lone_bracket(kept));
+        if !self.overflow && first_line_is_bracket {
             self.pretty = true;
             false
         } else {
@@ -528,15 +558,23 @@ fn document(
     }
     let bytes = bytes.trim_ascii();
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let inflated = gunzip(bytes)?;
+        return document(&inflated, ctx, stats, sink, depth + 1);
+    }
     match bytes.first() {
         Some(b'{') => {
+            // One UTF-8 check of the whole document (vectorised) is cheaper than serde_json's
+            // check of every borrowed string.
+            let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
             let doc: Doc<'_> =
-                serde_json::from_slice(bytes).map_err(|e| ParseError::from_json(e, bytes))?;
+                serde_json::from_str(text).map_err(|e| ParseError::from_json(e, bytes))?;
             object(doc, bytes, ctx, stats, sink, depth)
         }
         Some(b'[') => {
+            let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
             let items: Vec<&RawValue> =
-                serde_json::from_slice(bytes).map_err(|e| ParseError::from_json(e, bytes))?;
+                serde_json::from_str(text).map_err(|e| ParseError::from_json(e, bytes))?;
             for item in items {
                 let r = document(item.get().as_bytes(), ctx, stats, sink, depth + 1);
                 count_element(stats, r);
@@ -602,7 +640,7 @@ struct Doc<'a> {
     #[serde(borrow, rename = "responseObject")]
     response_object: Option<&'a RawValue>,
     #[serde(borrow)]
-    annotations: Option<Pairs<'a>>,
+    annotations: Option<&'a RawValue>,
     #[serde(borrow, rename = "requestReceivedTimestamp")]
     request_received_timestamp: Option<S<'a>>,
     #[serde(borrow, rename = "stageTimestamp")]
@@ -618,6 +656,13 @@ struct Doc<'a> {
     /// Panther's log type on events it re-exports.
     #[serde(borrow)]
     p_log_type: Option<S<'a>>,
+    /// Panther's event time: the export's timestamp of a re-exported event.
+    #[serde(borrow)]
+    p_event_time: Option<S<'a>>,
+    /// A CloudWatch Logs subscription as AWS Lambda receives it: `{"awslogs": {"data":
+    /// "<base64 of the gzipped payload>"}}`.
+    #[serde(borrow)]
+    awslogs: Option<AwsLogs<'a>>,
 
     // CloudWatch Logs
     #[serde(borrow, rename = "messageType")]
@@ -675,6 +720,17 @@ struct Doc<'a> {
     #[serde(borrow, rename = "correlationId")]
     correlation_id: Option<S<'a>>,
 
+    // The legacy `AzureDiagnostics` table (Log Analytics exports): `Category` and the event as
+    // the string column `log_s`.
+    #[serde(borrow, rename = "Category")]
+    diag_category: Option<S<'a>>,
+    #[serde(borrow)]
+    log_s: Option<&'a RawValue>,
+    #[serde(borrow, rename = "ResourceId")]
+    diag_resource_id: Option<S<'a>>,
+    #[serde(borrow, rename = "TimeGenerated")]
+    time_generated: Option<S<'a>>,
+
     // AKSAudit / AKSAuditAdmin table rows (PascalCase columns).
     #[serde(borrow, rename = "Type")]
     table_type: Option<&'a RawValue>,
@@ -682,6 +738,33 @@ struct Doc<'a> {
     table_verb: Option<&'a RawValue>,
     #[serde(borrow, rename = "AuditId")]
     table_audit_id: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct AwsLogs<'a> {
+    #[serde(borrow)]
+    data: Option<S<'a>>,
+}
+
+/// Decompressed wrappers are bounded: a gzip bomb is counted, never inflated without end.
+const MAX_INFLATED_BYTES: u64 = 64 << 20;
+
+/// Inflates a gzip member (CloudWatch subscription payloads as Lambda and Firehose deliver
+/// them) up to [`MAX_INFLATED_BYTES`].
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, ParseError> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(bytes).take(MAX_INFLATED_BYTES + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| ParseError::Malformed(format!("gzip: {e}")))?;
+    if out.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(ParseError::TooLarge {
+            size: out.len(),
+            limit: MAX_INFLATED_BYTES as usize,
+        });
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -772,6 +855,46 @@ pub(crate) fn present(raw: Option<&RawValue>) -> Option<&RawValue> {
     raw.filter(|r| r.get() != "null")
 }
 
+/// serde_json's recursion limit: a raw subtree nested deeper could never be read by a rule.
+const MAX_JSON_DEPTH: usize = 127;
+
+/// Raw subtrees are skipped by the parser without its recursion limit; check them here (a
+/// bracket count first, so ordinary objects cost one memchr pass).
+pub(crate) fn check_depth(raw: Option<&RawValue>) -> Result<(), ParseError> {
+    let Some(raw) = raw else {
+        return Ok(());
+    };
+    let bytes = raw.get().as_bytes();
+    if memchr::memchr2_iter(b'{', b'[', bytes).count() <= MAX_JSON_DEPTH {
+        return Ok(());
+    }
+    let (mut depth, mut in_str, mut escape) = (0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            if escape {
+                escape = false;
+            } else if b == b'\\' {
+                escape = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(ParseError::TooDeep);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Lowercases a verb only when it has uppercase letters (never for kube-apiserver's own).
 pub(crate) fn lower(c: Cow<'_, str>) -> Cow<'_, str> {
     if c.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -835,6 +958,13 @@ fn object(
             count_element(stats, r);
         }
         return Ok(());
+    }
+    if let Some(data) = doc.awslogs.as_ref().and_then(|a| a.data.as_ref()) {
+        use base64::Engine as _;
+        let compressed = base64::engine::general_purpose::STANDARD
+            .decode(data.0.as_bytes())
+            .map_err(|e| ParseError::InvalidEvent(format!("awslogs.data: {e}")))?;
+        return document(&compressed, ctx, stats, sink, depth + 1);
     }
     // CloudWatch Logs subscription payload, or an events list of log records.
     if doc.message_type.is_some() || doc.log_events.is_some() {
@@ -911,9 +1041,44 @@ fn object(
             .ok_or_else(|| ParseError::InvalidEvent("AKS record without properties.log".into()))?;
         return document(log.as_bytes(), &inner, stats, sink, depth + 1);
     }
+    if let Some(log) = present(doc.log_s) {
+        if let Some(category) = &doc.diag_category
+            && !category.0.eq_ignore_ascii_case("kube-audit")
+            && !category.0.eq_ignore_ascii_case("kube-audit-admin")
+        {
+            return Err(ParseError::NotKubernetes(format!(
+                "AzureDiagnostics category {:?}",
+                category.0
+            )));
+        }
+        let text: S<'_> = serde_json::from_str(log.get())
+            .map_err(|_| ParseError::InvalidEvent("log_s is not a string".into()))?;
+        let cluster = doc
+            .diag_resource_id
+            .as_ref()
+            .or(doc.resource_id.as_ref())
+            .and_then(|r| super::cloud::azure_cluster(&r.0));
+        let inner = Ctx {
+            label: Some(SourceFormat::Aks),
+            cluster: cluster.map(Cow::Borrowed).or_else(|| ctx.cluster.clone()),
+            export_ts: cow(doc.time_generated).or_else(|| ctx.export_ts.clone()),
+            ..ctx.clone()
+        };
+        return document(text.0.as_bytes(), &inner, stats, sink, depth + 1);
+    }
     if doc.table_type.is_some() || doc.table_verb.is_some() || doc.table_audit_id.is_some() {
         drop(doc);
         return super::cloud::aks_table_row(bytes, ctx, stats, sink);
+    }
+    if let Some(category) = &doc.category
+        && !category.0.eq_ignore_ascii_case("Administrative")
+    {
+        // AKS diagnostics of other categories (kube-apiserver, guard, cluster-autoscaler…)
+        // and Activity records of other categories share exports with the audit records.
+        return Err(ParseError::NotKubernetes(format!(
+            "Azure record of category {:?}",
+            category.0
+        )));
     }
     if let Some(op) = &doc.operation_name {
         let activity = super::cloud::AzureActivity {
@@ -1058,6 +1223,9 @@ struct V1beta1Meta<'a> {
 
 fn native_event<'a>(doc: Doc<'a>, ctx: &Ctx<'a>) -> Result<AuditEvent<'a>, ParseError> {
     check_version(doc.api_version.as_ref())?;
+    check_depth(doc.request_object)?;
+    check_depth(doc.response_object)?;
+    check_depth(doc.user.as_ref().and_then(|u| u.extra))?;
     let format = ctx.native_label(doc.p_log_type.as_ref().map(|s| s.0.as_ref()));
     // v1beta1: `timestamp` and `metadata.creationTimestamp` predate requestReceivedTimestamp.
     let mut received = cow(doc.request_received_timestamp);
@@ -1089,9 +1257,10 @@ fn native_event<'a>(doc: Doc<'a>, ctx: &Ctx<'a>) -> Result<AuditEvent<'a>, Parse
         response_status: response_status(doc.response_status),
         request_object: LazyJson::new(present(doc.request_object).map(RawJson::Borrowed)),
         response_object: LazyJson::new(present(doc.response_object).map(RawJson::Borrowed)),
-        annotations: doc.annotations.map(|a| a.0).unwrap_or_default(),
+        annotations: Annotations::new(present(doc.annotations).map(RawJson::Borrowed)),
         request_received_timestamp: received,
         stage_timestamp: cow(doc.stage_timestamp),
+        export_timestamp: cow(doc.p_event_time),
         ..AuditEvent::default()
     })
 }

@@ -55,6 +55,10 @@ pub enum AuditField {
     /// holds that path's value in each container that has it; with a leading index
     /// (`pod.containers[0].image`) the one element's value.
     PodContainers(JsonPath),
+    /// `pod.image_repositories`: a [`Val::List`] of each container's image without tag and
+    /// digest (`docker.io/library/nginx:1.25@sha256:…` → `docker.io/library/nginx`), so rarity
+    /// rules learn repositories rather than every new tag.
+    PodImageRepositories,
     /// `annotations` (the whole map) or `annotations["key"]`.
     Annotations(JsonPath),
     RequestReceivedTimestamp,
@@ -74,7 +78,8 @@ impersonatedUser.uid, impersonatedUser.groups, sourceIPs, userAgent, objectRef.r
 objectRef.subresource, objectRef.namespace, objectRef.name, objectRef.uid, objectRef.apiGroup, \
 objectRef.apiVersion, objectRef.resourceVersion, responseStatus.code, responseStatus.status, \
 responseStatus.reason, responseStatus.message, requestObject.<path>, responseObject.<path>, \
-object.<path>, pod.spec.<path>, pod.containers, pod.<path below pod.spec>, annotations[\"<key>\"], \
+object.<path>, pod.spec.<path>, pod.containers, pod.image_repositories, \
+pod.<path below pod.spec>, annotations[\"<key>\"], \
 requestReceivedTimestamp, stageTimestamp, source.format, cluster";
 
 /// Splits `root.rest` / `root[...]` / `root`; returns the JSON path after `root` when `path`
@@ -135,17 +140,17 @@ impl EventSchema for AuditSchema {
             "stageTimestamp" => Some(F::StageTimestamp),
             "source.format" => Some(F::SourceFormat),
             "cluster" => Some(F::Cluster),
+            "pod.image_repositories" => Some(F::PodImageRepositories),
             _ => None,
         };
         if let Some(f) = simple {
             return Ok(f);
         }
-        if let Some(rest) = path.strip_prefix("sourceIPs") {
-            if let Ok(p) = JsonPath::parse(rest)
-                && let [Step::Index(i)] = p.steps()
-            {
-                return Ok(F::SourceIp(*i));
-            }
+        if let Some(rest) = path.strip_prefix("sourceIPs")
+            && let Ok(p) = JsonPath::parse(rest)
+            && let [Step::Index(i)] = p.steps()
+        {
+            return Ok(F::SourceIp(*i));
         }
         type Ctor = fn(JsonPath) -> AuditField;
         let json_roots: [(&str, Ctor); 7] = [
@@ -275,6 +280,17 @@ impl<'e> Event for AuditEvent<'e> {
             F::Object(p) => json_at(self.object(), p),
             F::PodSpec(p) => json_at(self.pod_spec(), p),
             F::PodContainers(p) => self.containers_field(p),
+            F::PodImageRepositories => {
+                if self.pod_spec().is_none() {
+                    return Val::Missing;
+                }
+                Val::List(
+                    self.pod_containers()
+                        .filter_map(|c| c.get("image").and_then(|i| i.as_str()))
+                        .map(|i| Val::Str(image_repository(i)))
+                        .collect(),
+                )
+            }
             F::Annotations(p) => match p.steps().first() {
                 None if self.annotations.is_empty() => Val::Missing,
                 None => Val::Json(self.annotations_json()),
@@ -353,4 +369,43 @@ fn lookup_steps<'a>(steps: &[Step], root: &'a serde_json::Value) -> Option<&'a s
         };
     }
     Some(node)
+}
+
+/// An image reference without its digest and tag; a registry port (`host:5000/app`) is kept.
+pub(crate) fn image_repository(image: &str) -> &str {
+    let image = image.split_once('@').map_or(image, |(name, _)| name);
+    let last_slash = image.rfind('/').map_or(0, |p| p + 1);
+    match image[last_slash..].rfind(':') {
+        Some(colon) => &image[..last_slash + colon],
+        None => image,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::image_repository;
+
+    #[test]
+    fn image_repositories_drop_tag_and_digest_but_keep_ports() {
+        for (image, repo) in [
+            ("nginx", "nginx"),
+            ("nginx:1.25", "nginx"),
+            (
+                "docker.io/library/nginx:1.25@sha256:0123abcd",
+                "docker.io/library/nginx",
+            ),
+            (
+                "registry.example.com:5000/team/app",
+                "registry.example.com:5000/team/app",
+            ),
+            (
+                "registry.example.com:5000/team/app:v2",
+                "registry.example.com:5000/team/app",
+            ),
+            ("ghcr.io/org/tool@sha256:ffff", "ghcr.io/org/tool"),
+            ("", ""),
+        ] {
+            assert_eq!(image_repository(image), repo, "{image}");
+        }
+    }
 }

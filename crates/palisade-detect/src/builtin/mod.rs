@@ -52,7 +52,10 @@ mod tests {
         on_disk.sort();
         let mut listed: Vec<String> = AUDIT_FILES.iter().map(|(n, _)| n.to_string()).collect();
         listed.sort();
-        assert_eq!(on_disk, listed, "a YAML file under src/builtin/audit is not embedded");
+        assert_eq!(
+            on_disk, listed,
+            "a YAML file under src/builtin/audit is not embedded"
+        );
     }
 
     #[test]

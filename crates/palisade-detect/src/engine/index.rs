@@ -8,6 +8,65 @@
 
 use crate::event::Event;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A small multiplicative hasher (the Fx construction) for the engine's hot maps: keys are
+/// short index values and integer tuples chosen by rule authors and the engine, not by an
+/// attacker who could aim for collisions in a map that grows (each map here is bounded).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// A HashMap with [`FxHasher`].
+pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// A fixed-size bitset over rule positions.
 type Bits = Vec<u64>;
@@ -15,7 +74,7 @@ type Bits = Vec<u64>;
 #[derive(Debug, Clone)]
 struct DimIndex {
     /// Value → id (1-based; 0 is "any other value").
-    ids: HashMap<Box<str>, u32>,
+    ids: FxHashMap<Box<str>, u32>,
     /// Per id: the rules admitting that value (the wildcard rules included).
     admits: Vec<Bits>,
 }
@@ -41,7 +100,7 @@ impl RuleIndex {
         let words = n_rules.div_ceil(64);
         let mut dims = Vec::with_capacity(n_dims);
         for d in 0..n_dims {
-            let mut ids: HashMap<Box<str>, u32> = HashMap::new();
+            let mut ids: FxHashMap<Box<str>, u32> = FxHashMap::default();
             let mut wildcard: Bits = vec![0; words];
             for (r, dims_of_rule) in rules.iter().enumerate() {
                 match dims_of_rule.get(d).and_then(|v| v.as_ref()) {
@@ -108,7 +167,7 @@ impl RuleIndex {
         out.clear();
         let words = self.n_rules.div_ceil(64);
         for w in 0..words {
-            let mut word = if w + 1 == words && self.n_rules % 64 != 0 {
+            let mut word = if w + 1 == words && !self.n_rules.is_multiple_of(64) {
                 (1u64 << (self.n_rules % 64)) - 1
             } else {
                 u64::MAX

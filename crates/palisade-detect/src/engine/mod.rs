@@ -6,6 +6,10 @@
 
 pub(crate) mod index;
 pub(crate) mod state;
+#[cfg(test)]
+pub(crate) mod test_schema;
+#[cfg(test)]
+mod tests;
 
 use crate::event::{Event, EventSchema};
 use crate::rule::condition::FieldRef;
@@ -178,7 +182,7 @@ pub enum StateFileError {
 pub struct Engine<S: EventSchema> {
     rules: Arc<RuleSet<S>>,
     config: EngineConfig,
-    cache: HashMap<u64, Box<[u32]>>,
+    cache: index::FxHashMap<u64, Box<[u32]>>,
     ids: Vec<u32>,
     scratch: Vec<u32>,
     state: StateStore,
@@ -200,7 +204,7 @@ impl<S: EventSchema> Engine<S> {
         Engine {
             rules,
             config,
-            cache: HashMap::new(),
+            cache: index::FxHashMap::default(),
             ids: Vec::new(),
             scratch: Vec::new(),
             state,

@@ -23,6 +23,8 @@ pub(crate) struct Named {
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// Deepest condition nesting accepted (macros included).
 const MAX_DEPTH: usize = 64;
+/// Most condition nodes per rule after macro expansion.
+const MAX_NODES: usize = 100_000;
 
 const FIELD_OPS: &[&str] = &[
     "eq", "ne", "in", "not_in", "prefix", "suffix", "contains", "glob", "regex", "exists", "gt",
@@ -35,6 +37,9 @@ pub(crate) struct CondCompiler<'a, S> {
     lists: &'a HashMap<String, Named>,
     macros: &'a HashMap<String, Named>,
     stack: Vec<String>,
+    depth: usize,
+    /// Nodes compiled for the current rule (macros expand inline: bounded against blow-up).
+    nodes: usize,
     _schema: PhantomData<S>,
 }
 
@@ -47,8 +52,15 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
             lists,
             macros,
             stack: Vec::new(),
+            depth: 0,
+            nodes: 0,
             _schema: PhantomData,
         }
+    }
+
+    /// Starts the node budget of a new rule.
+    pub(crate) fn start_rule(&mut self) {
+        self.nodes = 0;
     }
 
     /// Compiles a field path: event fields through the schema; inside `where`, relative JSON
@@ -81,9 +93,30 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
         at: &str,
         in_where: bool,
     ) -> Result<Node<S::Field>, String> {
-        if self.stack.len() > MAX_DEPTH || at.len() > 4096 {
-            return Err(format!("{at}: condition nested too deeply"));
+        if self.depth >= MAX_DEPTH {
+            let short: String = at.chars().take(120).collect();
+            return Err(format!(
+                "{short}…: condition nested more than {MAX_DEPTH} levels deep"
+            ));
         }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(format!(
+                "{at}: condition has more than {MAX_NODES} nodes once macros are expanded"
+            ));
+        }
+        self.depth += 1;
+        let result = self.node_inner(value, at, in_where);
+        self.depth -= 1;
+        result
+    }
+
+    fn node_inner(
+        &mut self,
+        value: &Value,
+        at: &str,
+        in_where: bool,
+    ) -> Result<Node<S::Field>, String> {
         let map = match value {
             Value::Object(map) => map,
             other => {

@@ -6,6 +6,8 @@ pub(crate) mod compile;
 pub(crate) mod condition;
 pub(crate) mod raw;
 pub(crate) mod template;
+#[cfg(test)]
+mod tests;
 
 use crate::engine::ContextFields;
 use crate::engine::index::RuleIndex;
@@ -242,8 +244,14 @@ impl<S: EventSchema> RuleSet<S> {
                         .as_object()
                         .map(|m| m.keys().map(String::as_str).collect())
                         .unwrap_or_default();
-                    let raw: RawRule = serde_json::from_value(value.clone())
-                        .map_err(|e| err(Some(&id), e.to_string()))?;
+                    let raw: RawRule = serde_json::from_value(value.clone()).map_err(|e| {
+                        let mut error = err(Some(&id), e.to_string());
+                        if let Some((line, column)) = precise_location(src, line) {
+                            error.line = Some(line);
+                            error.message = format!("{} (column {column})", error.message);
+                        }
+                        error
+                    })?;
                     if raw.append == Some(true) {
                         if let Some(k) = keys
                             .iter()
@@ -307,7 +315,14 @@ impl<S: EventSchema> RuleSet<S> {
                 continue;
             }
             let (meta, rule) = compile_rule::<S>(&mut compiler, entry).map_err(|message| {
-                RuleError::new(&entry.source, Some(entry.line), Some(id), message)
+                // Conditions are compiled from generic values; find the line of the part that
+                // failed (`condition` or the n-th exception) by reading the file again.
+                let line = sources
+                    .iter()
+                    .find(|s| s.name == entry.source)
+                    .and_then(|s| part_line(s, id, &message))
+                    .unwrap_or(entry.line);
+                RuleError::new(&entry.source, Some(line), Some(id), message)
             })?;
             metas.push(meta);
             compiled.push(rule);
@@ -389,14 +404,89 @@ fn parse_docs(src: &RuleSource) -> Result<Vec<RawDoc>, RuleError> {
     {
         return Ok(Vec::new());
     }
-    let docs: Vec<Option<RawDoc>> = serde_saphyr::from_multiple(&src.text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let first = first.strip_prefix("error: ").unwrap_or(first).trim();
-        RuleError::new(&src.name, line, None, first.to_string())
-    })?;
+    // YAML 1.2 booleans only: `n`, `on`, `yes` stay strings (field names, list values).
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let docs: Vec<Option<RawDoc>> = serde_saphyr::from_multiple_with_options(&src.text, options)
+        .map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            let first = first.strip_prefix("error: ").unwrap_or(first).trim();
+            // `line N column M: message` repeats the location the error carries.
+            let message = match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+                Some((_, rest)) => rest,
+                None => first,
+            };
+            let message = match e.location() {
+                Some(l) => format!("{message} (column {})", l.column()),
+                None => message.to_string(),
+            };
+            RuleError::new(&src.name, line, None, message)
+        })?;
     Ok(docs.into_iter().flatten().collect())
+}
+
+/// Where in the file a rule's shape error is: the rule was read as a generic value (to learn its id
+/// first), so on error the file is read again strictly, which locates the offending key. Only a
+/// location inside the rule (at or after its first line) is trusted.
+fn precise_location(src: &RuleSource, rule_line: u64) -> Option<(u64, u64)> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct StrictDoc {
+        #[serde(default)]
+        lists: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        macros: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        rules: Vec<RawRule>,
+    }
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let error =
+        serde_saphyr::from_multiple_with_options::<Option<StrictDoc>>(&src.text, options).err()?;
+    let location = error.location()?;
+    (location.line() >= rule_line).then(|| (location.line(), location.column()))
+}
+
+/// The line where the `condition` or the failing exception of rule `id` starts in `src`, for
+/// errors whose message starts with `condition` or `exceptions[N]`.
+fn part_line(src: &RuleSource, id: &str, message: &str) -> Option<u64> {
+    use serde::de::IgnoredAny;
+    use serde_saphyr::Spanned;
+    #[derive(serde::Deserialize)]
+    struct LooseDoc {
+        #[serde(default)]
+        rules: Vec<LooseRule>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LooseRule {
+        id: Option<String>,
+        condition: Option<Spanned<IgnoredAny>>,
+        #[serde(default)]
+        exceptions: Vec<Spanned<IgnoredAny>>,
+    }
+    let exception = message
+        .strip_prefix("exceptions[")
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(n, _)| n.parse::<usize>().ok());
+    if exception.is_none() && !message.starts_with("condition") {
+        return None;
+    }
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let docs: Vec<Option<LooseDoc>> =
+        serde_saphyr::from_multiple_with_options(&src.text, options).ok()?;
+    let rule = docs
+        .into_iter()
+        .flatten()
+        .flat_map(|d| d.rules)
+        .rfind(|r| r.id.as_deref() == Some(id))?;
+    match exception {
+        Some(n) => rule.exceptions.get(n).map(|e| e.referenced.line()),
+        None => rule.condition.map(|c| c.referenced.line()),
+    }
 }
 
 fn compile_rule<S: EventSchema>(
@@ -465,6 +555,7 @@ fn compile_rule<S: EventSchema>(
         }
     }
 
+    compiler.start_rule();
     let condition = match &raw.condition {
         Some(c) => compiler.node(c, "condition", false)?,
         None => Node::True,
