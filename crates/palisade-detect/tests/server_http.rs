@@ -104,6 +104,7 @@ impl Running {
 }
 
 async fn start(options: ServeOptions) -> Running {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rules = Arc::new(palisade_detect::builtin::audit_rules().unwrap());
     let output = Shared::default();
     let server = AuditServer::bind(
