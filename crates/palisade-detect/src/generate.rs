@@ -97,7 +97,15 @@ const NAMESPACES: &[&str] = &[
     "ci",
 ];
 const APPS: &[&str] = &[
-    "web", "api", "cart", "checkout", "worker", "redis", "postgres", "prometheus", "grafana",
+    "web",
+    "api",
+    "cart",
+    "checkout",
+    "worker",
+    "redis",
+    "postgres",
+    "prometheus",
+    "grafana",
 ];
 const CONTROLLERS: &[&str] = &[
     "replicaset-controller",
@@ -306,7 +314,10 @@ impl AuditGenerator {
                 r#""responseStatus":{{"metadata":{{}},"status":"Failure","reason":"{status}","code":{code}}},"#
             );
         } else {
-            let _ = write!(out, r#""responseStatus":{{"metadata":{{}},"code":{code}}},"#);
+            let _ = write!(
+                out,
+                r#""responseStatus":{{"metadata":{{}},"code":{code}}},"#
+            );
         }
         let received = self.time - (self.rng.below(3_000_000) as i64 + 200_000);
         out.extend_from_slice(br#""requestReceivedTimestamp":""#);
@@ -381,7 +392,10 @@ impl AuditGenerator {
         };
         let name = format!("{}-{:x}", self.rng.pick(APPS), self.rng.below(0xfffff));
         let (uri, name) = match verb {
-            "get" => (format!("{prefix}/namespaces/{ns}/{resource}/{name}"), Some(name)),
+            "get" => (
+                format!("{prefix}/namespaces/{ns}/{resource}/{name}"),
+                Some(name),
+            ),
             "list" => (
                 format!("{prefix}/namespaces/{ns}/{resource}?limit=500&resourceVersion=0"),
                 None,
@@ -723,9 +737,18 @@ impl AuditGenerator {
                 } else {
                     ""
                 };
-                self.pod_spec(out, "docker.io/library/busybox:1.36", r#""privileged":true"#, volumes);
+                self.pod_spec(
+                    out,
+                    "docker.io/library/busybox:1.36",
+                    r#""privileged":true"#,
+                    volumes,
+                );
                 out.extend_from_slice(b"},");
-                self.tail(out, 201, "RBAC: allowed by ClusterRoleBinding \\\"developers\\\"");
+                self.tail(
+                    out,
+                    201,
+                    "RBAC: allowed by ClusterRoleBinding \\\"developers\\\"",
+                );
             }
             2 => {
                 let binding = format!("admin-{:x}", self.rng.below(0xffff));
@@ -753,7 +776,11 @@ impl AuditGenerator {
                     out,
                     r#""requestObject":{{"kind":"ClusterRoleBinding","apiVersion":"rbac.authorization.k8s.io/v1","metadata":{{"name":"{binding}"}},"roleRef":{{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"}},"subjects":[{{"kind":"ServiceAccount","name":"default","namespace":"{ns}"}}]}},"#
                 );
-                self.tail(out, 201, "RBAC: allowed by ClusterRoleBinding \\\"cluster-admin\\\"");
+                self.tail(
+                    out,
+                    201,
+                    "RBAC: allowed by ClusterRoleBinding \\\"cluster-admin\\\"",
+                );
             }
             3 => {
                 let pod = format!("{}-{:x}", self.rng.pick(APPS), self.rng.below(0xfffff));
@@ -789,7 +816,11 @@ impl AuditGenerator {
                     "curl/8.5.0",
                 );
                 Self::object_ref(out, "secrets", None, None, "", "v1", None);
-                self.tail(out, 200, "RBAC: allowed by ClusterRoleBinding \\\"too-broad\\\"");
+                self.tail(
+                    out,
+                    200,
+                    "RBAC: allowed by ClusterRoleBinding \\\"too-broad\\\"",
+                );
             }
             5 => {
                 self.head(
@@ -836,14 +867,26 @@ impl AuditGenerator {
                     "203.0.113.7",
                     kubectl,
                 );
-                Self::object_ref(out, "deployments", Some(ns), Some(&name), "apps", "v1", None);
+                Self::object_ref(
+                    out,
+                    "deployments",
+                    Some(ns),
+                    Some(&name),
+                    "apps",
+                    "v1",
+                    None,
+                );
                 let _ = write!(
                     out,
                     r#""requestObject":{{"kind":"Deployment","apiVersion":"apps/v1","metadata":{{"name":"{name}","namespace":"{ns}"}},"spec":{{"replicas":3,"selector":{{"matchLabels":{{"app":"{name}"}}}},"template":{{"metadata":{{"labels":{{"app":"{name}"}}}},"spec":"#
                 );
                 self.pod_spec(out, "docker.io/minerboy/xmrig:6.21.0", "", "");
                 out.extend_from_slice(b"}}},");
-                self.tail(out, 201, "RBAC: allowed by ClusterRoleBinding \\\"developers\\\"");
+                self.tail(
+                    out,
+                    201,
+                    "RBAC: allowed by ClusterRoleBinding \\\"developers\\\"",
+                );
             }
         }
     }
@@ -888,7 +931,9 @@ mod tests {
             let time = v["stageTimestamp"].as_str().unwrap().to_string();
             assert!(time >= last_time, "{time} < {last_time}");
             last_time = time;
-            *levels.entry(v["level"].as_str().unwrap().into()).or_default() += 1;
+            *levels
+                .entry(v["level"].as_str().unwrap().into())
+                .or_default() += 1;
             sizes.push(line.len());
         }
         sizes.sort_unstable();
@@ -927,6 +972,9 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         let mut out = Vec::new();
         AuditGenerator::timestamp(&mut out, 1_768_464_000_123_456_789);
-        assert_eq!(String::from_utf8(out).unwrap(), "2026-01-15T08:00:00.123456Z");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2026-01-15T08:00:00.123456Z"
+        );
     }
 }

@@ -195,7 +195,15 @@ impl Detector {
         } = self;
         let mut counters = (0u64, 0u64);
         let mut sink = |event: &AuditEvent<'_>| {
-            judge(rules, engine, aggregator, matches, &mut counters, event, out);
+            judge(
+                rules,
+                engine,
+                aggregator,
+                matches,
+                &mut counters,
+                event,
+                out,
+            );
         };
         // Errors are counted in `parse` by the parser; nothing more to do with them here.
         let _: Result<(), ParseError> = parse_document(bytes, format, parse, &mut sink);
@@ -225,7 +233,15 @@ impl Detector {
         let mut counters = (0u64, 0u64);
         let mut out = Vec::new();
         let mut sink = |event: &AuditEvent<'_>| {
-            judge(rules, engine, aggregator, matches, &mut counters, event, &mut out);
+            judge(
+                rules,
+                engine,
+                aggregator,
+                matches,
+                &mut counters,
+                event,
+                &mut out,
+            );
             if !out.is_empty() {
                 count_into(alerts, &out);
                 on_alerts(&mut out);

@@ -171,8 +171,10 @@ fn privileged_pod(id: &str, name: &str) -> Value {
 }
 
 fn list(items: Vec<Value>) -> Vec<u8> {
-    serde_json::to_vec(&json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1",
-        "metadata": {}, "items": items}))
+    serde_json::to_vec(
+        &json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1",
+        "metadata": {}, "items": items}),
+    )
     .unwrap()
 }
 
@@ -191,23 +193,42 @@ async fn hostile_bodies_are_counted_and_the_rest_is_processed() {
         ..ServeOptions::default()
     })
     .await;
-    let health = server.client.get(server.url("/healthz")).send().await.unwrap();
+    let health = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    let ready = server.client.get(server.url("/readyz")).send().await.unwrap();
+    let ready = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
 
     // Malformed JSON, invalid UTF-8, nesting far beyond the parser's limit, and an unknown
     // apiVersion: each acknowledged (the API server must not retry them) and counted.
-    assert_eq!(server.post(&b"{\"kind\":\"EventList\",\"items\":[{"[..]).await, 200);
     assert_eq!(
         server
-            .post(b"{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"verb\":\"get\xff\xfe\"}".to_vec())
+            .post(&b"{\"kind\":\"EventList\",\"items\":[{"[..])
+            .await,
+        200
+    );
+    assert_eq!(
+        server
+            .post(
+                b"{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"verb\":\"get\xff\xfe\"}"
+                    .to_vec()
+            )
             .await,
         200
     );
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     assert_eq!(server.post(deep).await, 200);
-    let unknown_version = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v9", "items": []});
+    let unknown_version =
+        json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v9", "items": []});
     assert_eq!(server.post(unknown_version.to_string()).await, 200);
     // Over the body limit: 413, counted as a drop.
     assert_eq!(server.post(vec![b' '; 2 << 20]).await, 413);
@@ -224,7 +245,12 @@ async fn hostile_bodies_are_counted_and_the_rest_is_processed() {
     let errors = family(&text, "palisade_detect_parse_errors_total");
     let total_errors: f64 = errors.values().sum();
     assert!(total_errors >= 5.0, "{errors:?}\n{text}");
-    for kind in ["malformed_json", "invalid_utf8", "too_deep", "unknown_version"] {
+    for kind in [
+        "malformed_json",
+        "invalid_utf8",
+        "too_deep",
+        "unknown_version",
+    ] {
         assert!(
             errors.contains_key(&format!("kind=\"{kind}\"")),
             "no {kind} in {errors:?}"
@@ -276,11 +302,17 @@ async fn full_queue_spools_and_drains_in_order_and_restart_resumes() {
     let server = start(options()).await;
     server.server_ingest.set_paused(true);
     for i in 0..10 {
-        let body = list(vec![privileged_pod(&format!("id-{i}"), &format!("pod-{i:02}"))]);
+        let body = list(vec![privileged_pod(
+            &format!("id-{i}"),
+            &format!("pod-{i:02}"),
+        )]);
         assert_eq!(server.post(body).await, 200);
     }
     let text = server.metrics().await;
-    assert_eq!(sample(&text, "palisade_detect_queue_batches", ""), Some(2.0));
+    assert_eq!(
+        sample(&text, "palisade_detect_queue_batches", ""),
+        Some(2.0)
+    );
     assert_eq!(
         sample(&text, "palisade_detect_batches_spooled_total", ""),
         Some(8.0)
@@ -316,7 +348,12 @@ async fn full_queue_spools_and_drains_in_order_and_restart_resumes() {
     let (_, output) = server.stop().await;
     let names: Vec<String> = rule_alerts(&output.alerts(), "K8S_PrivilegedContainer")
         .iter()
-        .map(|a| a["orchestrator.resource.name"].as_str().unwrap().to_string())
+        .map(|a| {
+            a["orchestrator.resource.name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let expected: Vec<String> = (0..=10).map(|i| format!("pod-{i:02}")).collect();
     assert_eq!(names, expected, "alerts out of arrival order");
@@ -326,19 +363,32 @@ async fn full_queue_spools_and_drains_in_order_and_restart_resumes() {
     let server = start(options()).await;
     server.server_ingest.set_paused(true);
     for i in 20..25 {
-        let body = list(vec![privileged_pod(&format!("id-{i}"), &format!("pod-{i}"))]);
+        let body = list(vec![privileged_pod(
+            &format!("id-{i}"),
+            &format!("pod-{i}"),
+        )]);
         assert_eq!(server.post(body).await, 200);
     }
     let (report, _) = server.stop().await;
-    assert!(report.spooled_at_exit + report.batches_processed >= 2, "{report:?}");
+    assert!(
+        report.spooled_at_exit + report.batches_processed >= 2,
+        "{report:?}"
+    );
     let leftover = spool_files(&spool_dir);
     let server = start(options()).await;
-    let text = server.wait_processed(5.0 - report.batches_processed as f64).await;
+    let text = server
+        .wait_processed(5.0 - report.batches_processed as f64)
+        .await;
     assert_eq!(sample(&text, "palisade_detect_spool_bytes", ""), Some(0.0));
     let (_, output) = server.stop().await;
     let mut names: Vec<String> = rule_alerts(&output.alerts(), "K8S_PrivilegedContainer")
         .iter()
-        .map(|a| a["orchestrator.resource.name"].as_str().unwrap().to_string())
+        .map(|a| {
+            a["orchestrator.resource.name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     names.sort();
     assert!(leftover > 0);

@@ -353,9 +353,11 @@ fn audit(args: &AuditArgs, show_progress: bool) -> Result<u8> {
             None => Box::new(file),
         };
         detector
-            .process_reader(BufReader::with_capacity(1 << 20, reader), format, &mut |a| {
-                output.take(a)
-            })
+            .process_reader(
+                BufReader::with_capacity(1 << 20, reader),
+                format,
+                &mut |a| output.take(a),
+            )
             .with_context(|| format!("reading {}", path.display()))?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -475,12 +477,7 @@ fn alert_table(alerts: &[DetectAlert]) -> String {
         "Message",
     ]);
     for a in sorted {
-        let mitre: Vec<&str> = a
-            .alert
-            .techniques
-            .iter()
-            .map(|t| t.id.as_str())
-            .collect();
+        let mitre: Vec<&str> = a.alert.techniques.iter().map(|t| t.id.as_str()).collect();
         table.add_row(vec![
             a.alert.severity.to_string(),
             a.rule_id.clone(),
@@ -613,8 +610,7 @@ fn serving_tls(args: &ServeArgs) -> Result<TlsSetup> {
             args.dns_names.clone()
         };
         let generated = SelfSigned::generate(&names, 365)?;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for (file, text) in [
             ("ca.crt", &generated.ca_pem),
             ("tls.crt", &generated.cert_pem),
@@ -777,7 +773,8 @@ fn webhook_config(args: &WebhookConfigArgs) -> Result<u8> {
             if !stdout.is_empty() {
                 stdout.push_str("---\n");
             }
-            stdout.push_str("# kube-apiserver --audit-policy-file: what is logged, at which level\n");
+            stdout
+                .push_str("# kube-apiserver --audit-policy-file: what is logged, at which level\n");
             stdout.push_str(SAMPLE_AUDIT_POLICY);
         }
     }
@@ -1023,7 +1020,11 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
     let body_bytes: usize = bodies.iter().map(bytes_body::Body::len).sum::<usize>() / bodies.len();
     let client = bench_client(ca.as_deref())?;
     let scheme = if ca.is_some() { "https" } else { "http" };
-    let host = if ca.is_some() { "localhost" } else { "127.0.0.1" };
+    let host = if ca.is_some() {
+        "localhost"
+    } else {
+        "127.0.0.1"
+    };
     let url = format!("{scheme}://{host}:{}/audit", addr.port());
 
     // Warm-up: connections and the first allocations.
@@ -1151,9 +1152,18 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
         )
         .values()
         .sum::<f64>(),
-        get("palisade_detect_dropped_batches_total", "reason=\"queue_full\""),
-        get("palisade_detect_dropped_batches_total", "reason=\"spool_full\""),
-        get("palisade_detect_dropped_batches_total", "reason=\"too_large\""),
+        get(
+            "palisade_detect_dropped_batches_total",
+            "reason=\"queue_full\""
+        ),
+        get(
+            "palisade_detect_dropped_batches_total",
+            "reason=\"spool_full\""
+        ),
+        get(
+            "palisade_detect_dropped_batches_total",
+            "reason=\"too_large\""
+        ),
     );
     outln!(
         out,
@@ -1191,7 +1201,12 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
             evaluated
         );
     }
-    outln!(out, "{:<28} {}", "peak RSS (VmHWM)", mb(rss_bytes("VmHWM:")));
+    outln!(
+        out,
+        "{:<28} {}",
+        "peak RSS (VmHWM)",
+        mb(rss_bytes("VmHWM:"))
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
 }
@@ -1282,10 +1297,8 @@ mod tests {
         assert_eq!(rules[0]["resources"][0]["resources"][0], "secrets");
         assert_eq!(rules.last().unwrap()["level"], "Metadata");
         assert!(
-            rules
-                .iter()
-                .any(|r| r["level"] == "RequestResponse"
-                    && r.to_string().contains("clusterrolebindings"))
+            rules.iter().any(|r| r["level"] == "RequestResponse"
+                && r.to_string().contains("clusterrolebindings"))
         );
     }
 }

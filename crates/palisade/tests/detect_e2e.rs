@@ -237,11 +237,19 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
         child: Command::new(etcd)
             .args(["--name", "detect-e2e", "--data-dir"])
             .arg(d.join("etcd"))
-            .arg(format!("--listen-client-urls=http://127.0.0.1:{client_port}"))
-            .arg(format!("--advertise-client-urls=http://127.0.0.1:{client_port}"))
+            .arg(format!(
+                "--listen-client-urls=http://127.0.0.1:{client_port}"
+            ))
+            .arg(format!(
+                "--advertise-client-urls=http://127.0.0.1:{client_port}"
+            ))
             .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
-            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"))
-            .arg(format!("--initial-cluster=detect-e2e=http://127.0.0.1:{peer_port}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
+            ))
+            .arg(format!(
+                "--initial-cluster=detect-e2e=http://127.0.0.1:{peer_port}"
+            ))
             .arg("--unsafe-no-fsync")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("etcd.log")).unwrap())
@@ -277,13 +285,19 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
             .arg(format!("--secure-port={api_port}"))
             .arg("--insecure-port=0")
             .arg(format!("--cert-dir={}", kapi.display()))
-            .arg(format!("--token-auth-file={}", kapi.join("tokens.csv").display()))
+            .arg(format!(
+                "--token-auth-file={}",
+                kapi.join("tokens.csv").display()
+            ))
             .args([
                 "--authorization-mode=RBAC",
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--service-account-issuer=https://kubernetes.default.svc",
             ])
-            .arg(format!("--service-account-key-file={}", kapi.join("sa.key").display()))
+            .arg(format!(
+                "--service-account-key-file={}",
+                kapi.join("sa.key").display()
+            ))
             .arg(format!(
                 "--service-account-signing-key-file={}",
                 kapi.join("sa.key").display()
@@ -292,7 +306,10 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
                 "--allow-privileged=true",
                 "--disable-admission-plugins=ServiceAccount",
             ])
-            .arg(format!("--audit-policy-file={}", d.join("policy.yaml").display()))
+            .arg(format!(
+                "--audit-policy-file={}",
+                d.join("policy.yaml").display()
+            ))
             .arg(format!(
                 "--audit-webhook-config-file={}",
                 d.join("webhook.kubeconfig").display()
@@ -365,7 +382,11 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
                     .tls_danger_accept_invalid_certs(true)
                     .build()
                     .unwrap();
-                match client.get(format!("https://127.0.0.1:{port}/metrics")).send().await {
+                match client
+                    .get(format!("https://127.0.0.1:{port}/metrics"))
+                    .send()
+                    .await
+                {
                     Ok(r) => r.text().await.unwrap_or_default(),
                     Err(e) => e.to_string(),
                 }
@@ -399,8 +420,10 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
     std::thread::sleep(Duration::from_secs(2));
     let found = alerts(&alerts_path);
     assert!(
-        !found.iter().any(|a| a["rule.id"] == "K8S_PrivilegedContainer"
-            && a["orchestrator.resource.name"] == "benign-web"),
+        !found
+            .iter()
+            .any(|a| a["rule.id"] == "K8S_PrivilegedContainer"
+                && a["orchestrator.resource.name"] == "benign-web"),
         "privileged alert for the benign pod: {found:#?}"
     );
 
@@ -456,13 +479,18 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
         if let Some(status) = serve.child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "detect serve did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "detect serve did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(exit.success(), "{exit}");
     let serve_log: Vec<String> = stderr_rx.try_iter().collect();
     assert!(
-        serve_log.iter().any(|l| l.contains("palisade detect: stopped")),
+        serve_log
+            .iter()
+            .any(|l| l.contains("palisade detect: stopped")),
         "{serve_log:?}"
     );
     drop(etcd);

@@ -78,8 +78,10 @@ impl Histogram {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos
-            .fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(
+            d.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
     }
 
     pub fn count(&self) -> u64 {
@@ -515,9 +517,7 @@ mod tests {
         let mut stats = DetectorStats::default();
         stats.events = 7;
         stats.parse_errors.insert("syntax".into(), 2);
-        stats
-            .alerts
-            .insert(("K8S_X".into(), "high".into()), 3);
+        stats.alerts.insert(("K8S_X".into(), "high".into()), 3);
         m.publish_worker(0, stats, 1, Duration::from_millis(5));
         let text = m.render(&IngestGauges {
             queue_batches: 2,
@@ -551,17 +551,26 @@ mod tests {
             ),
             Some(2.0)
         );
-        assert_eq!(sample(&text, "palisade_detect_queue_batches", ""), Some(2.0));
         assert_eq!(
-            sample(&text, "palisade_detect_parse_errors_total", "kind=\"syntax\""),
+            sample(&text, "palisade_detect_queue_batches", ""),
             Some(2.0)
         );
         assert_eq!(
-            family(&text, "palisade_detect_alerts_total")
-                .get("rule=\"K8S_X\",severity=\"high\""),
+            sample(
+                &text,
+                "palisade_detect_parse_errors_total",
+                "kind=\"syntax\""
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            family(&text, "palisade_detect_alerts_total").get("rule=\"K8S_X\",severity=\"high\""),
             Some(&3.0)
         );
-        assert_eq!(sample(&text, "palisade_detect_events_received_total", ""), Some(7.0));
+        assert_eq!(
+            sample(&text, "palisade_detect_events_received_total", ""),
+            Some(7.0)
+        );
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -218,7 +218,10 @@ mod tests {
     fn rfc5424_framing() {
         let m = rfc5424("node-1", 42, Severity::High, "CEF:0|Palisade|x\n");
         assert!(m.starts_with("<107>1 "), "{m}");
-        assert!(m.ends_with(" node-1 palisade 42 detect - CEF:0|Palisade|x"), "{m}");
+        assert!(
+            m.ends_with(" node-1 palisade 42 detect - CEF:0|Palisade|x"),
+            "{m}"
+        );
         assert!(rfc5424("h", 1, Severity::Informational, "m").starts_with("<110>1 "));
         assert!(Syslog::connect("http://x:1").is_err());
     }
@@ -232,7 +235,10 @@ mod tests {
         udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let n = udp.recv(&mut buf).unwrap();
         let got = std::str::from_utf8(&buf[..n]).unwrap();
-        assert!(got.starts_with("<106>1 ") && got.ends_with("CEF:0|a"), "{got}");
+        assert!(
+            got.starts_with("<106>1 ") && got.ends_with("CEF:0|a"),
+            "{got}"
+        );
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut s = Syslog::connect(&format!("tcp://{}", listener.local_addr().unwrap())).unwrap();

@@ -219,7 +219,8 @@ impl Ingest {
                 self.metrics.record_drop(DropReason::SpoolCorrupt, 0);
             }
             // Bytes are attributed to the last report (exact per frame is not known).
-            self.metrics.record_drop_bytes(DropReason::SpoolCorrupt, skipped);
+            self.metrics
+                .record_drop_bytes(DropReason::SpoolCorrupt, skipped);
             state.corrupt_reported = torn;
         }
         match popped {
@@ -296,10 +297,7 @@ impl Ingest {
             spool_bytes: state.spool.as_ref().map_or(0, Spool::bytes),
             spool_segments: state.spool.as_ref().map_or(0, Spool::segments),
             spool_max_bytes: self.spool_max_bytes,
-            oldest_wait_seconds: state
-                .queue
-                .front()
-                .map_or(0.0, |b| b.age().as_secs_f64()),
+            oldest_wait_seconds: state.queue.front().map_or(0.0, |b| b.age().as_secs_f64()),
         }
     }
 
@@ -460,7 +458,10 @@ mod tests {
             pusher.push(b"x".to_vec()).unwrap();
         });
         let started = Instant::now();
-        assert!(matches!(ingest.next(Duration::from_secs(5)), Next::Batch(_)));
+        assert!(matches!(
+            ingest.next(Duration::from_secs(5)),
+            Next::Batch(_)
+        ));
         assert!(started.elapsed() < Duration::from_secs(4));
         t.join().unwrap();
     }

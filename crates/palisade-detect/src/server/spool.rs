@@ -231,7 +231,11 @@ impl Spool {
                 return Ok(None);
             };
             let (front_seq, front_bytes) = (front.seq, front.bytes);
-            if self.reader.as_ref().is_none_or(|(seq, _)| *seq != front_seq) {
+            if self
+                .reader
+                .as_ref()
+                .is_none_or(|(seq, _)| *seq != front_seq)
+            {
                 let file = File::open(&front.path).map_err(io_err(&front.path))?;
                 self.reader = Some((front_seq, BufReader::with_capacity(1 << 16, file)));
                 self.consumed = 0;
@@ -329,7 +333,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::open(dir.path(), limits(1 << 20, 64)).unwrap();
         for i in 0..20u32 {
-            spool.append(format!("batch-{i:03}-{}", "x".repeat(40)).as_bytes()).unwrap();
+            spool
+                .append(format!("batch-{i:03}-{}", "x".repeat(40)).as_bytes())
+                .unwrap();
         }
         assert!(spool.segments() >= 10, "{}", spool.segments());
         assert!(!spool.is_empty());
