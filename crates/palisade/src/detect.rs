@@ -27,7 +27,7 @@ pub enum DetectCommand {
     Audit(AuditArgs),
     /// Run the audit webhook backend kube-apiserver posts its events to
     /// (POST /audit, /healthz, /readyz, /metrics).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the kubeconfig for kube-apiserver's --audit-webhook-config-file and a sample audit
     /// policy for --audit-policy-file.
     WebhookConfig(WebhookConfigArgs),
@@ -261,7 +261,7 @@ pub fn cmd_detect(command: DetectCommand, show_progress: bool) -> Result<u8> {
         DetectCommand::Audit(args) => audit(&args, show_progress),
         DetectCommand::Serve(args) => {
             let rt = crate::runtime()?;
-            rt.block_on(serve(args))
+            rt.block_on(serve(*args))
         }
         DetectCommand::WebhookConfig(args) => webhook_config(&args),
         DetectCommand::Rules(args) => rules(&args),

@@ -514,8 +514,10 @@ mod tests {
         m.record_drop(DropReason::SpoolFull, 100);
         m.record_ack(Duration::from_micros(300));
         m.record_ack(Duration::from_millis(3));
-        let mut stats = DetectorStats::default();
-        stats.events = 7;
+        let mut stats = DetectorStats {
+            events: 7,
+            ..DetectorStats::default()
+        };
         stats.parse_errors.insert("syntax".into(), 2);
         stats.alerts.insert(("K8S_X".into(), "high".into()), 3);
         m.publish_worker(0, stats, 1, Duration::from_millis(5));
