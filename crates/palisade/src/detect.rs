@@ -223,6 +223,10 @@ pub struct BenchDetectArgs {
     /// Serve HTTPS (generated certificate) instead of plain HTTP on loopback.
     #[arg(long)]
     pub tls: bool,
+    /// Total batches per second over all clients (open loop, fixed schedule); 0: each client
+    /// posts again as soon as it has its answer (saturation).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u32,
     /// Generator seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -985,6 +989,10 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
         ServeOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             spool_dir: Some(dir.join("spool")),
+            spool: palisade_detect::server::spool::SpoolLimits {
+                max_bytes: 256 << 20,
+                ..Default::default()
+            },
             detector: DetectorConfig::default(),
             ..ServeOptions::default()
         },
@@ -1034,7 +1042,12 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
     let started = Instant::now();
     let deadline = started + args.duration;
     let mut tasks = tokio::task::JoinSet::new();
-    for c in 0..args.clients.max(1) {
+    let clients = args.clients.max(1);
+    // Open loop: each client sends on its own fixed schedule; latency counts from the
+    // scheduled time, so a slow answer is not hidden by a later send.
+    let interval = (args.rate > 0)
+        .then(|| Duration::from_secs_f64(clients as f64 / f64::from(args.rate)));
+    for c in 0..clients {
         let client = client.clone();
         let url = url.clone();
         let bodies = Arc::clone(&bodies);
@@ -1042,10 +1055,23 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             let mut i = c * 31;
+            let mut n = 0u32;
+            let offset = interval.map(|iv| iv.mul_f64(c as f64 / clients as f64));
             while Instant::now() < deadline {
                 let body = bodies[i % bodies.len()].to_vec();
                 i += 1;
-                let sent = Instant::now();
+                let sent = match (interval, offset) {
+                    (Some(iv), Some(offset)) => {
+                        let at = started + offset + iv * n;
+                        n += 1;
+                        if at >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep_until(at.into()).await;
+                        at
+                    }
+                    _ => Instant::now(),
+                };
                 match client
                     .post(&url)
                     .header("content-type", "application/json")
@@ -1106,12 +1132,17 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
     let mut out = String::new();
     outln!(
         out,
-        "\ndetect serve over {} on loopback: {} clients posting EventLists of {} events (~{:.0} KB) for {:.0}s, closed loop, keep-alive",
+        "\ndetect serve over {} on loopback: {} clients posting EventLists of {} events (~{:.0} KB) for {:.0}s, {}, keep-alive",
         scheme.to_uppercase(),
         args.clients,
         args.batch,
         body_bytes as f64 / 1024.0,
-        args.duration.as_secs_f64()
+        args.duration.as_secs_f64(),
+        if args.rate > 0 {
+            format!("open loop at {} batches/s", args.rate)
+        } else {
+            "closed loop (saturation)".to_string()
+        }
     );
     outln!(
         out,
@@ -1151,7 +1182,8 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
             "palisade_detect_dropped_batches_total"
         )
         .values()
-        .sum::<f64>(),
+        .map(|v| *v as u64)
+        .sum::<u64>(),
         get(
             "palisade_detect_dropped_batches_total",
             "reason=\"queue_full\""
@@ -1171,13 +1203,15 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
         "detection",
         palisade_detect::server::metrics::family(&text_metrics, "palisade_detect_alerts_total")
             .values()
-            .sum::<f64>(),
+            .map(|v| *v as u64)
+            .sum::<u64>(),
         palisade_detect::server::metrics::family(
             &text_metrics,
             "palisade_detect_parse_errors_total"
         )
         .values()
-        .sum::<f64>(),
+        .map(|v| *v as u64)
+        .sum::<u64>(),
         report.batches_processed
     );
     outln!(out, "RSS over time (this process: server + clients):");
