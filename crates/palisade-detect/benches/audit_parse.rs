@@ -272,6 +272,19 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    // A webhook batch as kube-apiserver sends it.
+    let batch = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{}]}}"#,
+        simple[..100].join(",")
+    );
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("webhook EventList of 100 events", |b| {
+        b.iter(|| {
+            parse_document(batch.as_bytes(), InputFormat::Auto, &mut stats, &mut |e| {
+                sink_count += black_box(e.time_nanos()) as u64 & 1;
+            })
+        })
+    });
     // A JSON-lines stream: 90% metadata events, 10% pod creates.
     let mut stream = String::new();
     for n in 0..1000 {

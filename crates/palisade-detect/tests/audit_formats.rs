@@ -158,11 +158,14 @@ fn azure_expect(rec: &Value) -> Option<Seen> {
     })
 }
 
+/// The labelled Panther events, read in place: `PALISADE_SHARED` (the shared data directory)
+/// or `../shared` beside the repository.
 fn panther_file(name: &str) -> PathBuf {
-    let mut p = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    p.push("../../../shared/data/audit/panther");
-    p.push(name);
-    p
+    std::env::var_os("PALISADE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("data/audit/panther")
+        .join(name)
 }
 
 fn panther_rows(name: &str) -> Vec<Value> {

@@ -136,6 +136,9 @@ fn one_bad_log_event_does_not_lose_the_rest_of_a_cloudwatch_payload() {
         {"id": "1", "timestamp": 1, "message": event("a").to_string()},
         {"id": "2", "timestamp": 2, "message": "{\"kind\":\"Event\",\"verb\":"},
         {"id": "3", "timestamp": 3},
+        42,
+        ["not", "a", "record"],
+        {"id": "3b", "timestamp": "yesterday", "message": 7},
         {"id": "4", "timestamp": 4, "message": json!({"apiVersion": "audit.k8s.io/v2", "kind": "Event"}).to_string()},
         {"id": "5", "timestamp": 5, "message": event("b").to_string()}
     ]});
@@ -149,7 +152,7 @@ fn one_bad_log_event_does_not_lose_the_rest_of_a_cloudwatch_payload() {
             stats.invalid_event,
             stats.unknown_version
         ),
-        (3, 1, 1, 1)
+        (6, 1, 4, 1)
     );
 }
 
@@ -283,6 +286,7 @@ fn annotations_of_the_wrong_shape_read_as_none_or_as_text() {
         (json!({"a": 5}), Some("5")),
         (json!({"a": true}), Some("true")),
         (json!({"a": {"nested": 1}}), None),
+        (json!({"n": {"nested": [1]}, "a": "kept"}), Some("kept")),
         (json!({"a": null}), None),
     ] {
         let mut e = event("x");
@@ -300,4 +304,30 @@ fn annotations_of_the_wrong_shape_read_as_none_or_as_text() {
         .expect("the event itself is fine");
         assert_eq!(got, [want.map(str::to_string)], "{annotations}");
     }
+}
+
+#[test]
+fn event_list_items_of_other_kinds_or_versions_are_counted_on_the_fast_path_too() {
+    // Every item deserialises, so the list is read in one pass; the checks still apply per item.
+    let list = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},{{"kind":"Pod","apiVersion":"v1"}},{{"kind":"Event","apiVersion":"audit.k8s.io/v9","verb":"get"}},{}]}}"#,
+        event("1"),
+        event("2")
+    );
+    let (ids, stats, r) = doc(list.as_bytes());
+    r.expect("the list itself is usable");
+    assert_eq!(ids, ["1", "2"]);
+    assert_eq!(
+        (stats.errors, stats.unknown_kind, stats.unknown_version),
+        (2, 1, 1)
+    );
+    // A list of another audit version is refused as a whole.
+    let list = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v2","items":[{}]}}"#,
+        event("3")
+    );
+    let (ids, stats, r) = doc(list.as_bytes());
+    assert_eq!(r.expect_err("v2").kind(), "unknown_version");
+    assert!(ids.is_empty());
+    assert_eq!(stats.unknown_version, 1);
 }

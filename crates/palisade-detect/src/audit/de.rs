@@ -80,8 +80,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Pairs<'a>, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(2).min(16));
                 while let Some((k, v)) = map.next_entry::<S<'a>, Option<StrOrScalar<'a>>>()? {
-                    if let Some(v) = v {
-                        out.push((k.0, v.0));
+                    if let Some(StrOrScalar(Some(v))) = v {
+                        out.push((k.0, v));
                     }
                 }
                 Ok(Pairs(out))
@@ -91,8 +91,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
     }
 }
 
-/// A string, or a number/boolean rendered as text.
-pub(crate) struct StrOrScalar<'a>(pub Cow<'a, str>);
+/// A string, or a number/boolean rendered as text; `None` for a nested object or array (skipped
+/// so one odd value does not cost the other annotations).
+pub(crate) struct StrOrScalar<'a>(pub Option<Cow<'a, str>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for StrOrScalar<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -103,25 +104,40 @@ impl<'de: 'a, 'a> Deserialize<'de> for StrOrScalar<'a> {
                 f.write_str("a string, number or boolean")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(StrOrScalar(Cow::Borrowed(v)))
+                Ok(StrOrScalar(Some(Cow::Borrowed(v))))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(StrOrScalar(Cow::Owned(v.to_owned())))
+                Ok(StrOrScalar(Some(Cow::Owned(v.to_owned()))))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(StrOrScalar(Cow::Owned(v)))
+                Ok(StrOrScalar(Some(Cow::Owned(v))))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(StrOrScalar(Cow::Borrowed(if v { "true" } else { "false" })))
+                Ok(StrOrScalar(Some(Cow::Borrowed(if v {
+                    "true"
+                } else {
+                    "false"
+                }))))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(StrOrScalar(Cow::Owned(v.to_string())))
+                Ok(StrOrScalar(Some(Cow::Owned(v.to_string()))))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(StrOrScalar(Cow::Owned(v.to_string())))
+                Ok(StrOrScalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(StrOrScalar(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(StrOrScalar(None))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(StrOrScalar(Cow::Owned(v.to_string())))
+                Ok(StrOrScalar(Some(Cow::Owned(v.to_string()))))
             }
         }
         d.deserialize_any(V(PhantomData))

@@ -154,6 +154,35 @@ fn open(path: &Path, at_end: bool) -> Option<Open> {
     })
 }
 
+/// Reads `cur` to its end, handing on complete lines; true if anything was read.
+fn drain(
+    cur: &mut Open,
+    chunk: &mut [u8],
+    lines: &mut Lines,
+    stats: &mut FollowStats,
+    stop: &AtomicBool,
+    on_line: &mut dyn FnMut(&[u8]),
+) -> std::io::Result<bool> {
+    let mut progressed = false;
+    loop {
+        let n = match cur.file.read(chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(progressed);
+        }
+        progressed = true;
+        cur.offset += n as u64;
+        stats.bytes += n as u64;
+        lines.push(&chunk[..n], stats, on_line);
+        if stop.load(Ordering::Relaxed) {
+            return Ok(progressed);
+        }
+    }
+}
+
 /// Follows `path` until `stop` is set, calling `on_line` for every complete line (without its
 /// newline). A missing file is waited for; a file that appears later is read from its start.
 pub fn follow(
@@ -178,23 +207,8 @@ pub fn follow(
     loop {
         let mut progressed = false;
         if let Some(cur) = current.as_mut() {
-            loop {
-                let n = match cur.file.read(&mut chunk) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(read_err(e)),
-                };
-                if n == 0 {
-                    break;
-                }
-                progressed = true;
-                cur.offset += n as u64;
-                stats.bytes += n as u64;
-                lines.push(&chunk[..n], &mut stats, on_line);
-                if stop.load(Ordering::Relaxed) {
-                    return Ok(stats);
-                }
-            }
+            progressed =
+                drain(cur, &mut chunk, &mut lines, &mut stats, stop, on_line).map_err(read_err)?;
         }
         if stop.load(Ordering::Relaxed) {
             return Ok(stats);
@@ -205,7 +219,9 @@ pub fn follow(
                 progressed |= current.is_some();
             }
             (Ok(meta), Some(cur)) if identity(&meta) != cur.id => {
-                // Rotated: the old file was drained above; a last unterminated line ends here.
+                // Rotated: what the writer added to the old file before it moved on is read
+                // first; a last unterminated line ends here.
+                drain(cur, &mut chunk, &mut lines, &mut stats, stop, on_line).map_err(read_err)?;
                 lines.flush(&mut stats, on_line);
                 stats.rotations += 1;
                 current = open(path, false);
@@ -322,6 +338,29 @@ mod tests {
         let stats = finish(stop, handle);
         assert_eq!(stats.rotations, 1);
         assert_eq!(stats.lines, 5);
+    }
+
+    #[test]
+    fn lines_written_to_the_old_file_just_before_rotation_are_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.log");
+        append(&path, "");
+        let (rx, stop, handle) = start(&path, false, 1024);
+        settle();
+        for round in 0..5 {
+            let old = dir.path().join(format!("audit.log.{round}"));
+            append(&path, &format!("r{round}-a\nr{round}-b\n"));
+            std::fs::rename(&path, &old).expect("rename");
+            append(&path, &format!("r{round}-c\n"));
+            settle();
+        }
+        let want: Vec<String> = (0..5)
+            .flat_map(|r| [format!("r{r}-a"), format!("r{r}-b"), format!("r{r}-c")])
+            .collect();
+        let want: Vec<&str> = want.iter().map(String::as_str).collect();
+        expect_lines(&rx, &want);
+        let stats = finish(stop, handle);
+        assert_eq!(stats.rotations, 5);
     }
 
     #[test]

@@ -3,7 +3,24 @@
 //! Native `audit.k8s.io` events, EKS (CloudWatch Logs) exports, GKE Cloud Logging `AuditLog`
 //! entries and AKS diagnostic records all become an [`AuditEvent`] whose fields carry the
 //! `audit.k8s.io/v1` names, so one rule reads every cloud the same way. Events borrow the input
-//! bytes: request and response objects stay raw JSON and are parsed only when a rule reads them.
+//! bytes: request and response objects and annotations stay raw JSON and are parsed only when a
+//! rule reads them.
+//!
+//! Shapes recognised per document ([`parse::parse_document`] with `InputFormat::Auto`):
+//! - `audit.k8s.io/v1` and `v1beta1` `Event` and `EventList` (log files, webhook batches), also
+//!   with Panther's `p_*` fields;
+//! - EKS: CloudWatch Logs subscription payloads (plain, gzipped, or Lambda's `awslogs.data`),
+//!   `aws logs filter-log-events`/`get-log-events` output, single log records (`message`), Logs
+//!   Insights rows (`@message`), S3 export-task lines (`<timestamp> <event>`);
+//! - GKE: Cloud Logging `LogEntry` with an `AuditLog` `protoPayload` (one entry, JSON lines, or the
+//!   array `gcloud logging read --format=json` prints);
+//! - AKS: `kube-audit`/`kube-audit-admin` diagnostic records (alone or in `{"records": [...]}`),
+//!   `AzureDiagnostics` rows (`log_s`), `AKSAudit`/`AKSAuditAdmin` table rows;
+//! - Azure Activity records and `AzureActivity` rows of Kubernetes operations on Arc-connected and
+//!   AKS clusters (operation level only: no user groups or objects);
+//! - a JSON array of any of these.
+//!
+//! Records of other services found in the same exports are counted as `not_kubernetes`.
 
 mod cloud;
 mod de;
@@ -133,8 +150,8 @@ impl<'a> LazyJson<'a> {
 
 /// `annotations`: kept raw and turned into pairs the first time one is read, since most events
 /// are judged without them and unescaping authorizer reasons is a good part of parsing an event.
-/// A map value that is a number or boolean is kept as its text; anything but a map reads as
-/// no annotations.
+/// A value that is a number or boolean is kept as its text, a nested object or array is
+/// skipped; anything but a map reads as no annotations.
 #[derive(Debug, Clone, Default)]
 pub struct Annotations<'a> {
     raw: Option<RawJson<'a>>,

@@ -567,6 +567,19 @@ fn document(
             // One UTF-8 check of the whole document (vectorised) is cheaper than serde_json's
             // check of every borrowed string.
             let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
+            // Webhook batches: read every item in the list's own pass. Should any item be
+            // malformed, the general path below reads items one by one and counts the bad one.
+            if memchr::memmem::find(&bytes[..bytes.len().min(256)], b"\"EventList\"").is_some()
+                && let Ok(list) = serde_json::from_str::<FastList<'_>>(text)
+                && list.kind.as_ref().is_some_and(|k| k.0 == "EventList")
+            {
+                check_version(list.api_version.as_ref())?;
+                for doc in list.items {
+                    let r = list_doc(doc, ctx, stats, sink);
+                    count_element(stats, r);
+                }
+                return Ok(());
+            }
             let doc: Doc<'_> =
                 serde_json::from_str(text).map_err(|e| ParseError::from_json(e, bytes))?;
             object(doc, bytes, ctx, stats, sink, depth)
@@ -670,9 +683,9 @@ struct Doc<'a> {
     #[serde(borrow, rename = "logGroup")]
     log_group: Option<S<'a>>,
     #[serde(borrow, rename = "logEvents")]
-    log_events: Option<Vec<&'a RawValue>>,
+    log_events: Option<Vec<LogEvent<'a>>>,
     #[serde(borrow)]
-    events: Option<Vec<&'a RawValue>>,
+    events: Option<Vec<LogEvent<'a>>>,
     #[serde(borrow)]
     message: Option<&'a RawValue>,
     #[serde(borrow, rename = "@message")]
@@ -1051,8 +1064,7 @@ fn object(
                 category.0
             )));
         }
-        let text: S<'_> = serde_json::from_str(log.get())
-            .map_err(|_| ParseError::InvalidEvent("log_s is not a string".into()))?;
+        let text = embedded_json(log, "log_s")?;
         let cluster = doc
             .diag_resource_id
             .as_ref()
@@ -1064,7 +1076,7 @@ fn object(
             export_ts: cow(doc.time_generated).or_else(|| ctx.export_ts.clone()),
             ..ctx.clone()
         };
-        return document(text.0.as_bytes(), &inner, stats, sink, depth + 1);
+        return document(text.as_bytes(), &inner, stats, sink, depth + 1);
     }
     if doc.table_type.is_some() || doc.table_verb.is_some() || doc.table_audit_id.is_some() {
         drop(doc);
@@ -1115,9 +1127,8 @@ fn object(
         if let Some(ms) = doc.timestamp.and_then(epoch_millis) {
             inner.export_nanos = Some(ms);
         }
-        let text: S<'_> = serde_json::from_str(message.get())
-            .map_err(|_| ParseError::InvalidEvent("log record message is not a string".into()))?;
-        return document(text.0.as_bytes(), &inner, stats, sink, depth + 1);
+        let text = embedded_json(message, "log record message")?;
+        return document(text.as_bytes(), &inner, stats, sink, depth + 1);
     }
     // A native Event.
     let looks_native = matches!(kind, Some("Event"))
@@ -1160,6 +1171,27 @@ fn list_item(
     }
     let doc: Doc<'_> =
         serde_json::from_str(item.get()).map_err(|e| ParseError::from_json(e, bytes))?;
+    list_doc(doc, ctx, stats, sink)
+}
+
+/// An EventList whose items all deserialise: the fast path for webhook batches.
+#[derive(Deserialize)]
+struct FastList<'a> {
+    #[serde(borrow, rename = "apiVersion")]
+    api_version: Option<S<'a>>,
+    #[serde(borrow)]
+    kind: Option<S<'a>>,
+    #[serde(borrow)]
+    items: Vec<Doc<'a>>,
+}
+
+/// One EventList item, deserialised.
+fn list_doc<'a>(
+    doc: Doc<'a>,
+    ctx: &Ctx<'a>,
+    stats: &mut ParseStats,
+    sink: &mut Sink<'_>,
+) -> Result<(), ParseError> {
     if let Some(k) = &doc.kind
         && k.0 != "Event"
     {
@@ -1170,36 +1202,151 @@ fn list_item(
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct LogRecord<'a> {
-    #[serde(borrow)]
-    message: Option<S<'a>>,
-    timestamp: Option<i64>,
-    #[serde(borrow, rename = "logStreamName")]
-    _log_stream_name: Option<S<'a>>,
+/// One CloudWatch log event, read in the payload's own pass (a second parse of every record
+/// rescanned each escaped event). Any value is accepted here so a record of the wrong shape is
+/// counted on its own instead of failing the whole payload.
+enum LogEvent<'a> {
+    Record {
+        message: Option<&'a RawValue>,
+        timestamp: Option<&'a RawValue>,
+    },
+    NotAnObject,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for LogEvent<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = LogEvent<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a log event")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let (mut message, mut timestamp) = (None, None);
+                while let Some(key) = map.next_key::<S<'a>>()? {
+                    match key.0.as_ref() {
+                        "message" => message = Some(map.next_value::<&'a RawValue>()?),
+                        "timestamp" => timestamp = Some(map.next_value::<&'a RawValue>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(LogEvent::Record { message, timestamp })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LogEvent::NotAnObject)
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(LogEvent::NotAnObject)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LogEvent::NotAnObject)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LogEvent::NotAnObject)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LogEvent::NotAnObject)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LogEvent::NotAnObject)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LogEvent::NotAnObject)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 fn log_record(
-    record: &RawValue,
+    record: LogEvent<'_>,
     ctx: &Ctx<'_>,
     stats: &mut ParseStats,
     sink: &mut Sink<'_>,
     depth: u8,
 ) -> Result<(), ParseError> {
-    let bytes = record.get().as_bytes();
-    let rec: LogRecord<'_> =
-        serde_json::from_str(record.get()).map_err(|e| ParseError::from_json(e, bytes))?;
-    let message = rec
-        .message
+    let LogEvent::Record { message, timestamp } = record else {
+        return Err(ParseError::InvalidEvent(
+            "log event is not an object".into(),
+        ));
+    };
+    let message = present(message)
         .ok_or_else(|| ParseError::InvalidEvent("log event without message".into()))?;
+    let message = embedded_json(message, "log event message")?;
     let inner = Ctx {
-        export_nanos: rec
-            .timestamp
-            .and_then(|ms| ms.checked_mul(1_000_000))
-            .or(ctx.export_nanos),
+        export_nanos: timestamp.and_then(epoch_millis).or(ctx.export_nanos),
         ..ctx.clone()
     };
-    document(message.0.as_bytes(), &inner, stats, sink, depth + 1)
+    document(message.as_bytes(), &inner, stats, sink, depth + 1)
+}
+
+/// The text of a JSON string holding a document (CloudWatch `message`, AKS `log_s`), unescaped
+/// in one pass: audit events carry a hundred escaped quotes each, and serde_json's general
+/// string path plus a copy out of its scratch buffer cost more than the event's own parse.
+pub(crate) fn embedded_json<'r>(raw: &'r RawValue, what: &str) -> Result<Cow<'r, str>, ParseError> {
+    let not_string = || ParseError::InvalidEvent(format!("{what} is not a string"));
+    let inner = raw
+        .get()
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or_else(not_string)?;
+    let bytes = inner.as_bytes();
+    let Some(first) = memchr::memchr(b'\\', bytes) else {
+        return Ok(Cow::Borrowed(inner));
+    };
+    let bad = || ParseError::InvalidEvent(format!("{what}: invalid escape"));
+    let mut out = String::with_capacity(inner.len());
+    let mut i = 0;
+    let mut next = Some(first);
+    while let Some(p) = next {
+        // `\\` is ASCII, so `i..i + p` ends on a character boundary.
+        out.push_str(inner.get(i..i + p).ok_or_else(bad)?);
+        let at = i + p;
+        let esc = *bytes.get(at + 1).ok_or_else(bad)?;
+        i = at + 2;
+        match esc {
+            b'"' => out.push('"'),
+            b'\\' => out.push('\\'),
+            b'/' => out.push('/'),
+            b'b' => out.push('\u{8}'),
+            b'f' => out.push('\u{c}'),
+            b'n' => out.push('\n'),
+            b'r' => out.push('\r'),
+            b't' => out.push('\t'),
+            b'u' => {
+                let hex4 = |from: usize| -> Option<u32> {
+                    let h = inner.get(from..from + 4)?;
+                    u32::from_str_radix(h, 16)
+                        .ok()
+                        .filter(|_| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                };
+                let hi = hex4(i).ok_or_else(bad)?;
+                i += 4;
+                let c = if (0xD800..0xDC00).contains(&hi) {
+                    if bytes.get(i..i + 2) != Some(b"\\u") {
+                        return Err(bad());
+                    }
+                    let lo = hex4(i + 2).ok_or_else(bad)?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err(bad());
+                    }
+                    i += 6;
+                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                } else {
+                    char::from_u32(hi)
+                };
+                out.push(c.ok_or_else(bad)?);
+            }
+            _ => return Err(bad()),
+        }
+        next = memchr::memchr(b'\\', bytes.get(i..).ok_or_else(bad)?);
+    }
+    out.push_str(inner.get(i..).ok_or_else(bad)?);
+    Ok(Cow::Owned(out))
 }
 
 fn epoch_millis(raw: &RawValue) -> Option<i64> {
@@ -1263,4 +1410,39 @@ fn native_event<'a>(doc: Doc<'a>, ctx: &Ctx<'a>) -> Result<AuditEvent<'a>, Parse
         export_timestamp: cow(doc.p_event_time),
         ..AuditEvent::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::embedded_json;
+    use serde_json::value::RawValue;
+
+    #[test]
+    fn embedded_json_unescapes_like_serde_json() {
+        for text in [
+            "",
+            "plain",
+            r#"{"kind":"Event","reason":"RBAC: allowed by \"x\""}"#,
+            "tab\t newline\n slash/ back\\ quote\" \u{8}\u{c}\r",
+            "unicode é ✓ 😀 \u{1F600} \u{7f}",
+        ] {
+            let encoded = serde_json::to_string(text).expect("encode");
+            let raw: Box<RawValue> = RawValue::from_string(encoded).expect("raw");
+            assert_eq!(embedded_json(&raw, "t").expect("decodes"), text);
+        }
+        // Escapes serde_json would write for control characters and surrogate pairs.
+        let raw: Box<RawValue> =
+            RawValue::from_string(r#""a\u0001b\ud83d\ude00c\u00e9""#.to_string()).expect("raw");
+        assert_eq!(embedded_json(&raw, "t").expect("decodes"), "a\u{1}b😀cé");
+        for bad in [
+            r#""\ud83d""#,
+            r#""\ud83dx""#,
+            r#""\ude00""#,
+            r#"5"#,
+            r#"{}"#,
+        ] {
+            let raw: Box<RawValue> = RawValue::from_string(bad.to_string()).expect("raw json");
+            assert!(embedded_json(&raw, "t").is_err(), "{bad}");
+        }
+    }
 }
