@@ -319,3 +319,114 @@ fn count_into(alerts: &mut BTreeMap<String, (Severity, u64)>, emitted: &[DetectA
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn privileged(id: &str, name: &str, time: &str) -> serde_json::Value {
+        json!({
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "RequestResponse",
+            "auditID": id, "stage": "ResponseComplete",
+            "requestURI": "/api/v1/namespaces/shop/pods", "verb": "create",
+            "user": {"username": "mallory@example.com", "groups": ["system:authenticated"]},
+            "sourceIPs": ["203.0.113.7"],
+            "objectRef": {"resource": "pods", "namespace": "shop", "name": name, "apiVersion": "v1"},
+            "responseStatus": {"metadata": {}, "code": 201},
+            "requestObject": {"kind": "Pod", "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"containers": [{"name": "c", "image": "busybox",
+                                         "securityContext": {"privileged": true}}]}},
+            "requestReceivedTimestamp": time, "stageTimestamp": time
+        })
+    }
+
+    fn rules() -> Arc<RuleSet<AuditSchema>> {
+        Arc::new(crate::builtin::audit_rules().unwrap())
+    }
+
+    #[test]
+    fn batch_with_bad_items_counts_errors_and_keeps_the_rest() {
+        let mut detector = Detector::new(rules(), DetectorConfig::default());
+        let batch = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [
+            privileged("a", "p1", "2026-01-15T08:00:00Z"),
+            {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "verb": 7},
+            privileged("b", "p2", "2026-01-15T08:00:01Z"),
+        ]});
+        let mut out = Vec::new();
+        detector.process_document(batch.to_string().as_bytes(), InputFormat::Auto, &mut out);
+        detector.process_document(b"{oops", InputFormat::Auto, &mut out);
+        let stats = detector.stats();
+        assert_eq!(stats.documents, 2);
+        assert_eq!(stats.events, 2);
+        assert_eq!(stats.events_evaluated, 2);
+        assert_eq!(stats.parse_error_total(), 2, "{:?}", stats.parse_errors);
+        assert!(stats.parse_errors.contains_key("malformed_json"));
+        // Immediate mode: one alert per resource at once.
+        let privileged: Vec<_> = out
+            .iter()
+            .filter(|a| a.rule_id == "K8S_PrivilegedContainer")
+            .collect();
+        assert_eq!(privileged.len(), 2);
+        assert!(stats.matches >= 2);
+        assert_eq!(
+            stats.alerts[&(
+                "K8S_PrivilegedContainer".to_string(),
+                privileged[0].alert.severity.as_str().to_string()
+            )],
+            2
+        );
+        assert_eq!(stats.alerts_total(), out.len() as u64);
+        assert_eq!(stats.alerts_at_least(Severity::Critical), 0);
+        assert_eq!(stats.alerts_at_least(Severity::Unknown), out.len() as u64);
+
+        let mut merged = stats.clone();
+        merged.merge(&stats);
+        assert_eq!(merged.events, 4);
+        assert_eq!(merged.parse_error_total(), 4);
+        assert_eq!(merged.alerts_total(), 2 * stats.alerts_total());
+    }
+
+    #[test]
+    fn windowed_reader_aggregates_until_finish() {
+        let mut detector = Detector::new(
+            rules(),
+            DetectorConfig {
+                mode: AggregationMode::Windowed,
+                window: Duration::from_secs(300),
+                ..DetectorConfig::default()
+            },
+        );
+        let text: String = ["08:00:00", "08:01:00", "08:02:00"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                privileged(&format!("e{i}"), "same", &format!("2026-01-15T{t}Z")).to_string() + "\n"
+            })
+            .collect();
+        let mut seen = Vec::new();
+        detector
+            .process_reader(text.as_bytes(), InputFormat::Native, &mut |a| {
+                seen.append(a);
+            })
+            .unwrap();
+        assert!(
+            seen.iter().all(|a| a.rule_id != "K8S_PrivilegedContainer"),
+            "windowed: nothing before the window closes"
+        );
+        // A tick before the window's end keeps it open; finish emits one alert, count 3.
+        let mut out = Vec::new();
+        // 2026-01-15T08:03:00Z: before the window (opened 08:00:00, 5 min) closes.
+        detector.tick(1_768_464_180_000_000_000, &mut out);
+        assert!(out.iter().all(|a| a.rule_id != "K8S_PrivilegedContainer"));
+        detector.finish(&mut out);
+        let alert = out
+            .iter()
+            .find(|a| a.rule_id == "K8S_PrivilegedContainer")
+            .unwrap();
+        assert_eq!(alert.count, 3);
+        assert_eq!(alert.event_ids, ["e0", "e1", "e2"]);
+        assert_eq!(detector.stats().events, 3);
+    }
+}
