@@ -1045,8 +1045,8 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
     let clients = args.clients.max(1);
     // Open loop: each client sends on its own fixed schedule; latency counts from the
     // scheduled time, so a slow answer is not hidden by a later send.
-    let interval = (args.rate > 0)
-        .then(|| Duration::from_secs_f64(clients as f64 / f64::from(args.rate)));
+    let interval =
+        (args.rate > 0).then(|| Duration::from_secs_f64(clients as f64 / f64::from(args.rate)));
     for c in 0..clients {
         let client = client.clone();
         let url = url.clone();
@@ -1165,6 +1165,13 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
     let get = |name: &str, labels: &str| sample(&text_metrics, name, labels).unwrap_or(0.0);
     outln!(
         out,
+        "{:<28} p50 {}  p99 {}  (histogram bucket bounds: body read + enqueue)",
+        "ack latency (server)",
+        server_quantile(&text_metrics, 0.50),
+        server_quantile(&text_metrics, 0.99)
+    );
+    outln!(
+        out,
         "{:<28} {:.0} events/s during the load ({} events evaluated in all)",
         "processed",
         processed_at_end_of_load as f64 / secs,
@@ -1243,6 +1250,33 @@ async fn bench_webhook(args: &BenchDetectArgs, rules: Arc<RuleSet<AuditSchema>>)
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
+}
+
+/// The upper bound of the acknowledgement histogram bucket holding quantile `q`.
+fn server_quantile(metrics: &str, q: f64) -> String {
+    let buckets = palisade_detect::server::metrics::family(
+        metrics,
+        "palisade_detect_ack_latency_seconds_bucket",
+    );
+    let mut bounds: Vec<(f64, f64)> = buckets
+        .iter()
+        .filter_map(|(labels, n)| {
+            let bound = labels.strip_prefix("le=\"")?.strip_suffix('"')?;
+            let bound = if bound == "+Inf" {
+                f64::INFINITY
+            } else {
+                bound.parse().ok()?
+            };
+            Some((bound, *n))
+        })
+        .collect();
+    bounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = bounds.last().map_or(0.0, |b| b.1);
+    match bounds.iter().find(|(_, n)| *n >= q * total) {
+        Some((bound, _)) if bound.is_finite() => format!("≤ {:.2} ms", bound * 1000.0),
+        Some(_) => "> 2.5 s".to_string(),
+        None => "?".to_string(),
+    }
 }
 
 /// Shared, cheaply cloned request bodies.

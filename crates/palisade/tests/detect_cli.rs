@@ -277,3 +277,110 @@ fn webhook_config_and_rules_listing() {
         assert!(!rule["techniques"].as_array().unwrap().is_empty());
     }
 }
+
+#[test]
+fn serve_writes_alerts_to_file_and_syslog_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("alerts.cef");
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = palisade()
+        .args([
+            "detect",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--format",
+            "cef",
+        ])
+        .arg("--output")
+        .arg(&output)
+        .arg("--syslog")
+        .arg(format!("udp://{}", syslog.local_addr().unwrap()))
+        .arg("--spool-dir")
+        .arg(dir.path().join("spool"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut port = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("palisade detect: listening on http://127.0.0.1:") {
+            port = rest.trim_end_matches("/audit").parse::<u16>().ok();
+            break;
+        }
+    }
+    let port = port.expect("listening line");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let batch = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [
+        benign_get("s-1"), privileged_pod("s-2", "from-webhook", "2026-01-15T08:00:00Z")]});
+    let body = batch.to_string();
+    // A raw HTTP/1.1 request: the test needs no HTTP client.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /audit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let mut buf = [0u8; 8192];
+    let n = syslog.recv(&mut buf).expect("a syslog message");
+    let message = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        message.starts_with('<') && message.contains(">1 "),
+        "{message}"
+    );
+    assert!(
+        message.contains(" palisade ") && message.contains("CEF:0|Palisade|Palisade|"),
+        "{message}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let file = loop {
+        let text = std::fs::read_to_string(&output).unwrap_or_default();
+        if text.contains("K8S_PrivilegedContainer") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert in {}",
+            output.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(file.lines().all(|l| l.starts_with("CEF:0|")), "{file}");
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("detect serve did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    let log: Vec<String> = rx.try_iter().collect();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("stopped (1 batches processed")),
+        "{log:?}"
+    );
+}
