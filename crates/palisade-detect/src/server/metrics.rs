@@ -28,10 +28,12 @@ pub enum DropReason {
     SpoolCorrupt,
     /// The server was stopping and the batch could be neither processed nor spooled.
     Shutdown,
+    /// Detection panicked on the batch (a bug); the worker carries on with the next one.
+    WorkerPanic,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::TooLarge,
         DropReason::ReadError,
         DropReason::QueueFull,
@@ -39,6 +41,7 @@ impl DropReason {
         DropReason::SpoolError,
         DropReason::SpoolCorrupt,
         DropReason::Shutdown,
+        DropReason::WorkerPanic,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +53,7 @@ impl DropReason {
             DropReason::SpoolError => "spool_error",
             DropReason::SpoolCorrupt => "spool_corrupt",
             DropReason::Shutdown => "shutdown",
+            DropReason::WorkerPanic => "worker_panic",
         }
     }
 

@@ -432,8 +432,21 @@ impl Worker {
             match self.ingest.next(wait) {
                 Next::Batch(batch) => {
                     lag = batch.age();
-                    self.detector
-                        .process_document(&batch.bytes, self.format, &mut alerts);
+                    // A bug in detection must not silently stop the worker while the handler
+                    // keeps acknowledging: the batch is counted as dropped and work goes on.
+                    let detector = &mut self.detector;
+                    let format = self.format;
+                    let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        detector.process_document(&batch.bytes, format, &mut alerts);
+                    }));
+                    if processed.is_err() {
+                        tracing::error!(
+                            bytes = batch.bytes.len(),
+                            "detection panicked on an audit batch; batch dropped"
+                        );
+                        self.metrics
+                            .record_drop(DropReason::WorkerPanic, batch.bytes.len() as u64);
+                    }
                     batches += 1;
                 }
                 Next::Idle => {}
