@@ -379,10 +379,17 @@ async fn receive(State(state): State<Arc<AppState>>, headers: HeaderMap, body: B
             .metrics
             .record_drop(DropReason::TooLarge, size.unwrap_or(limit as u64));
         let size = size.map_or_else(String::new, |s| format!(" of {s} bytes"));
-        plain(
+        let mut response = plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("audit batch{size} exceeds the limit of {limit} bytes (--max-body-bytes)"),
-        )
+        );
+        // The unread rest of the body makes the connection unusable: say so, so the client
+        // does not send its next batch on it.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+        response
     };
     if declared.is_some_and(|len| len > limit as u64) {
         return too_large(&state, declared);
