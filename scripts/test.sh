@@ -10,7 +10,8 @@
 #   PALISADE_SHARED      the shared data dir; default ../shared beside the clone
 #   PALISADE_NO_APT=1    never call apt-get (fail instead if something is missing)
 #   PALISADE_SKIP_FUZZ=1 skip the fuzz smoke runs
-#   PALISADE_SKIP_KUBE=1 skip the real kube-apiserver (its live-cluster tests then say SKIP)
+#   PALISADE_SKIP_KUBE=1 skip the real kube-apiserver (its live-cluster tests then say SKIP; the audit
+#                        webhook test detect_e2e starts its own etcd + kube-apiserver from the cached binary)
 #   PALISADE_REGISTRY_PORT / PALISADE_REGISTRY_AUTH_PORT   default 5000 / 5001
 #   PALISADE_KUBE_PORT / PALISADE_ETCD_PORT                 default 6443 / 2379
 # Never prompts; exits non-zero on the first failure; stops the registries it started on exit.

@@ -11,6 +11,8 @@ pub mod finding;
 pub mod package;
 pub mod resource;
 pub mod severity;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use advisory::{Advisory, CvssScore};
 pub use alert::{Alert, Tactic, Technique};

@@ -15,3 +15,8 @@ pub mod mitre;
 pub mod path;
 pub mod rule;
 pub mod value;
+// part serve
+pub mod generate;
+pub mod pipeline;
+#[cfg(feature = "server")]
+pub mod server;

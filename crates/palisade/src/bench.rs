@@ -50,6 +50,7 @@ pub fn cmd_bench(db_path: &Path, cmd: BenchCommand, rt: &tokio::runtime::Runtime
             image,
         } => (target, runs, cold, format, image),
         BenchCommand::Admission(args) => return crate::admission::cmd_bench_admission(args, rt),
+        BenchCommand::Detect(args) => return crate::detect::cmd_bench_detect(args, rt),
         BenchCommand::Posture {
             objects,
             rbac,

@@ -47,6 +47,9 @@ pub enum Command {
     /// Admission control: the validating webhook and its registration.
     #[command(subcommand)]
     Admission(crate::admission::AdmissionCommand),
+    /// Threat detection from Kubernetes audit logs: offline files, the audit webhook, rules.
+    #[command(subcommand)]
+    Detect(crate::detect::DetectCommand),
     /// List the posture checks with their ids, severities, controls and parameters.
     Checks {
         #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]
@@ -324,6 +327,9 @@ pub enum BenchCommand {
     /// Drive `admission serve` over HTTPS on loopback at fixed rates (open loop); report
     /// latency percentiles, errors and the server's peak memory.
     Admission(crate::admission::BenchAdmissionArgs),
+    /// Generate an audit log (1M events by default) and measure single-thread detection
+    /// throughput and peak memory; with --webhook, load-test `detect serve` too.
+    Detect(crate::detect::BenchDetectArgs),
     /// Scan the same target several times in this process; report wall time and peak memory.
     Scan {
         /// An image reference as for `scan image`, or `fs:PATH`.

@@ -14,6 +14,7 @@ mod admission;
 mod bench;
 mod cli;
 mod db;
+mod detect;
 mod output;
 mod policy;
 mod posture;
@@ -129,6 +130,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let rt = runtime()?;
             admission::cmd_admission(cmd, &rt)
         }
+        Command::Detect(cmd) => detect::cmd_detect(cmd, show_progress),
         Command::Bench(cmd) => {
             let rt = runtime()?;
             bench::cmd_bench(&db_path()?, cmd, &rt)?;
