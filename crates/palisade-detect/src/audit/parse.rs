@@ -396,6 +396,24 @@ impl Splitter {
                         continue;
                     }
                     start = i;
+                    // Fast path for JSON lines: a whole line in this chunk that opens and closes
+                    // like one document and has no `}{`-style boundary inside is that document;
+                    // the bracket-counting scan below is only needed for the other shapes.
+                    if (b == b'{' || b == b'[')
+                        && self.buf.is_empty()
+                        && let Some(p) = memchr::memchr(b'\n', &data[i..])
+                    {
+                        let line = data[i..i + p].trim_ascii_end();
+                        if line.len() > 1
+                            && line.len() <= self.max
+                            && matches!(line.last(), Some(b'}' | b']'))
+                            && !has_document_boundary(line)
+                        {
+                            out(Piece::Doc(line));
+                            i += p + 1;
+                            continue;
+                        }
+                    }
                     self.mode = if b == b'{' || b == b'[' {
                         Mode::Json
                     } else {
@@ -507,6 +525,20 @@ impl Splitter {
             self.emit(&[], out);
         }
     }
+}
+
+/// Whether a closing bracket is followed (after blanks) by an opening one: where two documents
+/// written on one line would meet. Such lines (or strings that merely contain the sequence) take
+/// the bracket-counting path.
+fn has_document_boundary(line: &[u8]) -> bool {
+    memchr::memchr2_iter(b'}', b']', line).any(|pos| {
+        matches!(
+            line[pos + 1..]
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\r')),
+            Some(b'{' | b'[')
+        )
+    })
 }
 
 /// What enclosing wrappers said about the events inside them.
@@ -1444,5 +1476,46 @@ mod tests {
             let raw: Box<RawValue> = RawValue::from_string(bad.to_string()).expect("raw json");
             assert!(embedded_json(&raw, "t").is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    fn pieces(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut splitter = Splitter::new(1 << 20);
+        let mut on = |p: Piece<'_>| match p {
+            Piece::Doc(d) => out.push(String::from_utf8_lossy(d).into_owned()),
+            Piece::TooLarge(n) => out.push(format!("too large {n}")),
+        };
+        splitter.feed(text.as_bytes(), &mut on);
+        splitter.finish(&mut on);
+        out
+    }
+
+    #[test]
+    fn document_boundaries_inside_a_line_are_found() {
+        assert!(has_document_boundary(br#"{"a":1}{"b":2}"#));
+        assert!(has_document_boundary(br#"{"a":1} 	 [1]"#));
+        assert!(!has_document_boundary(br#"[{"a":1}, {"b":[2]}]"#));
+        assert!(!has_document_boundary(br#"{"a":{"b":[]}}"#));
+    }
+
+    #[test]
+    fn lines_take_the_fast_path_and_everything_else_the_bracket_scan() {
+        // One document per line, CRLF and trailing blanks trimmed.
+        assert_eq!(pieces("{\"a\":1}\r\n[2]  \n"), ["{\"a\":1}", "[2]"]);
+        // Two documents on one line, and a string that merely looks like a boundary.
+        assert_eq!(pieces("{\"a\":1}{\"b\":2}\n"), ["{\"a\":1}", "{\"b\":2}"]);
+        assert_eq!(pieces("{\"s\":\"}{\"}\n"), ["{\"s\":\"}{\"}"]);
+        // A truncated line is cut at its newline and the next line survives.
+        assert_eq!(
+            pieces("{\"a\":[1,\n{\"b\":2}\n"),
+            ["{\"a\":[1,", "{\"b\":2}"]
+        );
+        // Pretty-printed documents span lines.
+        assert_eq!(pieces("{\n  \"a\": 1\n}\n"), ["{\n  \"a\": 1\n}"]);
     }
 }

@@ -13,7 +13,7 @@ mod tests;
 
 use crate::event::{Event, EventSchema};
 use crate::rule::condition::FieldRef;
-use crate::rule::template::{val_json, val_string};
+use crate::rule::template::{render_val, val_json, val_string};
 use crate::rule::{CompiledRule, RuleSet, StatefulSpec};
 use crate::value::Val;
 use serde::Serialize;
@@ -361,16 +361,31 @@ impl<S: EventSchema> Engine<S> {
     }
 }
 
-/// Joins field values into a state key (unit separator between parts) and the display parts.
-fn key_of<E: Event>(
+/// Joins field values into a state key (unit separator between parts), in one allocation: this
+/// runs on every event a stateful rule sees.
+fn key_of<E: Event>(fields: &[FieldRef<<E::Schema as EventSchema>::Field>], event: &E) -> String {
+    let mut key = String::with_capacity(64);
+    for (n, f) in fields.iter().enumerate() {
+        if n > 0 {
+            key.push('\u{1f}');
+        }
+        let value = f.read(event, None);
+        if value.exists() {
+            render_val(&value, &mut key);
+        }
+    }
+    key
+}
+
+/// The display parts of a state key (only built when the rule fires).
+fn parts_of<E: Event>(
     fields: &[FieldRef<<E::Schema as EventSchema>::Field>],
     event: &E,
-) -> (String, Vec<String>) {
-    let parts: Vec<String> = fields
+) -> Vec<String> {
+    fields
         .iter()
         .map(|f| val_string(&f.read(event, None)))
-        .collect();
-    (parts.join("\u{1f}"), parts)
+        .collect()
 }
 
 /// Runs the stateful part of a rule; true when it fires (with what tripped it in `extra`).
@@ -388,9 +403,10 @@ fn stateful_step<E: Event>(
             window_nanos,
             ..
         } => {
-            let (key, parts) = key_of(group_by, event);
+            let key = key_of(group_by, event);
             match state.observe(rule, spec, time, &key, "") {
                 Verdict::ThresholdReached { count } => {
+                    let parts = parts_of(group_by, event);
                     extra.insert(
                         "threshold".into(),
                         serde_json::json!({
@@ -410,10 +426,11 @@ fn stateful_step<E: Event>(
             learning_nanos,
             ..
         } => {
-            let (k, key_parts) = key_of(key, event);
-            let (v, value_parts) = key_of(value, event);
+            let k = key_of(key, event);
+            let v = key_of(value, event);
             match state.observe(rule, spec, time, &k, &v) {
                 Verdict::Rare => {
+                    let (key_parts, value_parts) = (parts_of(key, event), parts_of(value, event));
                     extra.insert(
                         "rarity".into(),
                         serde_json::json!({

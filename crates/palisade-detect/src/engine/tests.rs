@@ -778,3 +778,60 @@ fn empty_lists_match_nothing_and_their_negations_everything() {
     }
     assert!(fires(json!({"field": "s", "not_in": []}), doc));
 }
+
+#[test]
+fn literal_globs_and_ascii_icase_tests_agree_with_their_definitions() {
+    let doc = json!({"ua": "Kube-Hunter/0.6 (Linux)", "img": "docker.io/XMRig/xmrig:6.21", "u": "Ünïcode"});
+    // `*lit*`, `lit*`, `*lit` become literal tests; a real pattern stays a regex; mixed lists work.
+    assert!(fires(
+        json!({"field": "ua", "glob": ["*hunter*"], "icase": true}),
+        doc.clone()
+    ));
+    assert!(!fires(
+        json!({"field": "ua", "glob": ["*hunter*"]}),
+        doc.clone()
+    ));
+    assert!(fires(
+        json!({"field": "ua", "glob": ["kube-*"], "icase": true}),
+        doc.clone()
+    ));
+    assert!(fires(
+        json!({"field": "ua", "glob": ["*(linux)"], "icase": true}),
+        doc.clone()
+    ));
+    assert!(!fires(
+        json!({"field": "ua", "glob": ["*(linux)"]}),
+        doc.clone()
+    ));
+    assert!(fires(
+        json!({"field": "img", "glob": ["nope*", "*/xmrig/xm?ig:*"], "icase": true}),
+        doc.clone()
+    ));
+    assert!(!fires(
+        json!({"field": "img", "glob": ["xmrig*", "*:7*"]}),
+        doc.clone()
+    ));
+    assert!(fires(json!({"field": "img", "glob": ["*"]}), doc.clone()));
+    // ASCII patterns ignore case without folding; non-ASCII patterns fold the value.
+    assert!(fires(
+        json!({"field": "ua", "contains": ["HUNTER"], "icase": true}),
+        doc.clone()
+    ));
+    assert!(fires(
+        json!({"field": "ua", "prefix": "KUBE-", "icase": true}),
+        doc.clone()
+    ));
+    assert!(fires(
+        json!({"field": "ua", "suffix": "(LINUX)", "icase": true}),
+        doc.clone()
+    ));
+    assert!(fires(
+        json!({"field": "u", "prefix": "ünï", "icase": true}),
+        doc.clone()
+    ));
+    assert!(fires(
+        json!({"field": "u", "contains": ["NÏC"], "icase": true}),
+        doc.clone()
+    ));
+    assert!(!fires(json!({"field": "u", "contains": ["NÏC"]}), doc));
+}

@@ -3,7 +3,7 @@
 //! loader adds the file, line and rule id.
 
 use super::condition::{CmpOp, FieldRef, FieldTest, Matcher, Node, Op, ScalarSet, StrSet};
-use super::condition::{glob_to_regex, parse_cidr};
+use super::condition::{Fold, glob_to_regex, parse_cidr};
 use crate::event::EventSchema;
 use crate::path::JsonPath;
 use aho_corasick::AhoCorasick;
@@ -262,21 +262,27 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
                 "ne" => Op::None(self.equal(std::slice::from_ref(value), icase, &here)?),
                 "in" => Op::Any(self.equal(&self.list(value, &here)?, icase, &here)?),
                 "not_in" => Op::None(self.equal(&self.list(value, &here)?, icase, &here)?),
-                "prefix" => Op::Any(Matcher::Prefix {
-                    items: self.strings(value, icase, &here)?,
-                    icase,
-                }),
-                "suffix" => Op::Any(Matcher::Suffix {
-                    items: self.strings(value, icase, &here)?,
-                    icase,
-                }),
+                "prefix" => {
+                    let items = self.strings(value, icase, &here)?;
+                    let icase = Fold::for_patterns(icase, &items);
+                    Op::Any(Matcher::Prefix { items, icase })
+                }
+                "suffix" => {
+                    let items = self.strings(value, icase, &here)?;
+                    let icase = Fold::for_patterns(icase, &items);
+                    Op::Any(Matcher::Suffix { items, icase })
+                }
                 "contains" => {
                     let items = self.strings(value, icase, &here)?;
-                    let automaton = AhoCorasick::new(&items).map_err(|e| format!("{here}: {e}"))?;
-                    Op::Any(Matcher::Contains { automaton, icase })
+                    Op::Any(contains_matcher(&items, icase, &here)?)
                 }
                 "glob" | "regex" => {
-                    let items = self.strings(value, false, &here)?;
+                    let mut items = self.strings(value, false, &here)?;
+                    // Globs that are plain `*literal*`, `literal*`, `*literal` tests skip the regex.
+                    let mut literal_tests = Vec::new();
+                    if key == "glob" {
+                        literal_tests = split_literal_globs(&mut items, icase, &here)?;
+                    }
                     let alternation = items
                         .iter()
                         .map(|p| {
@@ -308,7 +314,14 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
                         .size_limit(REGEX_SIZE_LIMIT)
                         .build()
                         .map_err(|e| format!("{here}: {e}"))?;
-                    Op::Any(Matcher::Regex(re))
+                    if literal_tests.is_empty() {
+                        Op::Any(Matcher::Regex(re))
+                    } else {
+                        if !items.is_empty() {
+                            literal_tests.push(Matcher::Regex(re));
+                        }
+                        Op::Any(Matcher::Union(literal_tests))
+                    }
                 }
                 "exists" => match value {
                     Value::Bool(b) => Op::Exists(*b),
@@ -462,6 +475,77 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
             icase,
         })
     }
+}
+
+/// A substring matcher; ASCII patterns under `icase` match ASCII-case-insensitively without
+/// lowercasing each value.
+fn contains_matcher(items: &[String], icase: bool, at: &str) -> Result<Matcher, String> {
+    let fold = Fold::for_patterns(icase, items);
+    let automaton = AhoCorasick::builder()
+        .ascii_case_insensitive(fold == Fold::Ascii)
+        .build(items)
+        .map_err(|e| format!("{at}: {e}"))?;
+    Ok(Matcher::Contains {
+        automaton,
+        fold: fold == Fold::Unicode,
+    })
+}
+
+/// Moves the globs that are literal tests (`*lit*` → contains, `lit*` → prefix, `*lit` → suffix)
+/// out of `globs` into string matchers; what remains needs the regex.
+fn split_literal_globs(
+    globs: &mut Vec<String>,
+    icase: bool,
+    at: &str,
+) -> Result<Vec<Matcher>, String> {
+    let is_literal = |t: &str| !t.is_empty() && !t.contains(['*', '?', '[', ']', '\\']);
+    let (mut contains, mut prefix, mut suffix) = (Vec::new(), Vec::new(), Vec::new());
+    globs.retain(|g| {
+        let fold = |t: &str| {
+            if icase {
+                t.to_lowercase()
+            } else {
+                t.to_string()
+            }
+        };
+        if let Some(inner) = g.strip_prefix('*').and_then(|t| t.strip_suffix('*'))
+            && is_literal(inner)
+        {
+            contains.push(fold(inner));
+            false
+        } else if let Some(head) = g.strip_suffix('*')
+            && is_literal(head)
+        {
+            prefix.push(fold(head));
+            false
+        } else if let Some(tail) = g.strip_prefix('*')
+            && is_literal(tail)
+        {
+            suffix.push(fold(tail));
+            false
+        } else {
+            true
+        }
+    });
+    let mut out = Vec::new();
+    if !contains.is_empty() {
+        out.push(contains_matcher(&contains, icase, at)?);
+    }
+    if !prefix.is_empty() {
+        let icase = Fold::for_patterns(icase, &prefix);
+        out.push(Matcher::Prefix {
+            items: prefix,
+            icase,
+        });
+    }
+    if !suffix.is_empty() {
+        let icase = Fold::for_patterns(icase, &suffix);
+        out.push(Matcher::Suffix {
+            items: suffix,
+            icase,
+        });
+    }
+    Ok(out)
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -222,16 +222,19 @@ pub(crate) enum Matcher {
     },
     Prefix {
         items: Vec<String>,
-        icase: bool,
+        icase: Fold,
     },
     Suffix {
         items: Vec<String>,
-        icase: bool,
+        icase: Fold,
     },
+    /// Built ASCII-case-insensitive when `icase` and every pattern is ASCII: no folding needed.
     Contains {
         automaton: AhoCorasick,
-        icase: bool,
+        fold: bool,
     },
+    /// Any of several matchers (a glob list split into literal tests and one regex).
+    Union(Vec<Matcher>),
     /// Globs and regexes, both compiled into one regex (alternation of the patterns).
     Regex(Regex),
     Compare {
@@ -247,6 +250,36 @@ pub(crate) enum CmpOp {
     Gte,
     Lt,
     Lte,
+}
+
+/// How a case-insensitive string test compares: patterns are stored lowercased; ASCII patterns
+/// compare byte-wise ignoring ASCII case (no allocation), others lowercase the value first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fold {
+    Exact,
+    Ascii,
+    Unicode,
+}
+
+impl Fold {
+    /// The folding a pattern list needs.
+    pub(crate) fn for_patterns(icase: bool, items: &[String]) -> Fold {
+        if !icase {
+            Fold::Exact
+        } else if items.iter().all(|p| p.is_ascii()) {
+            Fold::Ascii
+        } else {
+            Fold::Unicode
+        }
+    }
+}
+
+fn starts_with_ascii_icase(s: &str, p: &str) -> bool {
+    s.len() >= p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+}
+
+fn ends_with_ascii_icase(s: &str, p: &str) -> bool {
+    s.len() >= p.len() && s.as_bytes()[s.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes())
 }
 
 /// Lowercases `s` only when it has characters that lowercasing changes.
@@ -326,27 +359,34 @@ impl Matcher {
                 Val::Null => set.null,
                 _ => false,
             },
-            Matcher::Prefix { items, icase } => match value.as_str() {
-                Some(s) if *icase => {
+            Matcher::Prefix { items, icase } => match (value.as_str(), icase) {
+                (Some(s), Fold::Exact) => items.iter().any(|p| s.starts_with(p.as_str())),
+                (Some(s), Fold::Ascii) => items.iter().any(|p| starts_with_ascii_icase(s, p)),
+                (Some(s), Fold::Unicode) => {
                     let s = fold(s);
                     items.iter().any(|p| s.starts_with(p.as_str()))
                 }
-                Some(s) => items.iter().any(|p| s.starts_with(p.as_str())),
-                None => false,
+                (None, _) => false,
             },
-            Matcher::Suffix { items, icase } => match value.as_str() {
-                Some(s) if *icase => {
+            Matcher::Suffix { items, icase } => match (value.as_str(), icase) {
+                (Some(s), Fold::Exact) => items.iter().any(|p| s.ends_with(p.as_str())),
+                (Some(s), Fold::Ascii) => items.iter().any(|p| ends_with_ascii_icase(s, p)),
+                (Some(s), Fold::Unicode) => {
                     let s = fold(s);
                     items.iter().any(|p| s.ends_with(p.as_str()))
                 }
-                Some(s) => items.iter().any(|p| s.ends_with(p.as_str())),
-                None => false,
+                (None, _) => false,
             },
-            Matcher::Contains { automaton, icase } => match value.as_str() {
-                Some(s) if *icase => automaton.is_match(fold(s).as_ref()),
-                Some(s) => automaton.is_match(s),
-                None => false,
-            },
+            Matcher::Contains {
+                automaton,
+                fold: true,
+            } => value
+                .as_str()
+                .is_some_and(|s| automaton.is_match(fold(s).as_ref())),
+            Matcher::Contains { automaton, .. } => {
+                value.as_str().is_some_and(|s| automaton.is_match(s))
+            }
+            Matcher::Union(matchers) => matchers.iter().any(|m| m.matches_scalar(value)),
             Matcher::Regex(re) => value.as_str().is_some_and(|s| re.is_match(s)),
             Matcher::Compare { op, bound } => match as_number(value) {
                 Some(n) => match op {
