@@ -486,7 +486,12 @@ fn alert_table(alerts: &[DetectAlert]) -> String {
             a.alert.severity.to_string(),
             a.rule_id.clone(),
             a.count.to_string(),
-            a.first_seen.clone(),
+            // Events without any timestamp (some exports) have no time to show.
+            if a.first_seen_nanos == 0 {
+                "-".to_string()
+            } else {
+                a.first_seen.clone()
+            },
             a.subject.clone(),
             mitre.join(","),
             a.message.clone(),
