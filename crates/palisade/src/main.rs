@@ -10,6 +10,9 @@ macro_rules! outln {
     }};
 }
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admission;
 mod bench;
 mod cli;
