@@ -387,6 +387,16 @@ fn audit(args: &AuditArgs, show_progress: bool) -> Result<u8> {
         return Err(e).context("writing alerts");
     }
     eprintln!("{}", summary(&stats, elapsed));
+    // Input that held no readable audit event at all is an input error, not a clean result: a
+    // pipeline must not read "exit 0" as "nothing suspicious" when it fed the wrong file.
+    if stats.events == 0 && stats.parse_error_total() > 0 {
+        anyhow::bail!(
+            "no audit event could be read from {} ({} unusable documents); is it an audit log \
+             (native JSON lines, EKS, GKE or AKS export)?",
+            args.input,
+            stats.parse_error_total()
+        );
+    }
     let threshold = args.fail_on.unwrap_or(Severity::Unknown);
     if stats.alerts_at_least(threshold) > 0 {
         Ok(crate::EXIT_FINDINGS)

@@ -138,6 +138,16 @@ fn audit_exit_codes_formats_and_aggregation() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
+    // A file with no readable audit event at all (the wrong file) is an error, not "no alerts".
+    let wrong = dir.path().join("wrong.log");
+    std::fs::write(&wrong, "not json\n{\"broken\n").unwrap();
+    let out = palisade()
+        .args(["detect", "audit"])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no audit event could be read"));
 }
 
 #[test]
