@@ -117,10 +117,16 @@ fn error_kinds(stats: &ParseStats) -> BTreeMap<String, u64> {
 
 /// Parse → evaluate → aggregate for one thread.
 pub struct Detector {
+    parse: ParseStats,
+    judge: Judge,
+}
+
+/// Everything of a detector but the parse counters, so a parser's sink can borrow it while the
+/// parser updates those.
+struct Judge {
     rules: Arc<RuleSet<AuditSchema>>,
     engine: Engine<AuditSchema>,
     aggregator: Aggregator,
-    parse: ParseStats,
     matches: Vec<Match>,
     matched: u64,
     evaluated: u64,
@@ -131,47 +137,58 @@ pub struct Detector {
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detector")
-            .field("rules", &self.rules.rules().len())
-            .field("evaluated", &self.evaluated)
+            .field("rules", &self.judge.rules.rules().len())
+            .field("evaluated", &self.judge.evaluated)
             .finish_non_exhaustive()
     }
 }
 
-/// Evaluates one event and aggregates its matches (shared by every entry point).
-fn judge(
-    rules: &RuleSet<AuditSchema>,
-    engine: &mut Engine<AuditSchema>,
-    aggregator: &mut Aggregator,
-    matches: &mut Vec<Match>,
-    counters: &mut (u64, u64),
-    event: &AuditEvent<'_>,
-    out: &mut Vec<DetectAlert>,
-) {
-    engine.evaluate(event, matches);
-    counters.0 += 1;
-    counters.1 += matches.len() as u64;
-    for m in matches.drain(..) {
-        aggregator.push(rules, m, out);
+impl Judge {
+    /// Evaluates one event and aggregates its matches (shared by every entry point); the
+    /// alerts it appends to `out` are counted.
+    fn judge(&mut self, event: &AuditEvent<'_>, out: &mut Vec<DetectAlert>) {
+        let start = out.len();
+        self.engine.evaluate(event, &mut self.matches);
+        self.evaluated += 1;
+        self.matched += self.matches.len() as u64;
+        for m in self.matches.drain(..) {
+            self.aggregator.push(&self.rules, m, out);
+        }
+        self.count_alerts(&out[start..]);
+    }
+
+    fn count_alerts(&mut self, emitted: &[DetectAlert]) {
+        for alert in emitted {
+            match self.alerts.get_mut(alert.rule_id.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    self.alerts
+                        .insert(alert.rule_id.clone(), (alert.alert.severity, 1));
+                }
+            }
+        }
     }
 }
 
 impl Detector {
     pub fn new(rules: Arc<RuleSet<AuditSchema>>, config: DetectorConfig) -> Self {
         Detector {
-            engine: Engine::new(Arc::clone(&rules), config.engine),
-            aggregator: Aggregator::new(config.window, config.mode),
-            rules,
             parse: ParseStats::default(),
-            matches: Vec::new(),
-            matched: 0,
-            evaluated: 0,
-            alerts: BTreeMap::new(),
+            judge: Judge {
+                engine: Engine::new(Arc::clone(&rules), config.engine),
+                aggregator: Aggregator::new(config.window, config.mode),
+                rules,
+                matches: Vec::new(),
+                matched: 0,
+                evaluated: 0,
+                alerts: BTreeMap::new(),
+            },
         }
     }
 
     /// The rules this detector evaluates.
     pub fn rules(&self) -> &Arc<RuleSet<AuditSchema>> {
-        &self.rules
+        &self.judge.rules
     }
 
     /// One JSON document: an `EventList` batch, a single event, or a cloud export record. Bad
@@ -182,34 +199,10 @@ impl Detector {
         format: InputFormat,
         out: &mut Vec<DetectAlert>,
     ) {
-        let start = out.len();
-        let Detector {
-            rules,
-            engine,
-            aggregator,
-            parse,
-            matches,
-            matched,
-            evaluated,
-            ..
-        } = self;
-        let mut counters = (0u64, 0u64);
-        let mut sink = |event: &AuditEvent<'_>| {
-            judge(
-                rules,
-                engine,
-                aggregator,
-                matches,
-                &mut counters,
-                event,
-                out,
-            );
-        };
+        let Detector { parse, judge } = self;
         // Errors are counted in `parse` by the parser; nothing more to do with them here.
-        let _: Result<(), ParseError> = parse_document(bytes, format, parse, &mut sink);
-        *evaluated += counters.0;
-        *matched += counters.1;
-        self.count_alerts(&out[start..]);
+        let _: Result<(), ParseError> =
+            parse_document(bytes, format, parse, &mut |event| judge.judge(event, out));
     }
 
     /// A stream of JSON lines or concatenated documents; `on_alerts` gets the alerts as they
@@ -220,75 +213,35 @@ impl Detector {
         format: InputFormat,
         on_alerts: &mut dyn FnMut(&mut Vec<DetectAlert>),
     ) -> std::io::Result<()> {
-        let Detector {
-            rules,
-            engine,
-            aggregator,
-            parse,
-            matches,
-            matched,
-            evaluated,
-            alerts,
-        } = self;
-        let mut counters = (0u64, 0u64);
+        let Detector { parse, judge } = self;
         let mut out = Vec::new();
-        let mut sink = |event: &AuditEvent<'_>| {
-            judge(
-                rules,
-                engine,
-                aggregator,
-                matches,
-                &mut counters,
-                event,
-                &mut out,
-            );
+        parse_reader(reader, format, parse, &mut |event| {
+            judge.judge(event, &mut out);
             if !out.is_empty() {
-                count_into(alerts, &out);
                 on_alerts(&mut out);
                 out.clear();
             }
-        };
-        let result = parse_reader(reader, format, parse, &mut sink);
-        *evaluated += counters.0;
-        *matched += counters.1;
-        result
+        })
     }
 
     /// One already parsed event.
     pub fn process_event(&mut self, event: &AuditEvent<'_>, out: &mut Vec<DetectAlert>) {
-        let start = out.len();
-        let mut counters = (0u64, 0u64);
-        judge(
-            &self.rules,
-            &mut self.engine,
-            &mut self.aggregator,
-            &mut self.matches,
-            &mut counters,
-            event,
-            out,
-        );
         self.parse.events += 1;
-        self.evaluated += counters.0;
-        self.matched += counters.1;
-        self.count_alerts(&out[start..]);
+        self.judge.judge(event, out);
     }
 
     /// Emits the aggregates whose window closed by `now_nanos` (wall clock for a server).
     pub fn tick(&mut self, now_nanos: i64, out: &mut Vec<DetectAlert>) {
         let start = out.len();
-        self.aggregator.flush_due(now_nanos, out);
-        self.count_alerts(&out[start..]);
+        self.judge.aggregator.flush_due(now_nanos, out);
+        self.judge.count_alerts(&out[start..]);
     }
 
     /// Emits every open aggregate (end of input, shutdown).
     pub fn finish(&mut self, out: &mut Vec<DetectAlert>) {
         let start = out.len();
-        self.aggregator.flush_all(out);
-        self.count_alerts(&out[start..]);
-    }
-
-    fn count_alerts(&mut self, emitted: &[DetectAlert]) {
-        count_into(&mut self.alerts, emitted);
+        self.judge.aggregator.flush_all(out);
+        self.judge.count_alerts(&out[start..]);
     }
 
     /// Parse, engine and aggregation counters.
@@ -297,25 +250,15 @@ impl Detector {
             documents: self.parse.documents,
             events: self.parse.events,
             parse_errors: error_kinds(&self.parse),
-            events_evaluated: self.evaluated,
-            matches: self.matched,
+            events_evaluated: self.judge.evaluated,
+            matches: self.judge.matched,
             alerts: self
+                .judge
                 .alerts
                 .iter()
                 .map(|(rule, (severity, n))| ((rule.clone(), severity.as_str().to_string()), *n))
                 .collect(),
             parse: self.parse.clone(),
-        }
-    }
-}
-
-fn count_into(alerts: &mut BTreeMap<String, (Severity, u64)>, emitted: &[DetectAlert]) {
-    for alert in emitted {
-        match alerts.get_mut(alert.rule_id.as_str()) {
-            Some((_, n)) => *n += 1,
-            None => {
-                alerts.insert(alert.rule_id.clone(), (alert.alert.severity, 1));
-            }
         }
     }
 }
