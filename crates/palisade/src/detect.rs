@@ -451,18 +451,28 @@ fn follow(
     Ok(())
 }
 
-/// Sets `stop` on Ctrl-C or SIGTERM (a small runtime on its own thread).
+/// Sets `stop` on Ctrl-C or SIGTERM (a small runtime on its own thread). SIGTERM is registered
+/// before this returns, so a signal sent right after start is never lost to the default action.
 fn ctrlc_flag(stop: Arc<std::sync::atomic::AtomicBool>) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    #[cfg(unix)]
+    let mut terminate = rt.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    })?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(shutdown_signal());
+            rt.block_on(async {
+                #[cfg(unix)]
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+            });
             stop.store(true, std::sync::atomic::Ordering::SeqCst);
         })?;
     Ok(())
