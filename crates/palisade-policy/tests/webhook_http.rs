@@ -337,7 +337,7 @@ async fn timeout_answers_with_the_failure_policy() {
 #[tokio::test]
 async fn full_queue_engine_error_and_panic_get_the_failure_policy() {
     let options = WebhookOptions {
-        timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(8),
         failure_policy: FailurePolicy::Fail,
         workers: 1,
         queue_capacity: 1,
@@ -346,10 +346,10 @@ async fn full_queue_engine_error_and_panic_get_the_failure_policy() {
     let server = start(standin(), options, None, Arc::new(Metrics::new())).await;
     // One evaluating, one queued, the third refused at once. The third waits long enough for the
     // first two to be accepted on a loaded machine (TLS handshakes included).
-    let slow = pod_review("admission.k8s.io/v1", "slow", slow_pod(1200));
+    let slow = pod_review("admission.k8s.io/v1", "slow", slow_pod(2000));
     let (a, b) = (post(&server, &slow), post(&server, &slow));
     let third = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(900)).await;
         post(
             &server,
             &pod_review("admission.k8s.io/v1", "third", pod("x", false, json!({}))),
