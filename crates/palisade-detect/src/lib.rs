@@ -12,6 +12,7 @@ pub mod engine;
 pub mod event;
 pub mod json_event;
 pub mod mitre;
+pub mod node;
 pub mod path;
 pub mod rule;
 pub mod value;

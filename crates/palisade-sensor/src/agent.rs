@@ -1,0 +1,1 @@
+//! The sensor loop (part publish): kernel → attribution → rules → publisher, health and metrics.
