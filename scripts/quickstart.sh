@@ -30,6 +30,24 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 2
 fi
 
+# The node sensor's eBPF programs are C compiled with clang at build time, and libbpf links
+# libelf and zlib: install those build tools when they are missing (Debian/Ubuntu).
+build_pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config)
+missing=()
+for p in "${build_pkgs[@]}"; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "${PALISADE_NO_APT:-0}" != 1 ]; then
+        echo "==> installing build tools: ${missing[*]}" >&2
+        SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+        $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+    else
+        echo "error: missing build tools: ${missing[*]} (install them, then run this again)" >&2
+        exit 2
+    fi
+fi
+
 echo "==> building palisade (release)" >&2
 cargo build --release --locked -p palisade
 bin="${CARGO_TARGET_DIR:-target}/release/palisade"

@@ -73,7 +73,8 @@ trap 'exit 130' INT TERM
 section "dependencies (apt, only what is missing)"
 APT_PKGS=(docker-registry apache2-utils umoci skopeo debootstrap rpm db5.3-util zstd python3 python3-pip
           golang-go curl ca-certificates python3-apt python3-venv python3-packaging ruby dpkg-dev
-          php-cli php-composer-semver etcd-server golang-github-modern-go-reflect2-dev rsync jq make openssl)
+          php-cli php-composer-semver etcd-server golang-github-modern-go-reflect2-dev rsync jq make openssl
+          clang llvm libelf-dev zlib1g-dev pkg-config)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
