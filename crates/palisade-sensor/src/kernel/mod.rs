@@ -364,10 +364,9 @@ impl KernelSensor {
             .map_err(|e| KernelError::load("loading the programs into the kernel", e))?;
 
         let modules = modules_supported();
-        let args_cap = config
-            .max_args
-            .saturating_mul(config.max_arg_bytes.saturating_add(1))
-            .min(4095);
+        // The kernel copies the argument area in one read of at most 4095 bytes (a per-argument
+        // loop would cost more than it saves); count and per-argument limits apply when decoding.
+        let args_cap: u32 = 4095;
         let mut cfg = [0u8; 16];
         cfg[0..4].copy_from_slice(&std::process::id().to_le_bytes());
         cfg[4..8].copy_from_slice(&args_cap.to_le_bytes());
