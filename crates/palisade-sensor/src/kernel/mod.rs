@@ -250,6 +250,11 @@ pub struct KernelSensor {
     probes: Vec<ProbeStatus>,
 }
 
+/// Records read from the ring per batch in [`KernelSensor::poll`].
+pub const POLL_BATCH: usize = 1024;
+/// At most this many records are delivered by one [`KernelSensor::poll`] call.
+pub const POLL_MAX: usize = 65536;
+
 const CNT_FILTERED: u32 = 16;
 const CNT_SLOTS: u32 = 32;
 
@@ -472,25 +477,74 @@ impl KernelSensor {
 
     /// Waits up to `timeout` for records, hands each decoded record to `sink` and returns how
     /// many were delivered. A signal interrupting the wait is not an error.
+    ///
+    /// Records are taken from the ring in batches of [`POLL_BATCH`] and handed over before the
+    /// next batch is read, so userspace memory stays bounded however fast the kernel produces;
+    /// one call delivers at most [`POLL_MAX`] records so the caller regains control in a storm.
     pub fn poll(
         &mut self,
         timeout: Duration,
         sink: &mut dyn FnMut(KernelEvent),
     ) -> Result<usize, KernelError> {
-        match self.ring.poll(timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(source) => return Err(KernelError::Poll { source }),
+        let mut n = self.deliver(sink);
+        let mut got = self.consume_batch()?;
+        if got == 0 && n == 0 {
+            self.wait(timeout)?;
+            got = self.consume_batch()?;
         }
+        loop {
+            n += self.deliver(sink);
+            if got == 0 || n >= POLL_MAX {
+                break;
+            }
+            got = self.consume_batch()?;
+        }
+        Ok(n)
+    }
+
+    fn deliver(&mut self, sink: &mut dyn FnMut(KernelEvent)) -> usize {
         let mut n = 0;
         loop {
-            // take one at a time so the sink may run long without holding the borrow
+            // one at a time: the sink may take long and must not hold the inbox borrow
             let next = self.inbox.borrow_mut().queue.pop_front();
             let Some(ev) = next else { break };
             sink(ev);
             n += 1;
         }
-        Ok(n)
+        n
+    }
+
+    fn consume_batch(&self) -> Result<usize, KernelError> {
+        let rc = self.ring.consume_raw_n(POLL_BATCH);
+        if rc < 0 {
+            if rc == -libc::EINTR {
+                return Ok(0);
+            }
+            return Err(KernelError::Poll {
+                source: libbpf_rs::Error::from_raw_os_error(-rc),
+            });
+        }
+        Ok(rc as usize)
+    }
+
+    /// Sleeps until the ring has data (or the timeout), without consuming anything.
+    fn wait(&self, timeout: Duration) -> Result<(), KernelError> {
+        let fd = self.ring.epoll_fd();
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: `fd` is the ring buffer's epoll fd, owned by `self.ring` and open while it
+        // lives; `ev` is a valid buffer for one event.
+        let rc = unsafe { libc::epoll_wait(fd, &mut ev, 1, ms) };
+        if rc < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(KernelError::Poll {
+                source: libbpf_rs::Error::from(err),
+            });
+        }
+        Ok(())
     }
 
     /// Counters from the kernel (per-CPU drops and filter rejections) and from decoding.
