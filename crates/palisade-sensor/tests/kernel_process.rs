@@ -8,12 +8,10 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use kernel_support::{Harness, marker, python, run, sh, skip};
-use palisade_sensor::kernel::event::{KernelPayload, StdioKind};
+use palisade_sensor::kernel::event::{ExecRecord, KernelEvent, KernelPayload, StdioKind};
 use palisade_sensor::kernel::{KernelConfig, ProbeState};
 
-fn exec_of<'a>(
-    ev: &'a palisade_sensor::kernel::event::KernelEvent,
-) -> Option<&'a palisade_sensor::kernel::event::ExecRecord> {
+fn exec_of(ev: &KernelEvent) -> Option<&ExecRecord> {
     match &ev.payload {
         KernelPayload::Exec(x) => Some(x),
         _ => None,

@@ -306,7 +306,8 @@ const CAP_BPF: u64 = 39;
 fn check_permitted() -> Result<(), KernelError> {
     if let Some(caps) = effective_caps() {
         let has = |c: u64| caps & (1 << c) != 0;
-        if !has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON)) {
+        let permitted = has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
+        if !permitted {
             return Err(KernelError::NotPermitted {
                 detail: format!(
                     "effective capabilities {caps:#x} have neither CAP_SYS_ADMIN nor CAP_BPF+CAP_PERFMON"
@@ -465,7 +466,6 @@ impl KernelSensor {
         let ring = builder
             .build()
             .map_err(|e| KernelError::load("opening the ring buffer", e))?;
-        drop(events);
         Ok(KernelSensor {
             ring,
             _links: links,
