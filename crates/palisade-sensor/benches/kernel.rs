@@ -10,7 +10,10 @@
 //! - the sensor's CPU (user+sys of this process, which only polls and decodes) and RSS, idle and
 //!   under load.
 //!
-//! `PALISADE_BENCH_ROUNDS` (default 3) sets the alternation count. Workloads run as child processes
+//! The syscall-heavy and open-heavy workloads are also timed with only the `sys_enter` program
+//! (`trace_syscall_exit = false`) to show what the exit program costs.
+//!
+//! `PALISADE_BENCH_ROUNDS` (default 5) sets the alternation count. Workloads run as child processes
 //! because the sensor ignores its own process.
 
 use std::process::{Child, Command, Stdio};
@@ -132,7 +135,7 @@ fn main() {
     let rounds: usize = std::env::var("PALISADE_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(5);
     let dir = tempfile::tempdir().expect("tempdir");
     let secret_dir = dir.path().join("secret");
     std::fs::create_dir_all(&secret_dir).expect("mkdir");
@@ -162,7 +165,7 @@ fn main() {
             ),
         ]
     };
-    let overhead = vec![
+    let overhead = [
         Workload {
             name: "exec-heavy (sh loop of /bin/true, 2000 execs)",
             argv: exec_loop(2000),
@@ -207,13 +210,25 @@ fn main() {
     println!(
         "\n== slowdown with vs without the programs attached ({rounds} alternating rounds, medians)"
     );
-    for w in &overhead {
+    let enter_only = KernelConfig {
+        trace_syscall_exit: false,
+        ..config.clone()
+    };
+    let mut runs: Vec<(&Workload, &KernelConfig, &str)> =
+        overhead.iter().map(|w| (w, &config, "")).collect();
+    runs.extend(
+        overhead
+            .iter()
+            .skip(1)
+            .map(|w| (w, &enter_only, " [sys_exit program off]")),
+    );
+    for (w, cfg, note) in runs {
         let mut off = Vec::new();
         let mut on = Vec::new();
         let mut last = None;
         for _ in 0..rounds {
             off.push(run_plain(w).as_secs_f64());
-            let mut sensor = KernelSensor::start(&config).expect("start");
+            let mut sensor = KernelSensor::start(cfg).expect("start");
             let l = run_with(&mut sensor, w);
             on.push(l.elapsed.as_secs_f64());
             last = Some(l);
@@ -221,8 +236,9 @@ fn main() {
         let (m_off, m_on) = (median(off), median(on));
         let l = last.expect("at least one round");
         println!(
-            "{}: without {:.3} s, with {:.3} s, ratio {:.3} (slowdown {:+.1}%); last run: {} records, {} drops, sensor CPU {:.0}% of a core",
+            "{}{}: without {:.3} s, with {:.3} s, ratio {:.3} (slowdown {:+.1}%); last run: {} records, {} drops, sensor CPU {:.0}% of a core",
             w.name,
+            note,
             m_off,
             m_on,
             m_on / m_off,

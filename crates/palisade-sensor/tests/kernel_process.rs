@@ -359,3 +359,29 @@ fn unshare_net_and_tmpfs_mount() {
         "{c:?}"
     );
 }
+
+#[test]
+fn syscall_exit_program_can_be_turned_off() {
+    if skip() {
+        return;
+    }
+    let cfg = KernelConfig {
+        trace_syscall_exit: false,
+        ..KernelConfig::default()
+    };
+    let mut h = Harness::start(&cfg);
+    for p in h.sensor.probes() {
+        if p.name == "accept" || p.name == "write_tracking" {
+            assert!(
+                matches!(&p.state, ProbeState::Unavailable { reason } if reason.contains("configuration")),
+                "{p:?}"
+            );
+        } else if p.name != "module" {
+            assert!(p.attached(), "{p:?}");
+        }
+    }
+    // exec records still flow
+    let m = marker("noexit");
+    run(Command::new("/bin/true").arg(&m));
+    h.wait_for("exec", |e| exec_of(e).is_some_and(|x| x.args.contains(&m)));
+}

@@ -13,6 +13,37 @@
 //! process is skipped, paths go through an LPM trie of sensitive prefixes, namespace calls need a
 //! CLONE_NEW* bit, datagrams need the DNS port, chmod needs an added execute bit. Ring-buffer
 //! reserve failures are counted per CPU and per kind ([`KernelCounters`]).
+//!
+//! What the records mean (for enrichment and rules):
+//! - `Exec`: `filename` is the path given to execve (may be relative or `/dev/fd/N`); `args` is
+//!   argv (the kernel copies at most 4095 bytes of it, then [`KernelConfig::max_args`] and
+//!   [`KernelConfig::max_arg_bytes`] apply); `stdio` are the kinds of fds 0–2 after the exec;
+//!   `exe_memfd`/`exe_deleted` come from the executable's link count (0) and its `memfd:` name;
+//!   `exe_upper_layer` from the overlayfs inode's upper dentry; `exe_written` when the inode was
+//!   opened for writing or made executable (by fd) since the sensor started.
+//! - `Exit`: `exit_code` is shell-style (the status, or 128 + signal); one record per process
+//!   (when its last thread exits).
+//! - `Connect`: `dst` is the address passed to connect(2); `src` is the socket's bound address
+//!   at that moment (often unspecified/0 before the kernel picks one).
+//! - `Accept`: `src` is the remote peer, `dst` the local (listening) end.
+//! - `Dns`: a UDP datagram to [`KernelConfig::dns_port`] (sendto, sendmsg, first message of
+//!   sendmmsg, send on a connected socket); `payload` is the first ≤ 512 bytes. DNS over TCP is
+//!   not captured.
+//! - `Open`: `flags` are the open(2) flags; `path` is the absolute path as the process named it
+//!   (relative names are joined to the cwd or dirfd path; symlinks and `..` are not resolved).
+//! - `Unlink`: unlink/unlinkat of a sensitive path (write-only prefixes included).
+//! - `Chmod`: chmod/fchmod/fchmodat adding an execute bit; `written_recently` when the file was
+//!   opened for writing since the sensor started (by path for chmod, by inode for fchmod).
+//! - `Ptrace`: ATTACH, SEIZE, TRACEME, POKE*, SET*REGS* requests only.
+//! - `Namespace`: unshare/clone/clone3 with CLONE_NEW* bits (`flags` = only those bits); every
+//!   setns (`flags` = the nstype argument, 0 when the caller let the fd decide).
+//! - `Mount`: mount(2) with source, target, fstype; the new mount API is seen at fsopen (fstype
+//!   only, empty source and target).
+//! - `Memfd`: every memfd_create with its name.
+//! - `Module`: init_module/finit_module; only where the kernel has module support.
+//!
+//! Header fields: `pid` is the thread-group id, `tid` the thread; `pid_ns` is the pid namespace
+//! the task is in; `cap_effective` is the effective capability mask (`exec`: after the exec).
 
 pub mod decode;
 pub mod event;
@@ -111,6 +142,11 @@ pub struct KernelConfig {
     pub max_arg_bytes: u32,
     /// Datagrams to this UDP port are reported as DNS queries (default 53).
     pub dns_port: u16,
+    /// Attach the `sys_exit` program (default true): it yields `Accept` records and the
+    /// written-inode marks behind `exe_written`. Every syscall then runs two small programs
+    /// instead of one; turning it off lowers the per-syscall cost (see benches/kernel.rs) and
+    /// reports `accept` and `write_tracking` as unavailable.
+    pub trace_syscall_exit: bool,
 }
 
 impl Default for KernelConfig {
@@ -128,6 +164,7 @@ impl Default for KernelConfig {
             max_args: 64,
             max_arg_bytes: 256,
             dns_port: 53,
+            trace_syscall_exit: true,
         }
     }
 }
@@ -359,6 +396,13 @@ impl KernelSensor {
         let mut open = ObjectBuilder::default()
             .open_memory(&image)
             .map_err(|e| KernelError::load("opening the BPF object", e))?;
+        if !config.trace_syscall_exit {
+            for mut prog in open.progs_mut() {
+                if prog.name() == "handle_sys_exit" {
+                    prog.set_autoload(false);
+                }
+            }
+        }
         for mut map in open.maps_mut() {
             if map.name() == "events" {
                 map.set_max_entries(ring)
@@ -404,8 +448,13 @@ impl KernelSensor {
 
         let mut links = Vec::new();
         let mut failed: BTreeMap<String, String> = BTreeMap::new();
+        let mut disabled: Vec<String> = Vec::new();
         for prog in object.progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
+            if name == "handle_sys_exit" && !config.trace_syscall_exit {
+                disabled.push(name);
+                continue;
+            }
             let mandatory = PROGRAMS.iter().any(|(n, _, m)| *n == name && *m);
             match prog.attach() {
                 Ok(link) => links.push(link),
@@ -421,7 +470,11 @@ impl KernelSensor {
         let probes = SIGNALS
             .iter()
             .map(|(signal, program)| {
-                let state = if let Some(err) = failed.get(*program) {
+                let state = if disabled.iter().any(|d| d == program) {
+                    ProbeState::Unavailable {
+                        reason: "disabled by configuration (trace_syscall_exit = false)".into(),
+                    }
+                } else if let Some(err) = failed.get(*program) {
                     ProbeState::Unavailable { reason: format!("{} did not attach: {err}", attach_point(program)) }
                 } else if *signal == "module" && !modules {
                     ProbeState::Unavailable {
