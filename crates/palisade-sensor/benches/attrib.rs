@@ -65,7 +65,7 @@ fn payload(i: u64, kind: usize) -> KernelPayload {
                 format!("http://10.0.0.{}/x", i % 250),
             ],
             stdio: [StdioKind::Pipe, StdioKind::Pipe, StdioKind::Tty],
-            exe_written: (i % 4 == 0).then(|| WriteMark {
+            exe_written: i.is_multiple_of(4).then(|| WriteMark {
                 writer_comm: "sh".into(),
                 writer_pid: 10,
                 ns_before_exec: 5_000_000,
@@ -128,7 +128,7 @@ fn main() {
     const N: u64 = 200_000;
     // Exec'ing pids cycle through a range the table holds, as on a busy node.
     let pid_of = |i: u64| {
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             3_000_000 + (i % 4096) as u32
         } else {
             me

@@ -657,3 +657,18 @@ fn lineage_payloads_and_process_table() {
     let _ = shell.kill();
     let _ = shell.wait();
 }
+
+#[test]
+fn a_directory_that_is_not_cgroup2_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Enricher::new(
+        AttribConfig {
+            cgroup_root: dir.path().to_path_buf(),
+            ..AttribConfig::default()
+        },
+        PodCache::new(),
+    )
+    .err()
+    .expect("not a cgroup2 mount");
+    assert!(err.to_string().contains("not a cgroup2 mount"), "{err}");
+}

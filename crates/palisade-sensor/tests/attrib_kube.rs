@@ -370,3 +370,47 @@ fn pod_cache_follows_this_nodes_pods_through_the_api_server() {
     assert_eq!(counters.errors, 0);
     watcher.stop();
 }
+
+#[test]
+fn unreachable_api_server_is_retried_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    // A port nothing listens on.
+    let port = free_port();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: x\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: u\ncurrent-context: t\n"
+        ),
+    )
+    .unwrap();
+    let cache = PodCache::new();
+    let watcher = cache
+        .watch_node(
+            &ClusterOptions {
+                kubeconfig: Some(kubeconfig),
+                ..ClusterOptions::default()
+            },
+            "node-a",
+        )
+        .expect("configuration is valid; the server is only unreachable");
+    poll("a counted list error", Duration::from_secs(30), || {
+        cache.counters().errors >= 1
+    });
+    assert!(!cache.is_synced());
+    assert!(cache.lookup_container(&"a".repeat(64)).is_none());
+    watcher.stop();
+
+    // A configuration that cannot be read is an error up front.
+    let err = cache
+        .watch_node(
+            &ClusterOptions {
+                kubeconfig: Some(dir.path().join("missing")),
+                ..ClusterOptions::default()
+            },
+            "node-a",
+        )
+        .err()
+        .expect("missing kubeconfig");
+    assert!(err.to_string().contains("Kubernetes"), "{err}");
+}

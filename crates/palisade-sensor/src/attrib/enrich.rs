@@ -60,6 +60,9 @@ pub struct Enricher {
     processes: ProcessTable,
     /// container id → boot-clock start of the oldest process in its cgroup.
     container_starts: HashMap<String, Option<u64>>,
+    /// The last capability mask decoded and its names: most events of a node share a handful
+    /// of masks, so this saves building the same list for every event.
+    last_caps: (u64, Vec<String>),
     counters: AttribCounters,
 }
 
@@ -118,6 +121,7 @@ impl Enricher {
             pods,
             processes,
             container_starts: HashMap::new(),
+            last_caps: (0, Vec::new()),
             counters: AttribCounters::default(),
         })
     }
@@ -176,7 +180,7 @@ impl Enricher {
             euid,
             comm,
             cap_effective,
-            capabilities: decode::capability_names(cap_effective),
+            capabilities: self.capabilities(cap_effective),
             cgroup_id,
             pid_ns,
             mnt_ns,
@@ -208,6 +212,13 @@ impl Enricher {
             }
         }
         out
+    }
+
+    fn capabilities(&mut self, mask: u64) -> Vec<String> {
+        if self.last_caps.0 != mask {
+            self.last_caps = (mask, decode::capability_names(mask));
+        }
+        self.last_caps.1.clone()
     }
 
     fn fill_parent(&mut self, process: &mut ProcessInfo, ppid: u32) {
