@@ -101,9 +101,14 @@ pub const DEFAULT_SENSITIVE_PREFIXES: &[&str] = &[
     "/var/run/docker.sock",
     "/run/crio/crio.sock",
     "/var/run/crio/crio.sock",
-    // cloud credentials
+    // cloud and registry credentials
     "/root/.aws/",
     "/home/*/.aws/",
+    "/root/.docker/",
+    "/home/*/.docker/",
+    // ssh host private keys; projected service-account tokens as the node sees them
+    "/etc/ssh/ssh_host_",
+    "/var/lib/kubelet/pods/",
 ];
 
 /// Paths reported only when opened for writing (or unlinked): files every process reads, whose
@@ -120,7 +125,21 @@ pub const DEFAULT_SENSITIVE_WRITE_PREFIXES: &[&str] = &[
     "/root/.profile",
     "/home/*/.profile",
     "/etc/systemd/system/",
+    "/lib/systemd/system/",
+    "/usr/lib/systemd/system/",
     "/etc/rc.local",
+    "/etc/rc.d/",
+    "/etc/init.d/",
+    "/etc/update-motd.d/",
+    // security configuration: its modification weakens the node
+    "/etc/ssh/",
+    "/etc/pam.d/",
+    "/etc/selinux/",
+    "/etc/apparmor.d/",
+    "/etc/audit/",
+    "/etc/security/",
+    "/etc/sysctl",
+    "/etc/docker/",
     "/etc/hosts",
     "/etc/resolv.conf",
     "/var/log/",
