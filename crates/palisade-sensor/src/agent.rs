@@ -1027,3 +1027,298 @@ impl AgentConfig {
 
 mod wiring;
 pub use wiring::{CheckLine, CheckReport, check, run};
+
+#[cfg(test)]
+mod tests {
+    //! The agent's own logic: backpressure accounting between the threads, shutdown flushing,
+    //! and the health endpoint. The stages here are small stand-ins that produce records at a
+    //! controlled rate (the real kernel, attribution and rules stages are exercised end to end
+    //! in `tests/agent_*.rs`).
+    use super::*;
+    use crate::kernel::event::KernelPayload;
+    use crate::publish::{PublisherConfig, Sink};
+    use std::io::{Read, Write};
+
+    struct Burst {
+        left: usize,
+        per_poll: usize,
+    }
+
+    impl KernelStage for Burst {
+        fn poll_records(
+            &mut self,
+            timeout: Duration,
+            sink: &mut dyn FnMut(KernelEvent),
+        ) -> Result<usize, AgentError> {
+            if self.left == 0 {
+                std::thread::sleep(timeout);
+                return Ok(0);
+            }
+            let n = self.per_poll.min(self.left);
+            for i in 0..n {
+                sink(KernelEvent {
+                    time_boot_ns: i as u64,
+                    cgroup_id: 1,
+                    pid: 100 + i as u32,
+                    tid: 100 + i as u32,
+                    ppid: 1,
+                    uid: 0,
+                    gid: 0,
+                    euid: 0,
+                    comm: if i % 1000 == 0 { "xmrig" } else { "true" }.into(),
+                    pid_ns: 1,
+                    mnt_ns: 1,
+                    cap_effective: 0,
+                    payload: KernelPayload::Exit { exit_code: 0 },
+                });
+            }
+            self.left -= n;
+            Ok(n)
+        }
+
+        fn samples(&self) -> Vec<Sample> {
+            vec![
+                Sample::new(
+                    "palisade_sensor_kernel_ringbuf_dropped_total",
+                    "Ring buffer reservations that failed, by kind.",
+                    "counter",
+                    0.0,
+                )
+                .label("kind", "exec"),
+            ]
+        }
+    }
+
+    struct Slow(Duration);
+
+    impl EnrichStage for Slow {
+        fn enrich_record(&mut self, event: KernelEvent) -> NodeEvent {
+            if !self.0.is_zero() {
+                std::thread::sleep(self.0);
+            }
+            NodeEvent {
+                id: format!("e-{}", event.pid),
+                kind: NodeEventKind::Exit,
+                process: palisade_detect::node::ProcessInfo {
+                    pid: event.pid,
+                    comm: event.comm,
+                    ..Default::default()
+                },
+                ..NodeEvent::default()
+            }
+        }
+
+        fn samples(&self) -> Vec<Sample> {
+            Vec::new()
+        }
+    }
+
+    struct CommRule {
+        finished: Arc<AtomicBool>,
+    }
+
+    impl DetectStage for CommRule {
+        fn detect(&mut self, event: &NodeEvent, out: &mut Vec<DetectAlert>) {
+            if event.process.comm == "xmrig" {
+                let mut alert = DetectAlert {
+                    alert: palisade_core::Alert {
+                        alert_id: "TEST_Miner".into(),
+                        title: "miner".into(),
+                        severity: palisade_core::Severity::High,
+                        time: String::new(),
+                        resource: Default::default(),
+                        tactics: Vec::new(),
+                        techniques: Vec::new(),
+                        evidence: serde_json::Value::Null,
+                        remediation: String::new(),
+                    },
+                    rule_id: "TEST_Miner".into(),
+                    description: String::new(),
+                    message: "miner".into(),
+                    subject: String::new(),
+                    resource: String::new(),
+                    count: 1,
+                    first_seen: String::new(),
+                    last_seen: String::new(),
+                    first_seen_nanos: 0,
+                    last_seen_nanos: 0,
+                    event_ids: vec![event.id.clone()],
+                    source: "node".into(),
+                    dataset: "palisade.node".into(),
+                    context: Default::default(),
+                    tags: Vec::new(),
+                    update: false,
+                };
+                alert.subject = event.process.comm.clone();
+                out.push(alert);
+            }
+        }
+        fn tick(&mut self, _now: i64, _out: &mut Vec<DetectAlert>) {}
+        fn finish(&mut self, _out: &mut Vec<DetectAlert>) {
+            self.finished.store(true, Ordering::SeqCst);
+        }
+        fn samples(&self) -> Vec<Sample> {
+            Vec::new()
+        }
+    }
+
+    fn run_burst(
+        total: usize,
+        delay: Duration,
+        chunks: usize,
+    ) -> (AgentSummary, Arc<AgentMetrics>, bool, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.jsonl");
+        let publisher =
+            Publisher::start(PublisherConfig::new(Sink::File(out.clone()), "n"), None).unwrap();
+        let metrics = Arc::new(AgentMetrics::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let options = PipelineOptions {
+            channel_chunks: chunks,
+            chunk_records: 100,
+            poll_timeout: Duration::from_millis(20),
+            tick: Duration::from_millis(50),
+            events: EventSelection::AlertsContext,
+            drain_timeout: Duration::from_secs(5),
+        };
+        let stopper = {
+            let stop = Arc::clone(&stop);
+            let metrics = Arc::clone(&metrics);
+            std::thread::spawn(move || {
+                // Stop once every record was either evaluated or dropped.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while Instant::now() < deadline {
+                    let evaluated: u64 = metrics.events_by_kind().values().sum();
+                    let dropped = metrics.userspace_drops(PipelineDropReason::ChannelFull);
+                    if metrics.kernel_records.load(Ordering::Relaxed) == total as u64
+                        && (dropped > 0 || evaluated == total as u64)
+                    {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                stop.store(true, Ordering::SeqCst);
+            })
+        };
+        let summary = run_pipeline(
+            move || {
+                Ok(Burst {
+                    left: total,
+                    per_poll: 5000,
+                })
+            },
+            Box::new(Slow(delay)),
+            Box::new(CommRule {
+                finished: Arc::clone(&finished),
+            }),
+            publisher,
+            Arc::clone(&metrics),
+            stop,
+            options,
+        )
+        .unwrap();
+        stopper.join().unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        (summary, metrics, finished.load(Ordering::SeqCst), text)
+    }
+
+    #[test]
+    fn every_record_is_evaluated_or_counted_and_shutdown_flushes() {
+        let (summary, metrics, finished, text) = run_burst(20_000, Duration::ZERO, 1024);
+        assert!(finished, "the detector was finished at shutdown");
+        assert_eq!(summary.kernel_records, 20_000);
+        assert_eq!(summary.userspace_dropped, 0);
+        assert_eq!(summary.events, 20_000);
+        assert_eq!(summary.alerts, 20);
+        // alerts-context: each alert follows the event that raised it.
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 40);
+        assert_eq!(lines[0]["record"], "event");
+        assert_eq!(lines[0]["process"]["comm"], "xmrig");
+        assert_eq!(lines[1]["record"], "alert");
+        assert_eq!(lines[1]["rule.id"], "TEST_Miner");
+        assert_eq!(summary.publisher.records_delivered, 40);
+        let rendered = metrics.render(Some(&summary.publisher));
+        assert!(rendered.contains("palisade_sensor_events_total{type=\"exit\"} 20000"));
+        assert!(
+            rendered.contains("palisade_sensor_alerts_total{rule=\"TEST_Miner\",severity=\"high\"} 20")
+        );
+        assert!(rendered.contains("palisade_sensor_kernel_ringbuf_dropped_total{kind=\"exec\"} 0"));
+    }
+
+    #[test]
+    fn a_slow_pipeline_drops_at_the_channel_and_counts_it() {
+        let (summary, metrics, _, _) = run_burst(20_000, Duration::from_micros(200), 2);
+        let dropped = metrics.userspace_drops(PipelineDropReason::ChannelFull);
+        assert!(dropped > 0, "a 2-chunk channel behind a slow stage must overflow");
+        assert_eq!(summary.userspace_dropped, dropped);
+        assert_eq!(summary.events + dropped, 20_000, "nothing lost uncounted");
+        let rendered = metrics.render(None);
+        assert!(rendered.contains(&format!(
+            "palisade_sensor_userspace_dropped_total{{reason=\"channel_full\"}} {dropped}"
+        )));
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    #[test]
+    fn health_endpoint_reports_readiness_and_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let publisher = Publisher::start(
+            PublisherConfig::new(Sink::File(dir.path().join("o")), "n"),
+            None,
+        )
+        .unwrap();
+        let metrics = Arc::new(AgentMetrics::new());
+        metrics.record_userspace_drop(PipelineDropReason::ChannelFull, 7);
+        let server = HealthServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::clone(&metrics),
+            Some(publisher.handle()),
+        )
+        .unwrap();
+        let addr = server.local_addr();
+        assert_eq!(get(addr, "/healthz").0, 200);
+        assert_eq!(get(addr, "/readyz").0, 503);
+        metrics.set_ready(true);
+        assert_eq!(get(addr, "/readyz").0, 200);
+        let (status, body) = get(addr, "/metrics");
+        assert_eq!(status, 200);
+        assert!(body.contains("palisade_sensor_ready 1"), "{body}");
+        assert!(body.contains("palisade_sensor_userspace_dropped_total{reason=\"channel_full\"} 7"));
+        assert!(body.contains(
+            "palisade_sensor_publish_dropped_records_total{reason=\"queue_full\"} 0"
+        ));
+        assert!(body.contains("palisade_sensor_publish_backend_up 1"));
+        assert_eq!(get(addr, "/nope").0, 404);
+        drop(server);
+        assert!(std::net::TcpStream::connect(addr).is_err());
+        publisher.shutdown(Duration::from_secs(1));
+    }
+}

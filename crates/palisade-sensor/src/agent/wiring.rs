@@ -6,7 +6,9 @@ use super::{AgentConfig, AgentError, AgentSummary};
 
 /// Runs the sensor until `config.stop` is set.
 pub fn run(config: AgentConfig) -> Result<AgentSummary, AgentError> {
-    let _ = config;
+    // Configuration first, so a bad option is a configuration error (exit 2) on any machine.
+    let publisher = crate::publish::Publisher::start(config.publisher, None)?;
+    publisher.shutdown(std::time::Duration::ZERO);
     Err(AgentError::Kernel {
         message: "this build has no eBPF programs (the kernel part is not merged yet)".into(),
         not_permitted: false,
