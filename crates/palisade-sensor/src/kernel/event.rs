@@ -29,22 +29,54 @@ pub struct KernelEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum KernelPayload {
     Exec(ExecRecord),
-    Exit { exit_code: i32 },
+    Exit {
+        exit_code: i32,
+    },
     Connect(SocketRecord),
     Accept(SocketRecord),
     /// A datagram or stream segment to port 53: `payload` holds the start of the DNS message
     /// (header + question), parsed in userspace.
-    Dns { server: IpAddr, server_port: u16, payload: Vec<u8> },
-    Open { path: String, flags: u32 },
-    Unlink { path: String },
-    Ptrace { request: i64, target_pid: u32 },
+    Dns {
+        server: IpAddr,
+        server_port: u16,
+        payload: Vec<u8>,
+    },
+    Open {
+        path: String,
+        flags: u32,
+    },
+    Unlink {
+        path: String,
+    },
+    Ptrace {
+        request: i64,
+        target_pid: u32,
+    },
     /// `syscall`: "unshare", "setns" or "clone"; `flags`: the CLONE_NEW* bits.
-    Namespace { syscall: &'static str, flags: u64 },
+    Namespace {
+        syscall: &'static str,
+        flags: u64,
+    },
     /// `syscall`: "init_module" or "finit_module".
-    Module { name: String, syscall: &'static str },
-    Mount { source: String, target: String, fstype: String, flags: u64 },
-    Memfd { name: String, flags: u32 },
-    Chmod { path: String, mode: u32, written_recently: bool },
+    Module {
+        name: String,
+        syscall: &'static str,
+    },
+    Mount {
+        source: String,
+        target: String,
+        fstype: String,
+        flags: u64,
+    },
+    Memfd {
+        name: String,
+        flags: u32,
+    },
+    Chmod {
+        path: String,
+        mode: u32,
+        written_recently: bool,
+    },
 }
 
 /// An exec as the kernel saw it.
