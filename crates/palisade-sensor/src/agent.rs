@@ -1004,6 +1004,8 @@ pub struct AgentConfig {
     pub kubernetes: KubernetesAccess,
     /// Set to stop the sensor (the CLI sets it on SIGTERM/SIGINT).
     pub stop: Arc<AtomicBool>,
+    /// Told once the programs are attached (what attached, where the health endpoint is).
+    pub ready: Option<std::sync::mpsc::Sender<ReadyInfo>>,
 }
 
 impl AgentConfig {
@@ -1021,12 +1023,13 @@ impl AgentConfig {
             proc_root: std::path::PathBuf::from("/proc"),
             kubernetes: KubernetesAccess::Auto,
             stop: Arc::new(AtomicBool::new(false)),
+            ready: None,
         }
     }
 }
 
 mod wiring;
-pub use wiring::{CheckLine, CheckReport, check, run};
+pub use wiring::{CheckLine, CheckReport, ReadyInfo, check, kernel_config, load_rules, run};
 
 #[cfg(test)]
 mod tests {
@@ -1245,7 +1248,8 @@ mod tests {
         let rendered = metrics.render(Some(&summary.publisher));
         assert!(rendered.contains("palisade_sensor_events_total{type=\"exit\"} 20000"));
         assert!(
-            rendered.contains("palisade_sensor_alerts_total{rule=\"TEST_Miner\",severity=\"high\"} 20")
+            rendered
+                .contains("palisade_sensor_alerts_total{rule=\"TEST_Miner\",severity=\"high\"} 20")
         );
         assert!(rendered.contains("palisade_sensor_kernel_ringbuf_dropped_total{kind=\"exec\"} 0"));
     }
@@ -1254,7 +1258,10 @@ mod tests {
     fn a_slow_pipeline_drops_at_the_channel_and_counts_it() {
         let (summary, metrics, _, _) = run_burst(20_000, Duration::from_micros(200), 2);
         let dropped = metrics.userspace_drops(PipelineDropReason::ChannelFull);
-        assert!(dropped > 0, "a 2-chunk channel behind a slow stage must overflow");
+        assert!(
+            dropped > 0,
+            "a 2-chunk channel behind a slow stage must overflow"
+        );
         assert_eq!(summary.userspace_dropped, dropped);
         assert_eq!(summary.events + dropped, 20_000, "nothing lost uncounted");
         let rendered = metrics.render(None);
@@ -1311,10 +1318,12 @@ mod tests {
         let (status, body) = get(addr, "/metrics");
         assert_eq!(status, 200);
         assert!(body.contains("palisade_sensor_ready 1"), "{body}");
-        assert!(body.contains("palisade_sensor_userspace_dropped_total{reason=\"channel_full\"} 7"));
-        assert!(body.contains(
-            "palisade_sensor_publish_dropped_records_total{reason=\"queue_full\"} 0"
-        ));
+        assert!(
+            body.contains("palisade_sensor_userspace_dropped_total{reason=\"channel_full\"} 7")
+        );
+        assert!(
+            body.contains("palisade_sensor_publish_dropped_records_total{reason=\"queue_full\"} 0")
+        );
         assert!(body.contains("palisade_sensor_publish_backend_up 1"));
         assert_eq!(get(addr, "/nope").0, 404);
         drop(server);

@@ -101,8 +101,10 @@ fn rbac_reads_pods_only_and_the_token_is_a_secret() {
         rules[0]["verbs"],
         serde_json::json!(["get", "list", "watch"])
     );
-    assert!(rbac.iter().any(|d| d["kind"] == "ServiceAccount"
-        && d["metadata"]["name"] == "palisade-sensor"));
+    assert!(
+        rbac.iter()
+            .any(|d| d["kind"] == "ServiceAccount" && d["metadata"]["name"] == "palisade-sensor")
+    );
     let binding = rbac
         .iter()
         .find(|d| d["kind"] == "ClusterRoleBinding")

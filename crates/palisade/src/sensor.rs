@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use palisade_core::spool::SpoolLimits;
 use palisade_sensor::agent::{
-    AgentConfig, AgentError, EventSelection, KubernetesAccess, check, drop_summary, run,
+    AgentConfig, AgentError, EventSelection, KubernetesAccess, ReadyInfo, check, drop_summary, run,
 };
 use palisade_sensor::publish::{PublisherConfig, Sink};
 use std::net::SocketAddr;
@@ -224,9 +224,31 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
     let stop = Arc::new(AtomicBool::new(false));
     palisade_sensor::agent::stop_on_signals(Arc::clone(&stop))
         .context("cannot install the SIGTERM/SIGINT handlers")?;
-    let config = AgentConfig { stop, ..config };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<ReadyInfo>();
+    let config = AgentConfig {
+        stop,
+        ready: Some(ready_tx),
+        ..config
+    };
     let node = config.node_name.clone();
-    match run(config) {
+    // Announce readiness on stderr (stdout may carry the JSON lines).
+    let announcer = std::thread::spawn(move || {
+        if let Ok(info) = ready_rx.recv() {
+            eprintln!(
+                "palisade sensor: ready on {}: {} rules, {} of {} probes attached{}",
+                info.node,
+                info.rules,
+                info.probes_attached,
+                info.probes_total,
+                info.health_addr
+                    .map(|a| format!(", health on http://{a}"))
+                    .unwrap_or_default()
+            );
+        }
+    });
+    let result = run(config);
+    let _ = announcer.join();
+    match result {
         Ok(summary) => {
             let drops = drop_summary(&summary.publisher);
             eprintln!(
@@ -245,9 +267,12 @@ fn cmd_run(args: RunArgs) -> Result<u8> {
             );
             Ok(crate::EXIT_OK)
         }
-        // BPF not permitted, the kernel lacks what the programs need, or they do not load: the
-        // message says what to grant or fix.
-        Err(AgentError::Kernel { message, .. }) => {
+        // BPF not permitted, or the kernel lacks what the programs need: the message says what
+        // to grant or fix.
+        Err(AgentError::Kernel {
+            message,
+            not_permitted: true,
+        }) => {
             eprintln!("error: {message}");
             Ok(EXIT_BPF)
         }
