@@ -150,14 +150,21 @@ fn sensor_raises_alerts_on_real_processes_and_stops_cleanly() {
     assert_eq!(event["process"]["exe"], miner_path.as_str());
     assert_eq!(event["node"], "agent-e2e");
 
-    let (status, metrics) = get(health, "/metrics");
-    assert_eq!(status, 200);
-    let exec_events = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("palisade_sensor_events_total{type=\"exec\"} "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    assert!(exec_events >= 1.0, "{metrics}");
+    // Event counters are published once per tick (1 s): poll.
+    let exec_events = |metrics: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("palisade_sensor_events_total{type=\"exec\"} "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let mut metrics = String::new();
+    let counted = wait_until(Duration::from_secs(60), || {
+        let (status, text) = get(health, "/metrics");
+        metrics = text;
+        status == 200 && exec_events(&metrics) >= 1.0
+    });
+    assert!(counted, "{metrics}");
     assert!(metrics.contains("palisade_sensor_ready 1"));
     assert!(metrics.contains("palisade_sensor_probe_attached{probe=\"exec\""));
     assert!(metrics.contains("palisade_sensor_kernel_ringbuf_dropped_all_total"));
