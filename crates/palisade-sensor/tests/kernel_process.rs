@@ -8,12 +8,10 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use kernel_support::{Harness, marker, python, run, sh, skip};
-use palisade_sensor::kernel::event::{KernelPayload, StdioKind};
+use palisade_sensor::kernel::event::{ExecRecord, KernelEvent, KernelPayload, StdioKind};
 use palisade_sensor::kernel::{KernelConfig, ProbeState};
 
-fn exec_of<'a>(
-    ev: &'a palisade_sensor::kernel::event::KernelEvent,
-) -> Option<&'a palisade_sensor::kernel::event::ExecRecord> {
+fn exec_of(ev: &KernelEvent) -> Option<&ExecRecord> {
     match &ev.payload {
         KernelPayload::Exec(x) => Some(x),
         _ => None,
@@ -359,5 +357,89 @@ fn unshare_net_and_tmpfs_mount() {
     assert!(
         c.filtered_by_kind.get("namespace").copied().unwrap_or(0) >= 1,
         "{c:?}"
+    );
+}
+
+#[test]
+fn syscall_exit_program_can_be_turned_off() {
+    if skip() {
+        return;
+    }
+    let cfg = KernelConfig {
+        trace_syscall_exit: false,
+        ..KernelConfig::default()
+    };
+    let mut h = Harness::start(&cfg);
+    for p in h.sensor.probes() {
+        if p.name == "accept" || p.name == "write_tracking" {
+            assert!(
+                matches!(&p.state, ProbeState::Unavailable { reason } if reason.contains("configuration")),
+                "{p:?}"
+            );
+        } else if p.name != "module" {
+            assert!(p.attached(), "{p:?}");
+        }
+    }
+    // exec records still flow
+    let m = marker("noexit");
+    run(Command::new("/bin/true").arg(&m));
+    h.wait_for("exec", |e| exec_of(e).is_some_and(|x| x.args.contains(&m)));
+}
+
+/// Without root or BPF capabilities the sensor refuses to start with `NotPermitted`, a message
+/// that says what to grant, and exit code 3. The test binary re-runs itself as `nobody` with
+/// every capability dropped.
+#[test]
+fn not_permitted_without_capabilities() {
+    if std::env::var("PALISADE_KERNEL_UNPRIVILEGED_CHILD").is_ok() {
+        match palisade_sensor::kernel::KernelSensor::start(&KernelConfig::default()) {
+            Ok(_) => println!("RESULT started"),
+            Err(e) => println!(
+                "RESULT code={} not_permitted={} msg={e}",
+                e.exit_code(),
+                matches!(e, palisade_sensor::kernel::KernelError::NotPermitted { .. })
+            ),
+        }
+        return;
+    }
+    if skip() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "not_permitted_without_capabilities",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PALISADE_KERNEL_UNPRIVILEGED_CHILD", "1")
+        .output()
+        .expect("run setpriv (util-linux)");
+    // libtest may route the child's output to either stream
+    let stdout = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("RESULT").map(|i| &l[i..]))
+        .unwrap_or_else(|| panic!("no result from the unprivileged child: {stdout}"));
+    assert!(
+        line.contains("code=3") && line.contains("not_permitted=true"),
+        "{line}"
+    );
+    assert!(
+        line.contains("CAP_BPF") && line.contains("CAP_PERFMON"),
+        "{line}"
     );
 }

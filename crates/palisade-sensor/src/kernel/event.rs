@@ -34,8 +34,9 @@ pub enum KernelPayload {
     },
     Connect(SocketRecord),
     Accept(SocketRecord),
-    /// A datagram or stream segment to port 53: `payload` holds the start of the DNS message
-    /// (header + question), parsed in userspace.
+    /// A UDP datagram to the DNS port (`KernelConfig::dns_port`, 53 by default): `payload` holds
+    /// the start of the DNS message (header + question, at most 512 bytes), parsed in userspace.
+    /// DNS over TCP is not captured.
     Dns {
         server: IpAddr,
         server_port: u16,

@@ -13,6 +13,37 @@
 //! process is skipped, paths go through an LPM trie of sensitive prefixes, namespace calls need a
 //! CLONE_NEW* bit, datagrams need the DNS port, chmod needs an added execute bit. Ring-buffer
 //! reserve failures are counted per CPU and per kind ([`KernelCounters`]).
+//!
+//! What the records mean (for enrichment and rules):
+//! - `Exec`: `filename` is the path given to execve (may be relative or `/dev/fd/N`); `args` is
+//!   argv (the kernel copies at most 4095 bytes of it, then [`KernelConfig::max_args`] and
+//!   [`KernelConfig::max_arg_bytes`] apply); `stdio` are the kinds of fds 0–2 after the exec;
+//!   `exe_memfd`/`exe_deleted` come from the executable's link count (0) and its `memfd:` name;
+//!   `exe_upper_layer` from the overlayfs inode's upper dentry; `exe_written` when the inode was
+//!   opened for writing or made executable (by fd) since the sensor started.
+//! - `Exit`: `exit_code` is shell-style (the status, or 128 + signal); one record per process
+//!   (when its last thread exits).
+//! - `Connect`: `dst` is the address passed to connect(2); `src` is the socket's bound address
+//!   at that moment (often unspecified/0 before the kernel picks one).
+//! - `Accept`: `src` is the remote peer, `dst` the local (listening) end.
+//! - `Dns`: a UDP datagram to [`KernelConfig::dns_port`] (sendto, sendmsg, first message of
+//!   sendmmsg, send on a connected socket); `payload` is the first ≤ 512 bytes. DNS over TCP is
+//!   not captured.
+//! - `Open`: `flags` are the open(2) flags; `path` is the absolute path as the process named it
+//!   (relative names are joined to the cwd or dirfd path; symlinks and `..` are not resolved).
+//! - `Unlink`: unlink/unlinkat of a sensitive path (write-only prefixes included).
+//! - `Chmod`: chmod/fchmod/fchmodat adding an execute bit; `written_recently` when the file was
+//!   opened for writing since the sensor started (by path for chmod, by inode for fchmod).
+//! - `Ptrace`: ATTACH, SEIZE, TRACEME, POKE*, SET*REGS* requests only.
+//! - `Namespace`: unshare/clone/clone3 with CLONE_NEW* bits (`flags` = only those bits); every
+//!   setns (`flags` = the nstype argument, 0 when the caller let the fd decide).
+//! - `Mount`: mount(2) with source, target, fstype; the new mount API is seen at fsopen (fstype
+//!   only, empty source and target).
+//! - `Memfd`: every memfd_create with its name.
+//! - `Module`: init_module/finit_module; only where the kernel has module support.
+//!
+//! Header fields: `pid` is the thread-group id, `tid` the thread; `pid_ns` is the pid namespace
+//! the task is in; `cap_effective` is the effective capability mask (`exec`: after the exec).
 
 pub mod decode;
 pub mod event;
@@ -111,6 +142,11 @@ pub struct KernelConfig {
     pub max_arg_bytes: u32,
     /// Datagrams to this UDP port are reported as DNS queries (default 53).
     pub dns_port: u16,
+    /// Attach the `sys_exit` program (default true): it yields `Accept` records and the
+    /// written-inode marks behind `exe_written`. Every syscall then runs two small programs
+    /// instead of one; turning it off lowers the per-syscall cost (see benches/kernel.rs) and
+    /// reports `accept` and `write_tracking` as unavailable.
+    pub trace_syscall_exit: bool,
 }
 
 impl Default for KernelConfig {
@@ -128,6 +164,7 @@ impl Default for KernelConfig {
             max_args: 64,
             max_arg_bytes: 256,
             dns_port: 53,
+            trace_syscall_exit: true,
         }
     }
 }
@@ -250,6 +287,11 @@ pub struct KernelSensor {
     probes: Vec<ProbeStatus>,
 }
 
+/// Records read from the ring per batch in [`KernelSensor::poll`].
+pub const POLL_BATCH: usize = 1024;
+/// At most this many records are delivered by one [`KernelSensor::poll`] call.
+pub const POLL_MAX: usize = 65536;
+
 const CNT_FILTERED: u32 = 16;
 const CNT_SLOTS: u32 = 32;
 
@@ -301,7 +343,8 @@ const CAP_BPF: u64 = 39;
 fn check_permitted() -> Result<(), KernelError> {
     if let Some(caps) = effective_caps() {
         let has = |c: u64| caps & (1 << c) != 0;
-        if !has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON)) {
+        let permitted = has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON));
+        if !permitted {
             return Err(KernelError::NotPermitted {
                 detail: format!(
                     "effective capabilities {caps:#x} have neither CAP_SYS_ADMIN nor CAP_BPF+CAP_PERFMON"
@@ -353,6 +396,13 @@ impl KernelSensor {
         let mut open = ObjectBuilder::default()
             .open_memory(&image)
             .map_err(|e| KernelError::load("opening the BPF object", e))?;
+        if !config.trace_syscall_exit {
+            for mut prog in open.progs_mut() {
+                if prog.name() == "handle_sys_exit" {
+                    prog.set_autoload(false);
+                }
+            }
+        }
         for mut map in open.maps_mut() {
             if map.name() == "events" {
                 map.set_max_entries(ring)
@@ -398,8 +448,13 @@ impl KernelSensor {
 
         let mut links = Vec::new();
         let mut failed: BTreeMap<String, String> = BTreeMap::new();
+        let mut disabled: Vec<String> = Vec::new();
         for prog in object.progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
+            if name == "handle_sys_exit" && !config.trace_syscall_exit {
+                disabled.push(name);
+                continue;
+            }
             let mandatory = PROGRAMS.iter().any(|(n, _, m)| *n == name && *m);
             match prog.attach() {
                 Ok(link) => links.push(link),
@@ -415,7 +470,11 @@ impl KernelSensor {
         let probes = SIGNALS
             .iter()
             .map(|(signal, program)| {
-                let state = if let Some(err) = failed.get(*program) {
+                let state = if disabled.iter().any(|d| d == program) {
+                    ProbeState::Unavailable {
+                        reason: "disabled by configuration (trace_syscall_exit = false)".into(),
+                    }
+                } else if let Some(err) = failed.get(*program) {
                     ProbeState::Unavailable { reason: format!("{} did not attach: {err}", attach_point(program)) }
                 } else if *signal == "module" && !modules {
                     ProbeState::Unavailable {
@@ -460,7 +519,6 @@ impl KernelSensor {
         let ring = builder
             .build()
             .map_err(|e| KernelError::load("opening the ring buffer", e))?;
-        drop(events);
         Ok(KernelSensor {
             ring,
             _links: links,
@@ -472,25 +530,74 @@ impl KernelSensor {
 
     /// Waits up to `timeout` for records, hands each decoded record to `sink` and returns how
     /// many were delivered. A signal interrupting the wait is not an error.
+    ///
+    /// Records are taken from the ring in batches of [`POLL_BATCH`] and handed over before the
+    /// next batch is read, so userspace memory stays bounded however fast the kernel produces;
+    /// one call delivers at most [`POLL_MAX`] records so the caller regains control in a storm.
     pub fn poll(
         &mut self,
         timeout: Duration,
         sink: &mut dyn FnMut(KernelEvent),
     ) -> Result<usize, KernelError> {
-        match self.ring.poll(timeout) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(source) => return Err(KernelError::Poll { source }),
+        let mut n = self.deliver(sink);
+        let mut got = self.consume_batch()?;
+        if got == 0 && n == 0 {
+            self.wait(timeout)?;
+            got = self.consume_batch()?;
         }
+        loop {
+            n += self.deliver(sink);
+            if got == 0 || n >= POLL_MAX {
+                break;
+            }
+            got = self.consume_batch()?;
+        }
+        Ok(n)
+    }
+
+    fn deliver(&mut self, sink: &mut dyn FnMut(KernelEvent)) -> usize {
         let mut n = 0;
         loop {
-            // take one at a time so the sink may run long without holding the borrow
+            // one at a time: the sink may take long and must not hold the inbox borrow
             let next = self.inbox.borrow_mut().queue.pop_front();
             let Some(ev) = next else { break };
             sink(ev);
             n += 1;
         }
-        Ok(n)
+        n
+    }
+
+    fn consume_batch(&self) -> Result<usize, KernelError> {
+        let rc = self.ring.consume_raw_n(POLL_BATCH);
+        if rc < 0 {
+            if rc == -libc::EINTR {
+                return Ok(0);
+            }
+            return Err(KernelError::Poll {
+                source: libbpf_rs::Error::from_raw_os_error(-rc),
+            });
+        }
+        Ok(rc as usize)
+    }
+
+    /// Sleeps until the ring has data (or the timeout), without consuming anything.
+    fn wait(&self, timeout: Duration) -> Result<(), KernelError> {
+        let fd = self.ring.epoll_fd();
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: `fd` is the ring buffer's epoll fd, owned by `self.ring` and open while it
+        // lives; `ev` is a valid buffer for one event.
+        let rc = unsafe { libc::epoll_wait(fd, &mut ev, 1, ms) };
+        if rc < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(KernelError::Poll {
+                source: libbpf_rs::Error::from(err),
+            });
+        }
+        Ok(())
     }
 
     /// Counters from the kernel (per-CPU drops and filter rejections) and from decoding.
