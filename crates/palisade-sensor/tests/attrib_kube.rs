@@ -1,0 +1,372 @@
+//! The pod cache against a real kube-apiserver: its own etcd and kube-apiserver (the binary
+//! `scripts/infra/kube-apiserver.sh build` caches in `$PALISADE_INFRA/bin`, default
+//! /var/tmp/palisade-infra) on free loopback ports. Pods are created with `spec.nodeName`, their
+//! container statuses set through the `pods/status` subresource as a kubelet would, and the
+//! watcher must resolve container ids to pods for this node only, follow restarts (new container
+//! id) and keep deleted pods for the grace period.
+//!
+//! Skips (saying SKIP) when the binary or etcd is missing, unless PALISADE_REQUIRE_KUBE=1.
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use palisade_kube::ClusterOptions;
+use palisade_sensor::attrib::PodCache;
+use serde_json::json;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+fn kube_apiserver() -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(infra) = std::env::var("PALISADE_INFRA") {
+        candidates.push(PathBuf::from(infra).join("bin/kube-apiserver"));
+    }
+    candidates.push(PathBuf::from("/var/tmp/palisade-infra/bin/kube-apiserver"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+fn skip_or_fail(why: &str) {
+    if std::env::var("PALISADE_REQUIRE_KUBE").as_deref() == Ok("1") {
+        panic!("PALISADE_REQUIRE_KUBE=1 but {why}");
+    }
+    eprintln!("SKIP: {why} (scripts/infra/kube-apiserver.sh build caches the binary)");
+}
+
+fn poll(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// etcd + kube-apiserver; the kubeconfig path for an admin with a static token.
+struct Cluster {
+    _etcd: Proc,
+    kube: Proc,
+    kubeconfig: PathBuf,
+    log: PathBuf,
+}
+
+fn start_cluster(d: &Path, apiserver: &Path, etcd: &Path, openssl: &Path) -> Cluster {
+    let (client_port, peer_port) = (free_port(), free_port());
+    let mut etcd = Proc {
+        name: "etcd",
+        child: Command::new(etcd)
+            .args(["--name", "attrib", "--data-dir"])
+            .arg(d.join("etcd"))
+            .arg(format!(
+                "--listen-client-urls=http://127.0.0.1:{client_port}"
+            ))
+            .arg(format!(
+                "--advertise-client-urls=http://127.0.0.1:{client_port}"
+            ))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
+            ))
+            .arg(format!(
+                "--initial-cluster=attrib=http://127.0.0.1:{peer_port}"
+            ))
+            .arg("--unsafe-no-fsync")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("etcd.log")).unwrap())
+            .spawn()
+            .expect("start etcd"),
+    };
+    poll("etcd to listen", Duration::from_secs(60), || {
+        if let Ok(Some(status)) = etcd.child.try_wait() {
+            panic!("{} exited: {status}", etcd.name);
+        }
+        std::net::TcpStream::connect(("127.0.0.1", client_port)).is_ok()
+    });
+    let kapi = d.join("kapi");
+    std::fs::create_dir_all(&kapi).unwrap();
+    let status = Command::new(openssl)
+        .args(["genrsa", "-out"])
+        .arg(kapi.join("sa.key"))
+        .arg("2048")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        kapi.join("tokens.csv"),
+        "attrib-admin-token,attrib-admin,1,\"system:masters\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let log = d.join("kube-apiserver.log");
+    let kube = Proc {
+        name: "kube-apiserver",
+        child: Command::new(apiserver)
+            .arg(format!("--etcd-servers=http://127.0.0.1:{client_port}"))
+            .arg("--etcd-prefix=/palisade-attrib")
+            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
+            .arg(format!("--secure-port={port}"))
+            .arg("--insecure-port=0")
+            .arg(format!("--cert-dir={}", kapi.display()))
+            .arg(format!(
+                "--token-auth-file={}",
+                kapi.join("tokens.csv").display()
+            ))
+            .args([
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--service-account-issuer=https://kubernetes.default.svc",
+            ])
+            .arg(format!(
+                "--service-account-key-file={}",
+                kapi.join("sa.key").display()
+            ))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                kapi.join("sa.key").display()
+            ))
+            .args([
+                "--allow-privileged=true",
+                "--disable-admission-plugins=ServiceAccount",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start kube-apiserver"),
+    };
+    let kubeconfig = d.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: attrib-admin-token\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: admin\ncurrent-context: t\n"
+        ),
+    )
+    .unwrap();
+    Cluster {
+        _etcd: etcd,
+        kube,
+        kubeconfig,
+        log,
+    }
+}
+
+fn pod(name: &str, node: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "attrib"},
+        "spec": {"nodeName": node, "containers": [
+            {"name": "web", "image": "registry.example.com/shop/web:2.3.1",
+             "securityContext": {"privileged": true}},
+            {"name": "sidecar", "image": "registry.example.com/mesh/proxy:1.0"}
+        ]}
+    }))
+    .unwrap()
+}
+
+fn statuses(web_id: &str, sidecar_id: &str) -> serde_json::Value {
+    json!({"status": {"phase": "Running", "containerStatuses": [
+        {"name": "web", "image": "registry.example.com/shop/web:2.3.1",
+         "imageID": "registry.example.com/shop/web@sha256:0123", "ready": true, "restartCount": 0,
+         "containerID": format!("containerd://{web_id}"),
+         "state": {"running": {"startedAt": "2026-12-06T01:30:00Z"}}},
+        {"name": "sidecar", "image": "registry.example.com/mesh/proxy:1.0", "imageID": "",
+         "ready": true, "restartCount": 0, "containerID": format!("cri-o://{sidecar_id}"),
+         "state": {"running": {"startedAt": "2026-12-06T01:30:05Z"}}}
+    ]}})
+}
+
+#[test]
+fn pod_cache_follows_this_nodes_pods_through_the_api_server() {
+    let Some(apiserver) = kube_apiserver() else {
+        skip_or_fail("no kube-apiserver binary in $PALISADE_INFRA/bin");
+        return;
+    };
+    let Some(etcd) = on_path("etcd") else {
+        skip_or_fail("etcd is not installed");
+        return;
+    };
+    let Some(openssl) = on_path("openssl") else {
+        skip_or_fail("openssl is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = start_cluster(dir.path(), &apiserver, &etcd, &openssl);
+    let options = ClusterOptions {
+        kubeconfig: Some(cluster.kubeconfig.clone()),
+        ..ClusterOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (client, _) = rt
+        .block_on(palisade_kube::connect(&options))
+        .expect("client");
+    let log_tail = |log: &Path| {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    };
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let ns: Namespace = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "attrib"}}),
+        )
+        .unwrap();
+        if rt
+            .block_on(namespaces.create(&PostParams::default(), &ns))
+            .is_ok()
+        {
+            break;
+        }
+        if let Ok(Some(status)) = cluster.kube.child.try_wait() {
+            panic!(
+                "{} exited ({status}):\n{}",
+                cluster.kube.name,
+                log_tail(&cluster.log)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kube-apiserver not ready:\n{}",
+            log_tail(&cluster.log)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let pods: Api<Pod> = Api::namespaced(client, "attrib");
+
+    // A pod that exists before the watcher starts comes in through the first list.
+    let early = rt
+        .block_on(pods.create(&PostParams::default(), &pod("early", "node-a")))
+        .expect("create early");
+    let early_id = "e".repeat(64);
+    rt.block_on(pods.patch_status(
+        "early",
+        &PatchParams::default(),
+        &Patch::Merge(statuses(&early_id, &"f".repeat(64))),
+    ))
+    .expect("early status");
+
+    let cache = PodCache::new();
+    let watcher = cache.watch_node(&options, "node-a").expect("watch");
+    poll("the first list", Duration::from_secs(60), || {
+        cache.is_synced()
+    });
+    let (pod_ref, container) = cache
+        .lookup_container(&early_id)
+        .expect("early pod from the list");
+    assert_eq!(pod_ref.name, "early");
+    assert_eq!(pod_ref.uid, early.metadata.uid.clone().unwrap());
+
+    // Pods created later arrive through the watch; another node's pod never does.
+    assert_eq!(container.name, "web");
+    let web_id = "a1".repeat(32);
+    let side_id = "b2".repeat(32);
+    let other_id = "c3".repeat(32);
+    let created = rt
+        .block_on(pods.create(&PostParams::default(), &pod("shop-web", "node-a")))
+        .expect("create");
+    rt.block_on(pods.create(&PostParams::default(), &pod("elsewhere", "node-b")))
+        .expect("create other");
+    let uid = created.metadata.uid.clone().expect("uid");
+    poll("the new pod by uid", Duration::from_secs(60), || {
+        cache.lookup_pod(&uid).is_some()
+    });
+    assert!(cache.lookup_container(&web_id).is_none(), "no status yet");
+    rt.block_on(pods.patch_status(
+        "shop-web",
+        &PatchParams::default(),
+        &Patch::Merge(statuses(&web_id, &side_id)),
+    ))
+    .expect("status");
+    rt.block_on(pods.patch_status(
+        "elsewhere",
+        &PatchParams::default(),
+        &Patch::Merge(statuses(&other_id, &"d4".repeat(32))),
+    ))
+    .expect("other status");
+    poll(
+        "container ids from the status",
+        Duration::from_secs(60),
+        || cache.lookup_container(&side_id).is_some(),
+    );
+    let (pod_ref, web) = cache.lookup_container(&web_id).expect("web");
+    assert_eq!(
+        (
+            pod_ref.name.as_str(),
+            pod_ref.namespace.as_str(),
+            pod_ref.uid.as_str()
+        ),
+        ("shop-web", "attrib", uid.as_str())
+    );
+    assert_eq!(web.name, "web");
+    assert_eq!(web.image, "registry.example.com/shop/web:2.3.1");
+    assert_eq!(
+        web.image_id.as_deref(),
+        Some("registry.example.com/shop/web@sha256:0123")
+    );
+    assert!(web.privileged);
+    assert_eq!(web.started_nanos, Some(1_796_520_600_000_000_000));
+    let (_, side) = cache.lookup_container(&side_id).expect("sidecar");
+    assert!(!side.privileged);
+    assert_eq!(side.image_id, None);
+    assert!(cache.lookup_container(&other_id).is_none(), "node-b's pod");
+    assert!(cache.lookup_pod(&uid).is_some());
+
+    // A restart: the web container gets a new id; the old one stops resolving.
+    let restarted = "9".repeat(64);
+    rt.block_on(pods.patch_status(
+        "shop-web",
+        &PatchParams::default(),
+        &Patch::Merge(statuses(&restarted, &side_id)),
+    ))
+    .expect("restart status");
+    poll("the restarted container", Duration::from_secs(60), || {
+        cache.lookup_container(&restarted).is_some()
+    });
+    assert!(cache.lookup_container(&web_id).is_none());
+
+    // Deleted: still resolves during the grace period (late exit events).
+    let before = cache.counters().watch_events;
+    rt.block_on(pods.delete("shop-web", &DeleteParams::default().grace_period(0)))
+        .expect("delete");
+    poll("the delete event", Duration::from_secs(60), || {
+        cache.counters().watch_events > before
+    });
+    assert!(cache.lookup_container(&restarted).is_some(), "grace period");
+    let counters = cache.counters();
+    assert_eq!(
+        counters.pods, 2,
+        "early and shop-web, never node-b's: {counters:?}"
+    );
+    assert_eq!(counters.lists, 1);
+    assert_eq!(counters.errors, 0);
+    watcher.stop();
+}
