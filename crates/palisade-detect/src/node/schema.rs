@@ -212,7 +212,11 @@ fn indexed(path: &str, root: &str) -> Option<usize> {
 impl EventSchema for NodeSchema {
     type Field = NodeField;
     const SOURCE: &'static str = "node";
-    const INDEX_DIMENSIONS: &'static [&'static str] = &["event.type"];
+    /// `event.type` first; `process.name` second, taken from the conditions of rules that
+    /// require it (most exec rules name the programs they judge), so an exec of an ordinary
+    /// program only reaches the rules that read the command line.
+    const INDEX_DIMENSIONS: &'static [&'static str] = &["event.type", "process.name"];
+    const DERIVE_INDEX_FROM_CONDITIONS: bool = true;
 
     fn compile_field(path: &str) -> Result<NodeField, String> {
         if let Some((_, f)) = FIELDS.iter().find(|(p, _)| *p == path) {
@@ -325,13 +329,7 @@ impl Event for NodeEvent {
             F::ProcessEuid => int(p.euid),
             F::ProcessComm => s(&p.comm),
             F::ProcessExe => s(&p.exe),
-            F::ProcessName => {
-                if p.exe.is_empty() {
-                    s(&p.comm)
-                } else {
-                    s(basename(&p.exe))
-                }
-            }
+            F::ProcessName => s(self.process_name()),
             F::ProcessArgs => list(&p.args),
             F::ProcessArg(i) => at(&p.args, i),
             F::ProcessCmdline => s(&p.cmdline),
@@ -417,6 +415,7 @@ impl Event for NodeEvent {
     fn index_value(&self, dimension: usize) -> Option<&str> {
         match dimension {
             0 => Some(self.kind.as_str()),
+            1 => Some(self.process_name()),
             _ => None,
         }
     }
@@ -427,6 +426,19 @@ impl Event for NodeEvent {
 
     fn event_id(&self) -> &str {
         &self.id
+    }
+}
+
+impl NodeEvent {
+    /// Basename of the executable, or the task name when the executable is unknown (the
+    /// `process.name` field and the second index dimension).
+    #[inline]
+    pub fn process_name(&self) -> &str {
+        if self.process.exe.is_empty() {
+            &self.process.comm
+        } else {
+            basename(&self.process.exe)
+        }
     }
 }
 
