@@ -579,6 +579,59 @@ mod tests {
         }
     }
 
+    /// Rules are indexed by the `process.name` their condition requires, and only then: a
+    /// case-insensitive or negated test, or an `any` with a branch that does not pin the name,
+    /// leaves the rule a candidate for every program (the condition still decides).
+    #[test]
+    fn process_name_index_is_derived_only_from_required_equalities() {
+        use crate::engine::{Engine, EngineConfig};
+        use crate::rule::{RuleSet, RuleSource};
+        let text = r#"
+lists:
+  tools: [curl, wget]
+macros:
+  is_tool: {field: process.name, in: {list: tools}}
+rules:
+  - {id: A, title: a, severity: low, source: node, match: {event.type: exec}, condition: {all: [{macro: is_tool}, {field: process.cmdline, contains: x}]}}
+  - {id: B, title: b, severity: low, source: node, match: {event.type: exec}, condition: {field: process.name, eq: CURL, icase: true}}
+  - {id: C, title: c, severity: low, source: node, match: {event.type: exec}, condition: {any: [{field: process.name, eq: curl}, {field: process.comm, eq: curl}]}}
+  - {id: D, title: d, severity: low, source: node, match: {event.type: exec}, condition: {any: [{field: process.name, eq: curl}, {field: process.name, in: [nc]}]}}
+  - {id: E, title: e, severity: low, source: node, match: {event.type: exec}, condition: {field: process.name, not_in: [curl]}}
+"#;
+        let rules = std::sync::Arc::new(
+            RuleSet::<NodeSchema>::load(&[RuleSource::new("t.yaml", text)]).expect("loads"),
+        );
+        let mut engine = Engine::new(rules, EngineConfig::default());
+        let exec = |exe: &str| NodeEvent {
+            process: crate::node::ProcessInfo {
+                exe: exe.to_string(),
+                comm: basename(exe).to_string(),
+                cmdline: format!("{exe} x"),
+                ..Default::default()
+            },
+            ..NodeEvent::default()
+        };
+        let mut out = Vec::new();
+        for exe in ["/usr/bin/curl", "/bin/ls", "/bin/nc", "/usr/bin/Curl"] {
+            engine.evaluate(&exec(exe), &mut out);
+        }
+        let stats = engine.stats();
+        let evals: Vec<(String, u64)> = stats
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.evaluations))
+            .collect();
+        assert_eq!(
+            evals,
+            [("A", 1), ("B", 4), ("C", 4), ("D", 2), ("E", 4)].map(|(id, n)| (id.to_string(), n))
+        );
+        let fired: Vec<&str> = out
+            .iter()
+            .map(|m| ["A", "B", "C", "D", "E"][m.rule])
+            .collect();
+        assert_eq!(fired, ["A", "B", "C", "D", "E", "D", "E", "B", "E"]);
+    }
+
     #[test]
     fn absent_parts_read_as_missing() {
         let event = NodeEvent {
