@@ -212,7 +212,11 @@ fn indexed(path: &str, root: &str) -> Option<usize> {
 impl EventSchema for NodeSchema {
     type Field = NodeField;
     const SOURCE: &'static str = "node";
-    const INDEX_DIMENSIONS: &'static [&'static str] = &["event.type"];
+    /// `event.type` first; `process.name` second, taken from the conditions of rules that
+    /// require it (most exec rules name the programs they judge), so an exec of an ordinary
+    /// program only reaches the rules that read the command line.
+    const INDEX_DIMENSIONS: &'static [&'static str] = &["event.type", "process.name"];
+    const DERIVE_INDEX_FROM_CONDITIONS: bool = true;
 
     fn compile_field(path: &str) -> Result<NodeField, String> {
         if let Some((_, f)) = FIELDS.iter().find(|(p, _)| *p == path) {
@@ -325,13 +329,7 @@ impl Event for NodeEvent {
             F::ProcessEuid => int(p.euid),
             F::ProcessComm => s(&p.comm),
             F::ProcessExe => s(&p.exe),
-            F::ProcessName => {
-                if p.exe.is_empty() {
-                    s(&p.comm)
-                } else {
-                    s(basename(&p.exe))
-                }
-            }
+            F::ProcessName => s(self.process_name()),
             F::ProcessArgs => list(&p.args),
             F::ProcessArg(i) => at(&p.args, i),
             F::ProcessCmdline => s(&p.cmdline),
@@ -417,6 +415,7 @@ impl Event for NodeEvent {
     fn index_value(&self, dimension: usize) -> Option<&str> {
         match dimension {
             0 => Some(self.kind.as_str()),
+            1 => Some(self.process_name()),
             _ => None,
         }
     }
@@ -427,6 +426,19 @@ impl Event for NodeEvent {
 
     fn event_id(&self) -> &str {
         &self.id
+    }
+}
+
+impl NodeEvent {
+    /// Basename of the executable, or the task name when the executable is unknown (the
+    /// `process.name` field and the second index dimension).
+    #[inline]
+    pub fn process_name(&self) -> &str {
+        if self.process.exe.is_empty() {
+            &self.process.comm
+        } else {
+            basename(&self.process.exe)
+        }
     }
 }
 
@@ -565,6 +577,59 @@ mod tests {
             let err = NodeSchema::compile_field(bad).expect_err(bad);
             assert!(err.contains("process.cmdline"), "{err}");
         }
+    }
+
+    /// Rules are indexed by the `process.name` their condition requires, and only then: a
+    /// case-insensitive or negated test, or an `any` with a branch that does not pin the name,
+    /// leaves the rule a candidate for every program (the condition still decides).
+    #[test]
+    fn process_name_index_is_derived_only_from_required_equalities() {
+        use crate::engine::{Engine, EngineConfig};
+        use crate::rule::{RuleSet, RuleSource};
+        let text = r#"
+lists:
+  tools: [curl, wget]
+macros:
+  is_tool: {field: process.name, in: {list: tools}}
+rules:
+  - {id: A, title: a, severity: low, source: node, match: {event.type: exec}, condition: {all: [{macro: is_tool}, {field: process.cmdline, contains: x}]}}
+  - {id: B, title: b, severity: low, source: node, match: {event.type: exec}, condition: {field: process.name, eq: CURL, icase: true}}
+  - {id: C, title: c, severity: low, source: node, match: {event.type: exec}, condition: {any: [{field: process.name, eq: curl}, {field: process.comm, eq: curl}]}}
+  - {id: D, title: d, severity: low, source: node, match: {event.type: exec}, condition: {any: [{field: process.name, eq: curl}, {field: process.name, in: [nc]}]}}
+  - {id: E, title: e, severity: low, source: node, match: {event.type: exec}, condition: {field: process.name, not_in: [curl]}}
+"#;
+        let rules = std::sync::Arc::new(
+            RuleSet::<NodeSchema>::load(&[RuleSource::new("t.yaml", text)]).expect("loads"),
+        );
+        let mut engine = Engine::new(rules, EngineConfig::default());
+        let exec = |exe: &str| NodeEvent {
+            process: crate::node::ProcessInfo {
+                exe: exe.to_string(),
+                comm: basename(exe).to_string(),
+                cmdline: format!("{exe} x"),
+                ..Default::default()
+            },
+            ..NodeEvent::default()
+        };
+        let mut out = Vec::new();
+        for exe in ["/usr/bin/curl", "/bin/ls", "/bin/nc", "/usr/bin/Curl"] {
+            engine.evaluate(&exec(exe), &mut out);
+        }
+        let stats = engine.stats();
+        let evals: Vec<(String, u64)> = stats
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.evaluations))
+            .collect();
+        assert_eq!(
+            evals,
+            [("A", 1), ("B", 4), ("C", 4), ("D", 2), ("E", 4)].map(|(id, n)| (id.to_string(), n))
+        );
+        let fired: Vec<&str> = out
+            .iter()
+            .map(|m| ["A", "B", "C", "D", "E"][m.rule])
+            .collect();
+        assert_eq!(fired, ["A", "B", "C", "D", "E", "D", "E", "B", "E"]);
     }
 
     #[test]
