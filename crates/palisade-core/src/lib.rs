@@ -9,8 +9,11 @@ pub mod advisory;
 pub mod alert;
 pub mod finding;
 pub mod package;
+pub mod prometheus;
 pub mod resource;
 pub mod severity;
+#[cfg(feature = "spool")]
+pub mod spool;
 #[cfg(feature = "tls")]
 pub mod tls;
 

@@ -20,6 +20,13 @@ pub trait EventSchema: Sized + 'static {
     /// admits the event's values.
     const INDEX_DIMENSIONS: &'static [&'static str];
 
+    /// True when every index dimension is also a field path whose string value is exactly the
+    /// event's index value. The loader may then take a rule's index restriction from an equality
+    /// test the rule's condition requires (`all: [{field: process.name, in: [...]}, ...]`), so
+    /// rules are indexed without repeating themselves in `match:`; the condition is still
+    /// evaluated, so results do not change.
+    const DERIVE_INDEX_FROM_CONDITIONS: bool = false;
+
     /// Compiles a dotted field path (`objectRef.resource`, `requestObject.spec.hostNetwork`,
     /// `annotations["authorization.k8s.io/decision"]`, `pod.containers`). `Err` carries a message
     /// that names the path and what is known instead.

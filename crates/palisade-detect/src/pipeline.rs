@@ -1,15 +1,19 @@
-//! The detection pipeline of one thread: audit documents are parsed, every event is evaluated
-//! by the rule engine, and matches are aggregated into alerts.
+//! The detection pipeline of one thread: events are evaluated by the rule engine and matches
+//! are aggregated into alerts. [`Detector`] parses Kubernetes audit documents first;
+//! [`NodeDetector`] judges node-sensor events the sensor has already built.
 //!
-//! A [`Detector`] owns its engine (stateful rule memory) and aggregator, so it is used by one
+//! A detector owns its engine (stateful rule memory) and aggregator, so it is used by one
 //! thread at a time; the rules are shared (`Arc`). Parsing borrows from the input and the
 //! engine reads fields in place, so the hot path allocates only for what a rule actually
-//! matches.
+//! matches. Both detectors share one generic judge, so node alerts are aggregated and counted
+//! exactly like audit alerts.
 
 use crate::alert::{AggregationMode, Aggregator, DetectAlert};
 use crate::audit::parse::{InputFormat, ParseError, ParseStats, parse_document, parse_reader};
 use crate::audit::{AuditEvent, AuditSchema};
-use crate::engine::{Engine, EngineConfig, Match};
+use crate::engine::{Engine, EngineConfig, EngineStats, Match};
+use crate::event::{Event, EventSchema};
+use crate::node::{NodeEvent, NodeSchema};
 use crate::rule::RuleSet;
 use palisade_core::Severity;
 use std::collections::BTreeMap;
@@ -118,14 +122,14 @@ fn error_kinds(stats: &ParseStats) -> BTreeMap<String, u64> {
 /// Parse → evaluate → aggregate for one thread.
 pub struct Detector {
     parse: ParseStats,
-    judge: Judge,
+    judge: Judge<AuditSchema>,
 }
 
 /// Everything of a detector but the parse counters, so a parser's sink can borrow it while the
-/// parser updates those.
-struct Judge {
-    rules: Arc<RuleSet<AuditSchema>>,
-    engine: Engine<AuditSchema>,
+/// parser updates those. Generic over the event schema: the audit and node detectors share it.
+struct Judge<S: EventSchema> {
+    rules: Arc<RuleSet<S>>,
+    engine: Engine<S>,
     aggregator: Aggregator,
     matches: Vec<Match>,
     matched: u64,
@@ -143,10 +147,22 @@ impl std::fmt::Debug for Detector {
     }
 }
 
-impl Judge {
+impl<S: EventSchema> Judge<S> {
+    fn new(rules: Arc<RuleSet<S>>, config: DetectorConfig) -> Self {
+        Judge {
+            engine: Engine::new(Arc::clone(&rules), config.engine),
+            aggregator: Aggregator::new(config.window, config.mode),
+            rules,
+            matches: Vec::new(),
+            matched: 0,
+            evaluated: 0,
+            alerts: BTreeMap::new(),
+        }
+    }
+
     /// Evaluates one event and aggregates its matches (shared by every entry point); the
     /// alerts it appends to `out` are counted.
-    fn judge(&mut self, event: &AuditEvent<'_>, out: &mut Vec<DetectAlert>) {
+    fn judge<E: Event<Schema = S>>(&mut self, event: &E, out: &mut Vec<DetectAlert>) {
         let start = out.len();
         self.engine.evaluate(event, &mut self.matches);
         self.evaluated += 1;
@@ -155,6 +171,28 @@ impl Judge {
             self.aggregator.push(&self.rules, m, out);
         }
         self.count_alerts(&out[start..]);
+    }
+
+    /// Emits the aggregates whose window closed by `now_nanos`.
+    fn tick(&mut self, now_nanos: i64, out: &mut Vec<DetectAlert>) {
+        let start = out.len();
+        self.aggregator.flush_due(now_nanos, out);
+        self.count_alerts(&out[start..]);
+    }
+
+    /// Emits every open aggregate.
+    fn finish(&mut self, out: &mut Vec<DetectAlert>) {
+        let start = out.len();
+        self.aggregator.flush_all(out);
+        self.count_alerts(&out[start..]);
+    }
+
+    /// Alerts emitted, keyed by (rule id, severity name).
+    fn alert_counts(&self) -> BTreeMap<(String, String), u64> {
+        self.alerts
+            .iter()
+            .map(|(rule, (severity, n))| ((rule.clone(), severity.as_str().to_string()), *n))
+            .collect()
     }
 
     fn count_alerts(&mut self, emitted: &[DetectAlert]) {
@@ -174,15 +212,7 @@ impl Detector {
     pub fn new(rules: Arc<RuleSet<AuditSchema>>, config: DetectorConfig) -> Self {
         Detector {
             parse: ParseStats::default(),
-            judge: Judge {
-                engine: Engine::new(Arc::clone(&rules), config.engine),
-                aggregator: Aggregator::new(config.window, config.mode),
-                rules,
-                matches: Vec::new(),
-                matched: 0,
-                evaluated: 0,
-                alerts: BTreeMap::new(),
-            },
+            judge: Judge::new(rules, config),
         }
     }
 
@@ -232,16 +262,12 @@ impl Detector {
 
     /// Emits the aggregates whose window closed by `now_nanos` (wall clock for a server).
     pub fn tick(&mut self, now_nanos: i64, out: &mut Vec<DetectAlert>) {
-        let start = out.len();
-        self.judge.aggregator.flush_due(now_nanos, out);
-        self.judge.count_alerts(&out[start..]);
+        self.judge.tick(now_nanos, out);
     }
 
     /// Emits every open aggregate (end of input, shutdown).
     pub fn finish(&mut self, out: &mut Vec<DetectAlert>) {
-        let start = out.len();
-        self.judge.aggregator.flush_all(out);
-        self.judge.count_alerts(&out[start..]);
+        self.judge.finish(out);
     }
 
     /// Parse, engine and aggregation counters.
@@ -252,14 +278,78 @@ impl Detector {
             parse_errors: error_kinds(&self.parse),
             events_evaluated: self.judge.evaluated,
             matches: self.judge.matched,
-            alerts: self
-                .judge
-                .alerts
-                .iter()
-                .map(|(rule, (severity, n))| ((rule.clone(), severity.as_str().to_string()), *n))
-                .collect(),
+            alerts: self.judge.alert_counts(),
             parse: self.parse.clone(),
         }
+    }
+}
+
+/// Evaluate → aggregate for node-sensor events, one thread: the sensor builds each
+/// [`NodeEvent`] (attributed to its container and pod) and hands it here; alerts come out with
+/// the node, container, pod and process in their context.
+pub struct NodeDetector {
+    judge: Judge<NodeSchema>,
+    events: u64,
+}
+
+impl std::fmt::Debug for NodeDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeDetector")
+            .field("rules", &self.judge.rules.rules().len())
+            .field("evaluated", &self.judge.evaluated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeDetector {
+    /// A detector judging with `rules` (e.g. [`crate::builtin::node_rules`] plus user files).
+    pub fn new(rules: Arc<RuleSet<NodeSchema>>, config: DetectorConfig) -> Self {
+        NodeDetector {
+            judge: Judge::new(rules, config),
+            events: 0,
+        }
+    }
+
+    /// The rules this detector evaluates.
+    pub fn rules(&self) -> &Arc<RuleSet<NodeSchema>> {
+        &self.judge.rules
+    }
+
+    /// Judges one event; the alerts due (in Immediate mode the first match of each aggregate at
+    /// once) are appended to `out`.
+    pub fn process_event(&mut self, event: &NodeEvent, out: &mut Vec<DetectAlert>) {
+        self.events += 1;
+        self.judge.judge(event, out);
+    }
+
+    /// Emits the aggregates whose window closed by `now_nanos` (the sensor's wall clock: event
+    /// times are Unix nanoseconds too).
+    pub fn tick(&mut self, now_nanos: i64, out: &mut Vec<DetectAlert>) {
+        self.judge.tick(now_nanos, out);
+    }
+
+    /// Emits every open aggregate (shutdown).
+    pub fn finish(&mut self, out: &mut Vec<DetectAlert>) {
+        self.judge.finish(out);
+    }
+
+    /// Events judged, matches and alerts by rule (`documents` and the parse counters stay zero:
+    /// node events arrive already built).
+    pub fn stats(&self) -> DetectorStats {
+        DetectorStats {
+            documents: 0,
+            events: self.events,
+            parse_errors: BTreeMap::new(),
+            events_evaluated: self.judge.evaluated,
+            matches: self.judge.matched,
+            alerts: self.judge.alert_counts(),
+            parse: ParseStats::default(),
+        }
+    }
+
+    /// Per-rule engine counters (evaluations, matches, suppressions, stateful memory).
+    pub fn engine_stats(&self) -> EngineStats {
+        self.judge.engine.stats()
     }
 }
 

@@ -50,6 +50,9 @@ pub enum Command {
     /// Threat detection from Kubernetes audit logs: offline files, the audit webhook, rules.
     #[command(subcommand)]
     Detect(crate::detect::DetectCommand),
+    /// The node sensor: eBPF runtime detection on a node (run, check).
+    #[command(subcommand)]
+    Sensor(crate::sensor::SensorCommand),
     /// List the posture checks with their ids, severities, controls and parameters.
     Checks {
         #[arg(short, long, value_enum, default_value_t = StatusFormat::Table)]

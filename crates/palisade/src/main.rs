@@ -23,6 +23,7 @@ mod policy;
 mod posture;
 mod progress;
 mod scan;
+mod sensor;
 mod target;
 
 use clap::Parser;
@@ -134,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             admission::cmd_admission(cmd, &rt)
         }
         Command::Detect(cmd) => detect::cmd_detect(cmd, show_progress),
+        Command::Sensor(cmd) => sensor::cmd_sensor(cmd),
         Command::Bench(cmd) => {
             let rt = runtime()?;
             bench::cmd_bench(&db_path()?, cmd, &rt)?;

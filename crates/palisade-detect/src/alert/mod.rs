@@ -83,8 +83,15 @@ impl DetectAlert {
             resource: ResourceRef {
                 cluster: context.cluster.clone(),
                 namespace: context.namespace.clone(),
-                kind: context.resource_type.clone(),
-                name: context.resource_name.clone(),
+                // Node alerts name the pod the process ran in, when it had one.
+                kind: context
+                    .resource_type
+                    .clone()
+                    .or_else(|| context.pod_name.as_ref().map(|_| "pods".to_string())),
+                name: context
+                    .resource_name
+                    .clone()
+                    .or_else(|| context.pod_name.clone()),
                 ..Default::default()
             },
             tactics: meta.tactics.clone(),

@@ -114,6 +114,30 @@ fn json_document(a: &DetectAlert) -> serde_json::Value {
             put(key, json!(v));
         }
     }
+    // Node-sensor context (ECS names), present only for sources that have it.
+    if c.pod_name.is_some() {
+        put("orchestrator.resource.type", json!("pod"));
+    }
+    for (key, value) in [
+        ("host.name", &c.node),
+        ("container.id", &c.container_id),
+        ("container.name", &c.container_name),
+        ("container.image.name", &c.container_image),
+        ("orchestrator.resource.name", &c.pod_name),
+        ("process.executable", &c.process_exe),
+        ("process.command_line", &c.process_cmdline),
+        ("process.parent.executable", &c.parent_exe),
+    ] {
+        if let Some(v) = value {
+            put(key, json!(v));
+        }
+    }
+    if let Some(pid) = &c.process_pid {
+        match pid.parse::<u64>() {
+            Ok(n) => put("process.pid", json!(n)),
+            Err(_) => put("process.pid", json!(pid)),
+        }
+    }
     put("message", json!(a.message));
     put("event.count", json!(a.count));
     put("event.start", json!(a.first_seen));

@@ -54,17 +54,53 @@ pub struct MatchContext {
     /// The kind of object acted on (audit: `objectRef.resource`, e.g. `pods`).
     pub resource_type: Option<String>,
     pub resource_name: Option<String>,
+    /// The node the event happened on (node sensor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The container of the acting process (node sensor; absent for host processes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_image: Option<String>,
+    /// The pod of that container (its namespace is `namespace`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    /// The acting process: pid (host pid namespace), executable, command line, parent executable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_pid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_exe: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_cmdline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_exe: Option<String>,
 }
 
-/// Well-known paths per context slot, tried in order.
-const CONTEXT_PATHS: [&[&str]; 7] = [
+/// Well-known paths per context slot, tried in order (a path the schema does not know is
+/// skipped, so each source fills the slots it has).
+const CONTEXT_PATHS: [&[&str]; 16] = [
     &["user.username", "user.name"],
     &["sourceIPs", "source.ip"],
     &["userAgent", "user_agent"],
     &["cluster"],
-    &["objectRef.namespace", "namespace"],
+    &[
+        "objectRef.namespace",
+        "namespace",
+        "container.pod_namespace",
+    ],
     &["objectRef.resource", "resource_type"],
     &["objectRef.name", "resource_name"],
+    &["node"],
+    &["container.id"],
+    &["container.name"],
+    &["container.image"],
+    &["container.pod_name"],
+    &["process.pid"],
+    &["process.exe"],
+    &["process.cmdline"],
+    &["process.parent.exe"],
 ];
 
 /// The compiled context paths of a schema.
@@ -115,6 +151,15 @@ impl<F> ContextFields<F> {
             namespace: next(),
             resource_type: next(),
             resource_name: next(),
+            node: next(),
+            container_id: next(),
+            container_name: next(),
+            container_image: next(),
+            pod_name: next(),
+            process_pid: next(),
+            process_exe: next(),
+            process_cmdline: next(),
+            parent_exe: next(),
         }
     }
 }

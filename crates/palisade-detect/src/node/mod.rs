@@ -6,6 +6,10 @@
 //! `net.dst_port`, `file.path`. Optional parts are absent when the event kind has no such part, so
 //! `exists` tests tell event kinds apart as well as `event.type` does.
 
+mod schema;
+
+pub use schema::{NodeField, NodeSchema, field_paths};
+
 use serde::{Deserialize, Serialize};
 
 /// What kind of kernel activity one event records (the `event.type` field and the first index

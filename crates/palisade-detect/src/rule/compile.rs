@@ -86,6 +86,76 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
         S::compile_field(path).map(FieldRef::Event)
     }
 
+    /// The values a condition requires field `path` to equal, when it does: the condition is a
+    /// case-sensitive `eq`/`in` test of `path` on plain strings, an `all` with such a test among
+    /// its items, an `any` whose every branch requires it (the union), or a macro that does.
+    /// Used to index rules by a dimension their condition already restricts; `None` when the
+    /// condition does not pin the field (or a value could also match as a number or boolean).
+    pub(crate) fn required_values(
+        &self,
+        value: &Value,
+        path: &str,
+        depth: usize,
+    ) -> Option<Vec<String>> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let map = value.as_object()?;
+        if map.get("field").and_then(Value::as_str) == Some(path) {
+            let mut values = None;
+            for (key, v) in map {
+                match key.as_str() {
+                    "field" => {}
+                    // A case-insensitive test admits values the index would not.
+                    "icase" if v != &Value::Bool(false) => return None,
+                    "icase" => {}
+                    "eq" | "in" => {
+                        let items = self.list(v, path).ok()?;
+                        let mut out = Vec::with_capacity(items.len());
+                        for item in items {
+                            let s = item.as_str()?;
+                            let ambiguous = s.trim().parse::<f64>().is_ok()
+                                || s.eq_ignore_ascii_case("true")
+                                || s.eq_ignore_ascii_case("false");
+                            if ambiguous {
+                                return None;
+                            }
+                            out.push(s.to_string());
+                        }
+                        values = Some(out);
+                    }
+                    // Other operators narrow further; the equality alone is still required.
+                    _ => {}
+                }
+            }
+            return values;
+        }
+        if map.len() != 1 {
+            return None;
+        }
+        if let Some(items) = map.get("all").and_then(Value::as_array) {
+            return items
+                .iter()
+                .find_map(|item| self.required_values(item, path, depth + 1));
+        }
+        if let Some(items) = map.get("any").and_then(Value::as_array) {
+            let mut union: Vec<String> = Vec::new();
+            for item in items {
+                for v in self.required_values(item, path, depth + 1)? {
+                    if !union.contains(&v) {
+                        union.push(v);
+                    }
+                }
+            }
+            return (!items.is_empty()).then_some(union);
+        }
+        if let Some(name) = map.get("macro").and_then(Value::as_str) {
+            let def = self.macros.get(name)?;
+            return self.required_values(&def.value, path, depth + 1);
+        }
+        None
+    }
+
     /// Compiles one condition node found at `at` (for messages).
     pub(crate) fn node(
         &mut self,

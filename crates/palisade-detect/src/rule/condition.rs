@@ -1,6 +1,7 @@
 //! Compiled conditions: a tree of typed nodes whose matchers (hash sets, automata, regexes, CIDR
 //! lists) are built once at load time, so judging an event only reads fields and compares.
 
+use crate::engine::index::FxHasher;
 use crate::event::{Event, EventSchema};
 use crate::path::JsonPath;
 use crate::value::Val;
@@ -9,6 +10,7 @@ use ipnet::IpNet;
 use regex::Regex;
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 
 /// Where a field test reads its value: from the event, or (inside `any_of`/`all_of`) from the
@@ -176,7 +178,8 @@ impl Op {
 #[derive(Debug, Clone)]
 pub(crate) enum StrSet {
     Small(Vec<Box<str>>),
-    Hashed(HashSet<Box<str>>),
+    /// Fx-hashed: keys are the rule author's values, the set never grows at run time.
+    Hashed(HashSet<Box<str>, BuildHasherDefault<FxHasher>>),
 }
 
 impl StrSet {

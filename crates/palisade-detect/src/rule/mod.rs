@@ -555,6 +555,16 @@ fn compile_rule<S: EventSchema>(
         }
     }
 
+    if S::DERIVE_INDEX_FROM_CONDITIONS
+        && let Some(cond) = &raw.condition
+    {
+        for (pos, dim) in S::INDEX_DIMENSIONS.iter().enumerate() {
+            if index[pos].is_none() {
+                index[pos] = compiler.required_values(cond, dim, 0);
+            }
+        }
+    }
+
     compiler.start_rule();
     let condition = match &raw.condition {
         Some(c) => compiler.node(c, "condition", false)?,

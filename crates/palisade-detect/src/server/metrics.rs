@@ -5,7 +5,6 @@
 //! worker); the workers publish their detector statistics now and then into one slot each.
 
 use crate::pipeline::DetectorStats;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -459,53 +458,10 @@ impl Metrics {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    header(out, name, "counter", help);
-    let _ = writeln!(out, "{name} {value}");
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    header(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {value}");
-}
-
-/// Label values escape `\`, `"` and newlines.
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Reads one sample from a rendered exposition: `name` with exactly `labels` (`""` for none).
-/// For tests and the benchmark.
-pub fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
-    let key = if labels.is_empty() {
-        format!("{name} ")
-    } else {
-        format!("{name}{{{labels}}} ")
-    };
-    text.lines()
-        .find_map(|l| l.strip_prefix(key.as_str()))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// Sums of a labelled family, keyed by the full label text (for tests and summaries).
-pub fn family(text: &str, name: &str) -> BTreeMap<String, f64> {
-    let prefix = format!("{name}{{");
-    text.lines()
-        .filter_map(|l| l.strip_prefix(prefix.as_str()))
-        .filter_map(|rest| {
-            let (labels, value) = rest.rsplit_once("} ")?;
-            Some((labels.to_string(), value.trim().parse().ok()?))
-        })
-        .collect()
-}
+use palisade_core::prometheus::{counter, escape_label, gauge, header};
+/// Shared exposition helpers (also used by the node sensor); `sample` and `family` read a
+/// rendered exposition back in tests and summaries.
+pub use palisade_core::prometheus::{family, sample};
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,8 @@
 pub mod metrics;
 pub mod output;
 pub mod queue;
-pub mod spool;
+/// The disk spool lives in `palisade-core` (shared with the node sensor's publisher).
+pub use palisade_core::spool;
 
 use crate::audit::AuditSchema;
 use crate::audit::parse::InputFormat;

@@ -1,5 +1,7 @@
-//! The disk spool: where audit batches go when the in-memory queue is full, so a burst from the
-//! API server is absorbed instead of refused.
+//! The disk spool: a size-capped FIFO of byte batches on disk. The audit webhook
+//! (`palisade detect serve`) spills batches to it when its in-memory queue is full, so a burst
+//! from the API server is absorbed instead of refused; the node sensor's publisher keeps batches
+//! in it while the backend is unreachable and drains them in order when it is back.
 //!
 //! A directory of segment files `NNNNNNNNNNNNNNNNNNNN.spool` (a growing sequence number, so file
 //! names sort in write order). Each batch is one frame: `u32` little-endian payload length,
@@ -91,6 +93,8 @@ pub struct Spool {
     used: u64,
     next_seq: u64,
     corruption: SpoolCorruption,
+    /// A frame read by [`Spool::peek`] and not yet popped (its bytes stay on disk until then).
+    peeked: Option<Vec<u8>>,
 }
 
 impl Spool {
@@ -131,6 +135,7 @@ impl Spool {
             used,
             next_seq,
             corruption: SpoolCorruption::default(),
+            peeked: None,
         })
     }
 
@@ -146,7 +151,7 @@ impl Spool {
 
     /// True when nothing is waiting to be read back.
     pub fn is_empty(&self) -> bool {
-        self.used <= self.consumed
+        self.peeked.is_none() && self.used <= self.consumed
     }
 
     /// What reading back has skipped so far.
@@ -226,6 +231,35 @@ impl Spool {
     /// corrupt frame is skipped with the rest of its segment and counted. A segment read to its
     /// end is deleted at once (its bytes leave the cap).
     pub fn pop(&mut self) -> Result<Option<Vec<u8>>, SpoolError> {
+        let payload = match self.peeked.take() {
+            Some(payload) => Some(payload),
+            None => self.read_next()?,
+        };
+        if payload.is_some()
+            && self
+                .segments
+                .front()
+                .is_some_and(|front| self.consumed >= front.bytes)
+        {
+            self.retire_front()?;
+        }
+        Ok(payload)
+    }
+
+    /// The oldest batch without removing it: a sender reads it, delivers it, and only then
+    /// [`pop`](Spool::pop)s it, so a batch that could not be delivered stays on disk (and
+    /// survives a restart) instead of living only in memory. Repeated calls return the same
+    /// batch.
+    pub fn peek(&mut self) -> Result<Option<&[u8]>, SpoolError> {
+        if self.peeked.is_none() {
+            self.peeked = self.read_next()?;
+        }
+        Ok(self.peeked.as_deref())
+    }
+
+    /// Reads the next intact frame, skipping (and counting) torn ones and deleting segments
+    /// read to their end before it; the segment the frame came from is left for `pop`.
+    fn read_next(&mut self) -> Result<Option<Vec<u8>>, SpoolError> {
         loop {
             let Some(front) = self.segments.front() else {
                 return Ok(None);
@@ -247,23 +281,16 @@ impl Spool {
             let Some((_, reader)) = self.reader.as_mut() else {
                 continue;
             };
-            let payload = match read_frame(reader, front_bytes - self.consumed) {
+            match read_frame(reader, front_bytes - self.consumed) {
                 Frame::Ok(payload) => {
                     self.consumed += FRAME_HEADER + payload.len() as u64;
-                    Some(payload)
+                    return Ok(Some(payload));
                 }
                 Frame::Torn => {
                     self.corruption.torn_frames += 1;
                     self.corruption.skipped_bytes += front_bytes - self.consumed;
                     self.consumed = front_bytes;
-                    None
                 }
-            };
-            if self.consumed >= front_bytes {
-                self.retire_front()?;
-            }
-            if let Some(payload) = payload {
-                return Ok(Some(payload));
             }
         }
     }
@@ -430,6 +457,27 @@ mod tests {
         // New appends after the restart continue the sequence and read back.
         spool.append(b"after").unwrap();
         assert_eq!(spool.pop().unwrap().unwrap(), b"after");
+    }
+
+    #[test]
+    fn peek_keeps_the_batch_on_disk_until_popped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut spool = Spool::open(dir.path(), limits(1 << 20, 40)).unwrap();
+            spool.append(b"one").unwrap();
+            spool.append(&[b'x'; 30]).unwrap(); // its own segment
+            assert_eq!(spool.peek().unwrap(), Some(&b"one"[..]));
+            assert_eq!(spool.peek().unwrap(), Some(&b"one"[..]));
+            assert!(!spool.is_empty());
+            assert_eq!(spool.pop().unwrap().unwrap(), b"one");
+            // Peeked, not popped: still on disk when the process goes away.
+            assert_eq!(spool.peek().unwrap().map(<[u8]>::len), Some(30));
+        }
+        let mut spool = Spool::open(dir.path(), limits(1 << 20, 40)).unwrap();
+        assert_eq!(spool.pop().unwrap().unwrap(), [b'x'; 30]);
+        assert!(spool.is_empty());
+        assert_eq!(spool.pop().unwrap(), None);
+        assert_eq!(spool.bytes(), 0);
     }
 
     #[test]
