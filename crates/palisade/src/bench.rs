@@ -51,6 +51,7 @@ pub fn cmd_bench(db_path: &Path, cmd: BenchCommand, rt: &tokio::runtime::Runtime
         } => (target, runs, cold, format, image),
         BenchCommand::Admission(args) => return crate::admission::cmd_bench_admission(args, rt),
         BenchCommand::Detect(args) => return crate::detect::cmd_bench_detect(args, rt),
+        BenchCommand::Sensor(args) => return crate::sensor_bench::run(args),
         BenchCommand::Posture {
             objects,
             rbac,

@@ -333,6 +333,10 @@ pub enum BenchCommand {
     /// Generate an audit log (1M events by default) and measure single-thread detection
     /// throughput and peak memory; with --webhook, load-test `detect serve` too.
     Detect(crate::detect::BenchDetectArgs),
+    /// Run `sensor run` (this binary, real eBPF programs) and measure its CPU and memory idle and
+    /// under exec and open storms, drops, and the slowdown of exec- and syscall-heavy workloads.
+    /// Needs root.
+    Sensor(crate::sensor_bench::BenchSensorArgs),
     /// Scan the same target several times in this process; report wall time and peak memory.
     Scan {
         /// An image reference as for `scan image`, or `fs:PATH`.

@@ -24,6 +24,7 @@ mod posture;
 mod progress;
 mod scan;
 mod sensor;
+mod sensor_bench;
 mod target;
 
 use clap::Parser;

@@ -41,8 +41,9 @@ pub struct BenchSensorArgs {
 
 /// Metric names the sensor exports (see docs/sensor.md).
 const EVENTS_METRIC: &str = "palisade_sensor_events_total";
-const KERNEL_DROPS_METRIC: &str = "palisade_sensor_kernel_drops_total";
-const USER_DROPS_METRIC: &str = "palisade_sensor_dropped_total";
+const KERNEL_DROPS_METRIC: &str = "palisade_sensor_kernel_ringbuf_dropped_total";
+const USER_DROPS_METRIC: &str = "palisade_sensor_userspace_dropped_total";
+const PUBLISH_DROPS_METRIC: &str = "palisade_sensor_publish_dropped_records_total";
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -300,7 +301,10 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
     let target: PathBuf = watched.path().join("watched-file");
     std::fs::write(&target, b"watched\n")?;
 
-    eprintln!("exec and syscall workloads without the sensor ({} s each)…", args.seconds);
+    eprintln!(
+        "exec and syscall workloads without the sensor ({} s each)…",
+        args.seconds
+    );
     let exec_without = run_workload(args.threads, phase, exec_true);
     let sys_without = run_workload(args.threads, phase, open_read_close);
 
@@ -333,7 +337,7 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
         let before = sensor.metrics()?;
         let events0 = metric(&before, EVENTS_METRIC);
         let kdrops0 = metric(&before, KERNEL_DROPS_METRIC);
-        let udrops0 = metric(&before, USER_DROPS_METRIC);
+        let udrops0 = metric(&before, USER_DROPS_METRIC) + metric(&before, PUBLISH_DROPS_METRIC);
         let cpu0 = cpu_seconds(sensor.pid())?;
         let t0 = Instant::now();
         let offered = open_storm(&target, rate, phase);
@@ -346,7 +350,9 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
             offered_per_second: offered,
             processed_per_second: (events1 - events0) / phase.as_secs_f64(),
             kernel_drops: metric(&after, KERNEL_DROPS_METRIC) - kdrops0,
-            userspace_drops: metric(&after, USER_DROPS_METRIC) - udrops0,
+            userspace_drops: metric(&after, USER_DROPS_METRIC)
+                + metric(&after, PUBLISH_DROPS_METRIC)
+                - udrops0,
             sensor_cpu_percent: (cpu_seconds(sensor.pid())? - cpu0) / elapsed * 100.0,
             rss_mb: rss,
         });
@@ -371,7 +377,10 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("sensor overhead ({} s phases, {} workload thread(s))", args.seconds, args.threads);
+    println!(
+        "sensor overhead ({} s phases, {} workload thread(s))",
+        args.seconds, args.threads
+    );
     println!(
         "  idle:          {:.2}% of a core, RSS {:.1} MB",
         report.idle_cpu_percent_of_core, report.idle_rss_mb
@@ -385,7 +394,9 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
         sys_without, sys_with, report.syscall_slowdown_percent
     );
     println!("  open storms of a watched path (each open is an event):");
-    println!("    target     offered/s   processed/s  kernel drops  user drops  sensor CPU  RSS MB");
+    println!(
+        "    target     offered/s   processed/s  kernel drops  user drops  sensor CPU  RSS MB"
+    );
     for s in &report.storms {
         let target = if s.target_rate == 0 {
             "unpaced".to_string()

@@ -9,7 +9,7 @@
 //! - a binary copied into place, made executable and run (binary drift), and one fetched by curl
 //!   then run (download and run);
 //! - a read of a kubeconfig (a fake one, under a prefix given to the kernel filter);
-//! - `unshare -n` (a new network namespace);
+//! - `unshare -Urn` (new user and network namespaces);
 //! - a connect to 169.254.169.254 (cloud metadata);
 //! - a process named `xmrig` with pool arguments (miner);
 //! - a memfd executed (fileless).
@@ -115,12 +115,20 @@ fn fake_container(root: &Path) -> FakeContainer {
     }
 }
 
-/// Runs `script` with bash inside `container`'s cgroup and waits for it.
+/// The capabilities containerd gives a container by default (not privileged).
+const CONTAINER_CAPS: &str = "-all,+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,\
++setpcap,+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap";
+
+/// Runs `script` with bash inside `container`'s cgroup, with a default container's capability
+/// set, and waits for it.
 fn run_in(container: &FakeContainer, script: &str, env: &[(&str, &str)]) {
     let procs = container.dir.join("cgroup.procs");
     let wrapped = format!("echo $$ > {} || exit 97\n{script}", procs.display());
-    let mut command = Command::new("bash");
+    let mut command = Command::new("setpriv");
     command
+        .arg(format!("--bounding-set={CONTAINER_CAPS}"))
+        .arg(format!("--inh-caps={CONTAINER_CAPS}"))
+        .arg("bash")
         .arg("-c")
         .arg(&wrapped)
         .stdin(Stdio::null())
@@ -185,7 +193,10 @@ fn alerts_of<'a>(all: &'a [Value], rule: &str, container: &FakeContainer) -> Vec
 
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -214,7 +225,10 @@ fn attacks(work: &Path, listener_port: u16) -> Vec<(&'static str, String)> {
             "K8S.NODE_KubeConfigAccess",
             format!("cat {w}/home/admin/.kube/config > /dev/null"),
         ),
-        ("K8S.NODE_NamespaceCreation", "unshare -n true".to_string()),
+        (
+            "K8S.NODE_NamespaceCreation",
+            "unshare -Urn true 2>/dev/null; true".to_string(),
+        ),
         (
             "K8S.NODE_ImdsCall",
             "timeout 3 bash -c 'exec 3<>/dev/tcp/169.254.169.254/80' 2>/dev/null; true".to_string(),
@@ -252,7 +266,13 @@ fn sensor_raises_node_alerts_on_real_attack_behaviour_and_stays_quiet_on_benign_
     let output = work.path().join("sensor.jsonl");
     let health = free_port();
     let sensor = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(["sensor", "run", "--no-kubernetes", "--node-name", "e2e-node"])
+        .args([
+            "sensor",
+            "run",
+            "--no-kubernetes",
+            "--node-name",
+            "e2e-node",
+        ])
         .arg("--output")
         .arg(&output)
         .arg("--health-addr")
@@ -382,8 +402,9 @@ fn sensor_raises_node_alerts_on_real_attack_behaviour_and_stays_quiet_on_benign_
     }
 
     // Nothing lost: no drops in the kernel or in userspace.
-    let drops = metric(&metrics, "palisade_sensor_kernel_drops_total")
-        + metric(&metrics, "palisade_sensor_dropped_total");
+    let drops = metric(&metrics, "palisade_sensor_kernel_ringbuf_dropped_total")
+        + metric(&metrics, "palisade_sensor_userspace_dropped_total")
+        + metric(&metrics, "palisade_sensor_publish_dropped_records_total");
     assert_eq!(drops, 0.0, "drops reported:\n{metrics}");
     assert!(
         metric(&metrics, "palisade_sensor_events_total") > 0.0,
@@ -409,10 +430,14 @@ fn sensor_without_bpf_permission_says_what_to_grant_and_exits_3() {
         .args(["sensor", "check"])
         .output()
         .expect("run setpriv");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "stderr:\n{stderr}");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(3), "output:\n{text}");
     assert!(
-        stderr.contains("CAP_BPF") && stderr.contains("CAP_PERFMON"),
-        "message does not say what to grant:\n{stderr}"
+        text.contains("CAP_BPF") && text.contains("CAP_PERFMON"),
+        "the report does not say what to grant:\n{text}"
     );
 }

@@ -76,11 +76,17 @@ pub struct MatchContext {
     pub process_cmdline: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_exe: Option<String>,
+    /// The container runtime (`containerd`, `cri-o`, `docker`, `podman`) and the pod uid, which
+    /// the sensor reads from the cgroup path even without access to the Kubernetes API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_runtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
 }
 
 /// Well-known paths per context slot, tried in order (a path the schema does not know is
 /// skipped, so each source fills the slots it has).
-const CONTEXT_PATHS: [&[&str]; 16] = [
+const CONTEXT_PATHS: [&[&str]; 18] = [
     &["user.username", "user.name"],
     &["sourceIPs", "source.ip"],
     &["userAgent", "user_agent"],
@@ -101,6 +107,8 @@ const CONTEXT_PATHS: [&[&str]; 16] = [
     &["process.exe"],
     &["process.cmdline"],
     &["process.parent.exe"],
+    &["container.runtime"],
+    &["container.pod_uid"],
 ];
 
 /// The compiled context paths of a schema.
@@ -160,6 +168,8 @@ impl<F> ContextFields<F> {
             process_exe: next(),
             process_cmdline: next(),
             parent_exe: next(),
+            container_runtime: next(),
+            pod_uid: next(),
         }
     }
 }
