@@ -216,7 +216,8 @@ fn open_storm(path: &Path, rate: u64, duration: Duration) -> f64 {
                 std::thread::sleep(Duration::from_micros(500));
                 continue;
             }
-            for _ in done..due {
+            let batch = due - done;
+            for _ in 0..batch {
                 if std::fs::File::open(path).is_ok() {
                     done += 1;
                 }

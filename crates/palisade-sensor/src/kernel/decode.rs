@@ -166,6 +166,18 @@ pub(crate) fn record_kind(b: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
+/// Decodes one ring-buffer record with the default argv limits: the entry point for fuzzing the
+/// decoder with arbitrary bytes (a record the kernel wrote is trusted for layout, not content).
+pub fn decode_record(b: &[u8]) -> Result<KernelEvent, DecodeError> {
+    decode(
+        b,
+        ArgLimits {
+            max_args: 256,
+            max_arg_bytes: 4096,
+        },
+    )
+}
+
 /// Decodes one ring-buffer record.
 pub(crate) fn decode(b: &[u8], limits: ArgLimits) -> Result<KernelEvent, DecodeError> {
     let kind = record_kind(b).unwrap_or(0);
