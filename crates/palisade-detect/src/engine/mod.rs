@@ -246,6 +246,16 @@ impl Candidates {
         let mut list = std::mem::take(&mut self.rules).into_vec();
         rules.index.candidates(ids, &mut list);
         self.fields = rules.prefilter.fields_for(&list);
+        if std::env::var("PF_DEBUG").is_ok() {
+            eprintln!(
+                "PF tuple {ids:?}: {} candidates, {} gated, fields {:?}",
+                list.len(),
+                list.iter()
+                    .filter(|r| rules.prefilter.gated(**r as usize))
+                    .count(),
+                rules.prefilter.debug_fields(&self.fields)
+            );
+        }
         self.rules = list.into_boxed_slice();
     }
 }

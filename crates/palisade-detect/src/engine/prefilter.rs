@@ -33,7 +33,9 @@ use super::index::FxHashMap;
 use crate::event::Event;
 use crate::rule::condition::{FieldRef, Matcher, Node, Op};
 use crate::value::Val;
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
 use std::collections::HashMap;
 
 /// One (field, literal) pair of a requirement.
@@ -156,8 +158,9 @@ fn matcher_literals(m: &Matcher) -> Option<Vec<(&str, bool)>> {
 #[derive(Debug, Clone)]
 struct FieldScan<F> {
     field: F,
-    /// `None` when the automaton could not be built (its rules are then not gated).
-    automaton: Option<AhoCorasick>,
+    /// `None` when the field has no substring literals, or the automaton could not be built (its
+    /// rules are then not gated).
+    automaton: Option<(DFA, StateID)>,
     /// Per pattern: bitset of the rules whose requirement includes it on this field.
     pattern_rules: Vec<Vec<u64>>,
     /// Exact values (from `eq`/`in`) → bitset of the rules requiring the field to equal them.
@@ -249,18 +252,20 @@ impl<F: Clone> Prefilter<F> {
             let automaton = if b.patterns.is_empty() {
                 None
             } else {
-                let built = AhoCorasick::builder()
+                // Stepped byte by byte in `mark`: every state reports all patterns ending at
+                // that byte (standard semantics), i.e. an overlapping search without per-match
+                // restarts.
+                let built = DFA::builder()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
+                    .start_kind(StartKind::Unanchored)
                     .build(&b.patterns)
-                    .or_else(|_| {
-                        AhoCorasick::builder()
-                            .ascii_case_insensitive(true)
-                            .match_kind(MatchKind::Standard)
-                            .build(&b.patterns)
+                    .ok()
+                    .and_then(|dfa| {
+                        let start = dfa.start_state(Anchored::No).ok()?;
+                        Some((dfa, start))
                     });
-                if built.is_err() {
+                if built.is_none() {
                     // No automaton for this field: its rules are always evaluated.
                     let f = fields.len() as u16;
                     for rule in rules.iter_mut() {
@@ -269,7 +274,7 @@ impl<F: Clone> Prefilter<F> {
                         }
                     }
                 }
-                built.ok()
+                built
             };
             fields.push(FieldScan {
                 field: b.field,
@@ -287,6 +292,21 @@ impl<F: Clone> Prefilter<F> {
 }
 
 impl<F> Prefilter<F> {
+    pub(crate) fn debug_fields(&self, f: &[u16]) -> Vec<String>
+    where
+        F: std::fmt::Debug,
+    {
+        f.iter()
+            .map(|&i| {
+                format!(
+                    "{:?}/{}/{}",
+                    self.fields[i as usize].field,
+                    self.fields[i as usize].exact.len(),
+                    self.fields[i as usize].pattern_rules.len()
+                )
+            })
+            .collect()
+    }
     /// Words of a rule bitset.
     pub(crate) fn words(&self) -> usize {
         self.words
@@ -341,10 +361,22 @@ impl<F> Prefilter<F> {
                 {
                     or(bits);
                 }
-                if let Some(automaton) = &scan.automaton {
-                    for m in automaton.find_overlapping_iter(s) {
-                        if let Some(bits) = scan.pattern_rules.get(m.pattern().as_usize()) {
-                            or(bits);
+                if let Some((dfa, start)) = &scan.automaton {
+                    let mut sid = *start;
+                    for &byte in s.as_bytes() {
+                        sid = dfa.next_state(Anchored::No, sid, byte);
+                        if dfa.is_special(sid) {
+                            if dfa.is_dead(sid) {
+                                break;
+                            }
+                            if dfa.is_match(sid) {
+                                for i in 0..dfa.match_len(sid) {
+                                    let pattern = dfa.match_pattern(sid, i).as_usize();
+                                    if let Some(bits) = scan.pattern_rules.get(pattern) {
+                                        or(bits);
+                                    }
+                                }
+                            }
                         }
                     }
                 }
