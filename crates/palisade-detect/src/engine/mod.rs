@@ -234,28 +234,40 @@ pub enum StateFileError {
     },
 }
 
-/// The candidate rules of one index tuple and the fields their required literals are in.
+/// The candidate rules of one index tuple, the fields their required literals are in, and
+/// which of them the literal scan decides.
 #[derive(Debug, Clone, Default)]
 struct Candidates {
     rules: Box<[u32]>,
     fields: Box<[u16]>,
+    gated: Box<[u64]>,
 }
 
 impl Candidates {
     fn fill<S: EventSchema>(&mut self, rules: &RuleSet<S>, ids: &[u32]) {
         let mut list = std::mem::take(&mut self.rules).into_vec();
         rules.index.candidates(ids, &mut list);
-        self.fields = rules.prefilter.fields_for(&list);
-        if std::env::var("PF_DEBUG").is_ok() {
-            eprintln!(
-                "PF tuple {ids:?}: {} candidates, {} gated, fields {:?}",
-                list.len(),
-                list.iter()
-                    .filter(|r| rules.prefilter.gated(**r as usize))
-                    .count(),
-                rules.prefilter.debug_fields(&self.fields)
-            );
-        }
+        // Index values that are also field values (see `DERIVE_INDEX_FROM_CONDITIONS`) decide
+        // equality tests on those fields for every event of the tuple.
+        let known: Vec<(&str, &str)> = if S::DERIVE_INDEX_FROM_CONDITIONS {
+            S::INDEX_DIMENSIONS
+                .iter()
+                .zip(ids)
+                .enumerate()
+                .filter_map(|(d, (path, &id))| rules.index.value(d, id).map(|v| (*path, v)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (fields, gated) = rules.prefilter.plan(list.iter().filter_map(|&r| {
+            let rule = rules.compiled.get(r as usize)?;
+            Some((
+                r,
+                prefilter::requirement(&rule.condition, S::INDEX_DIMENSIONS, &known),
+            ))
+        }));
+        self.fields = fields;
+        self.gated = gated;
         self.rules = list.into_boxed_slice();
     }
 }
@@ -349,9 +361,10 @@ impl<S: EventSchema> Engine<S> {
             };
             let stats = &mut per_rule[r];
             stats.evaluations += 1;
-            if let Some(p) = prefilter
-                && p.gated(r)
-                && present[r / 64] & (1 << (r % 64)) == 0
+            let bit = 1u64 << (r % 64);
+            if prefilter.is_some()
+                && candidates.gated.get(r / 64).is_some_and(|w| w & bit != 0)
+                && present.get(r / 64).is_some_and(|w| w & bit == 0)
             {
                 stats.prefiltered += 1;
                 continue;

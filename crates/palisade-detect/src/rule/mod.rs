@@ -339,7 +339,7 @@ impl<S: EventSchema> RuleSet<S> {
         let prefilter = Prefilter::build(
             compiled
                 .iter()
-                .map(|r| prefilter::requirement(&r.condition, S::INDEX_DIMENSIONS))
+                .map(|r| prefilter::requirement(&r.condition, S::INDEX_DIMENSIONS, &[]))
                 .collect(),
         );
         Ok(RuleSet {
