@@ -77,6 +77,8 @@ struct DimIndex {
     ids: FxHashMap<Box<str>, u32>,
     /// Per id: the rules admitting that value (the wildcard rules included).
     admits: Vec<Bits>,
+    /// Per id − 1: the value.
+    names: Vec<Box<str>>,
 }
 
 /// Value → rule bitsets for every index dimension.
@@ -123,7 +125,11 @@ impl RuleIndex {
                     }
                 }
             }
-            dims.push(DimIndex { ids, admits });
+            let mut names: Vec<(u32, Box<str>)> =
+                ids.iter().map(|(k, &v)| (v, k.clone())).collect();
+            names.sort_unstable_by_key(|(id, _)| *id);
+            let names = names.into_iter().map(|(_, k)| k).collect();
+            dims.push(DimIndex { ids, admits, names });
         }
         let mut radix = Some(Vec::with_capacity(n_dims));
         let mut product: u64 = 1;
@@ -160,6 +166,12 @@ impl RuleIndex {
                 .map(|(&id, &m)| u64::from(id) * m)
                 .sum()
         })
+    }
+
+    /// The value of dimension `dim` that id `id` stands for; `None` for id 0 (any other value).
+    pub(crate) fn value(&self, dim: usize, id: u32) -> Option<&str> {
+        let i = (id as usize).checked_sub(1)?;
+        self.dims.get(dim)?.names.get(i).map(|s| &**s)
     }
 
     /// The rules (positions, ascending) admitted by every dimension's id.
@@ -207,6 +219,9 @@ mod tests {
         let mut out = Vec::new();
         index.candidates(&[id(0, "create"), id(1, "pods")], &mut out);
         assert_eq!(out, vec![0, 1, 2]);
+        assert_eq!(index.value(0, id(0, "update")), Some("update"));
+        assert_eq!(index.value(1, id(1, "secrets")), Some("secrets"));
+        assert_eq!(index.value(0, 0), None);
         index.candidates(&[id(0, "get"), id(1, "secrets")], &mut out);
         assert_eq!(out, vec![2, 3]);
         index.candidates(&[id(0, "update"), id(1, "nodes")], &mut out);

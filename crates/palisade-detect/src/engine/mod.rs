@@ -5,6 +5,7 @@
 //! so the node sensor reuses the engine with its own schema.
 
 pub(crate) mod index;
+pub(crate) mod prefilter;
 pub(crate) mod state;
 #[cfg(test)]
 pub(crate) mod test_schema;
@@ -30,6 +31,9 @@ pub struct EngineConfig {
     pub max_state_keys: usize,
     /// Most distinct index tuples whose candidate rules are cached.
     pub max_cached_tuples: usize,
+    /// Skip candidate rules whose required literals do not occur in the event (one scan per
+    /// field; see the prefilter module). Results are the same either way; off only to compare.
+    pub literal_prefilter: bool,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +41,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_state_keys: 100_000,
             max_cached_tuples: 16_384,
+            literal_prefilter: true,
         }
     }
 }
@@ -195,8 +200,12 @@ pub struct Match {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RuleStats {
     pub id: String,
-    /// Events on which the rule's condition was evaluated (index candidates).
+    /// Events on which the rule was a candidate of the index (its condition was evaluated unless
+    /// the literal prefilter ruled it out first).
     pub evaluations: u64,
+    /// Of those, events where the literal prefilter showed the condition could not hold, so it
+    /// was not evaluated.
+    pub prefiltered: u64,
     pub matches: u64,
     /// Condition held but an exception suppressed it.
     pub suppressed: u64,
@@ -207,6 +216,8 @@ pub struct RuleStats {
 pub struct EngineStats {
     pub events: u64,
     pub evaluations: u64,
+    /// Candidates the literal prefilter ruled out (included in `evaluations`).
+    pub prefiltered: u64,
     pub matches: u64,
     pub suppressed: u64,
     /// Keys currently held by stateful rules.
@@ -233,13 +244,53 @@ pub enum StateFileError {
     },
 }
 
+/// The candidate rules of one index tuple, the fields their required literals are in, and
+/// which of them the literal scan decides.
+#[derive(Debug, Clone, Default)]
+struct Candidates {
+    rules: Box<[u32]>,
+    fields: Box<[u16]>,
+    gated: Box<[u64]>,
+}
+
+impl Candidates {
+    fn fill<S: EventSchema>(&mut self, rules: &RuleSet<S>, ids: &[u32]) {
+        let mut list = std::mem::take(&mut self.rules).into_vec();
+        rules.index.candidates(ids, &mut list);
+        // Index values that are also field values (see `DERIVE_INDEX_FROM_CONDITIONS`) decide
+        // equality tests on those fields for every event of the tuple.
+        let known: Vec<(&str, &str)> = if S::DERIVE_INDEX_FROM_CONDITIONS {
+            S::INDEX_DIMENSIONS
+                .iter()
+                .zip(ids)
+                .enumerate()
+                .filter_map(|(d, (path, &id))| rules.index.value(d, id).map(|v| (*path, v)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (fields, gated) = rules.prefilter.plan(list.iter().filter_map(|&r| {
+            let rule = rules.compiled.get(r as usize)?;
+            Some((
+                r,
+                prefilter::requirement(&rule.condition, S::INDEX_DIMENSIONS, &known),
+            ))
+        }));
+        self.fields = fields;
+        self.gated = gated;
+        self.rules = list.into_boxed_slice();
+    }
+}
+
 /// Judges events against rules. Owns the stateful memory and candidate cache; one per thread.
 pub struct Engine<S: EventSchema> {
     rules: Arc<RuleSet<S>>,
     config: EngineConfig,
-    cache: index::FxHashMap<u64, Box<[u32]>>,
+    cache: index::FxHashMap<u64, Candidates>,
     ids: Vec<u32>,
-    scratch: Vec<u32>,
+    scratch: Candidates,
+    /// Per rule: one of its required literals occurred in the current event.
+    present: Vec<u64>,
     state: StateStore,
     events: u64,
     per_rule: Vec<RuleStats>,
@@ -256,12 +307,14 @@ impl<S: EventSchema> Engine<S> {
             })
             .collect();
         let state = StateStore::new(rules.len(), config.max_state_keys);
+        let present = vec![0; rules.prefilter.words()];
         Engine {
             rules,
             config,
             cache: index::FxHashMap::default(),
             ids: Vec::new(),
-            scratch: Vec::new(),
+            scratch: Candidates::default(),
+            present,
             state,
             events: 0,
             per_rule,
@@ -281,20 +334,21 @@ impl<S: EventSchema> Engine<S> {
             cache,
             ids,
             scratch,
+            present,
             state,
             events,
             per_rule,
         } = self;
         *events += 1;
         let index = &rules.index;
-        let candidates: &[u32] = match index.ids_of(event, ids) {
+        let candidates: &Candidates = match index.ids_of(event, ids) {
             Some(key) => {
                 if !cache.contains_key(&key) {
                     if cache.len() >= config.max_cached_tuples {
                         cache.clear();
                     }
-                    index.candidates(ids, scratch);
-                    cache.insert(key, scratch.as_slice().into());
+                    scratch.fill(rules, ids);
+                    cache.insert(key, scratch.clone());
                 }
                 match cache.get(&key) {
                     Some(c) => c,
@@ -302,17 +356,29 @@ impl<S: EventSchema> Engine<S> {
                 }
             }
             None => {
-                index.candidates(ids, scratch);
+                scratch.fill(rules, ids);
                 scratch
             }
         };
-        for &r in candidates {
+        let prefilter = config.literal_prefilter.then_some(&rules.prefilter);
+        if let Some(p) = prefilter {
+            p.mark(event, &candidates.fields, present);
+        }
+        for &r in candidates.rules.iter() {
             let r = r as usize;
             let Some(rule) = rules.compiled.get(r) else {
                 continue;
             };
             let stats = &mut per_rule[r];
             stats.evaluations += 1;
+            let bit = 1u64 << (r % 64);
+            if prefilter.is_some()
+                && candidates.gated.get(r / 64).is_some_and(|w| w & bit != 0)
+                && present.get(r / 64).is_some_and(|w| w & bit == 0)
+            {
+                stats.prefiltered += 1;
+                continue;
+            }
             if !rule.condition.eval(event, None) {
                 continue;
             }
@@ -336,6 +402,7 @@ impl<S: EventSchema> Engine<S> {
         EngineStats {
             events: self.events,
             evaluations: self.per_rule.iter().map(|r| r.evaluations).sum(),
+            prefiltered: self.per_rule.iter().map(|r| r.prefiltered).sum(),
             matches: self.per_rule.iter().map(|r| r.matches).sum(),
             suppressed: self.per_rule.iter().map(|r| r.suppressed).sum(),
             state_keys: self.state.keys() as u64,

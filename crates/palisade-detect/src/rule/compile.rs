@@ -440,7 +440,11 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
         if ops.is_empty() {
             return Err(format!("{at}: field test on {path:?} has no operator"));
         }
-        Ok(Node::Test(Box::new(FieldTest { field, ops })))
+        let path = match field {
+            FieldRef::Event(_) => Some(path.strip_prefix("$.").unwrap_or(path).into()),
+            _ => None,
+        };
+        Ok(Node::Test(Box::new(FieldTest { field, ops, path })))
     }
 
     /// A list operand: an array (items may be `{list: NAME}`, spliced in), a `{list: NAME}`, or
@@ -558,6 +562,7 @@ fn contains_matcher(items: &[String], icase: bool, at: &str) -> Result<Matcher, 
     Ok(Matcher::Contains {
         automaton,
         fold: fold == Fold::Unicode,
+        patterns: items.to_vec(),
     })
 }
 

@@ -135,6 +135,9 @@ fn for_each_element<'e>(value: &Val<'e>, f: &mut dyn FnMut(&Val<'e>) -> bool) {
 pub(crate) struct FieldTest<F> {
     pub field: FieldRef<F>,
     pub ops: Vec<Op>,
+    /// The event field's path (without a `$.` root) when `field` reads the event: the literal
+    /// prefilter groups required literals by it.
+    pub path: Option<Box<str>>,
 }
 
 impl<F> FieldTest<F> {
@@ -198,6 +201,14 @@ impl StrSet {
         }
     }
 
+    /// The strings of the set.
+    pub(crate) fn items(&self) -> Vec<&str> {
+        match self {
+            StrSet::Small(v) => v.iter().map(|s| &**s).collect(),
+            StrSet::Hashed(h) => h.iter().map(|s| &**s).collect(),
+        }
+    }
+
     #[inline]
     fn contains(&self, s: &str) -> bool {
         match self {
@@ -235,6 +246,8 @@ pub(crate) enum Matcher {
     Contains {
         automaton: AhoCorasick,
         fold: bool,
+        /// The patterns the automaton was built from (lowercased under `icase`).
+        patterns: Vec<String>,
     },
     /// Any of several matchers (a glob list split into literal tests and one regex).
     Union(Vec<Matcher>),
@@ -383,6 +396,7 @@ impl Matcher {
             Matcher::Contains {
                 automaton,
                 fold: true,
+                ..
             } => value
                 .as_str()
                 .is_some_and(|s| automaton.is_match(fold(s).as_ref())),

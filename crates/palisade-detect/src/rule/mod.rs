@@ -11,6 +11,7 @@ mod tests;
 
 use crate::engine::ContextFields;
 use crate::engine::index::RuleIndex;
+use crate::engine::prefilter::{self, Prefilter};
 use crate::event::EventSchema;
 use compile::{CondCompiler, Named};
 use condition::{FieldRef, Node};
@@ -167,6 +168,8 @@ pub struct RuleSet<S: EventSchema> {
     metas: Vec<RuleMeta>,
     pub(crate) compiled: Vec<CompiledRule<S>>,
     pub(crate) index: RuleIndex,
+    /// Literals each rule's condition cannot hold without, scanned once per field and event.
+    pub(crate) prefilter: Prefilter<S::Field>,
     pub(crate) context: ContextFields<S::Field>,
 }
 
@@ -333,10 +336,17 @@ impl<S: EventSchema> RuleSet<S> {
                 .iter()
                 .map(|r: &CompiledRule<S>| r.index.as_slice()),
         );
+        let prefilter = Prefilter::build(
+            compiled
+                .iter()
+                .map(|r| prefilter::requirement(&r.condition, S::INDEX_DIMENSIONS, &[]))
+                .collect(),
+        );
         Ok(RuleSet {
             metas,
             compiled,
             index,
+            prefilter,
             context: ContextFields::compile::<S>(),
         })
     }
