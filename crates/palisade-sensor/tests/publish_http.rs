@@ -410,6 +410,9 @@ fn full_spool_drops_and_counts_by_reason() {
     let mut cfg = config(&backend, "t");
     cfg.spool_dir = Some(spool_dir.path().to_path_buf());
     cfg.outbox_max_batches = 1;
+    // Batches of exactly ten records (no flush by age on a loaded machine), so records spooled =
+    // batches spooled × 10 below.
+    cfg.batch_max_age = Duration::from_secs(3600);
     // Room for about two gzip batches of ten events.
     cfg.spool = SpoolLimits {
         max_bytes: 1400,
