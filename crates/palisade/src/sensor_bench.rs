@@ -34,6 +34,10 @@ pub struct BenchSensorArgs {
     /// Threads for the exec and syscall workloads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub threads: u64,
+    /// Which events the sensor publishes besides alerts (`--events` of `sensor run`): `all`
+    /// serialises every event, the default publishes only the events behind alerts.
+    #[arg(long, default_value = "alerts-context", value_parser = ["none", "alerts-context", "all"])]
+    pub events: String,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -233,7 +237,7 @@ fn open_storm(path: &Path, rate: u64, duration: Duration) -> f64 {
     done as f64 / start.elapsed().as_secs_f64()
 }
 
-fn start_sensor(watched_dir: &Path) -> Result<SensorProc> {
+fn start_sensor(watched_dir: &Path, events: &str) -> Result<SensorProc> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -246,7 +250,7 @@ fn start_sensor(watched_dir: &Path) -> Result<SensorProc> {
             "--output",
             "/dev/null",
             "--events",
-            "all",
+            events,
         ])
         .arg("--health-addr")
         .arg(format!("127.0.0.1:{port}"))
@@ -310,7 +314,7 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
     let sys_without = run_workload(args.threads, phase, open_read_close);
 
     eprintln!("starting the sensor…");
-    let sensor = start_sensor(watched.path())?;
+    let sensor = start_sensor(watched.path(), &args.events)?;
     std::thread::sleep(Duration::from_secs(2));
     let cpu0 = cpu_seconds(sensor.pid())?;
     let t0 = Instant::now();
@@ -379,8 +383,8 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "sensor overhead ({} s phases, {} workload thread(s))",
-        args.seconds, args.threads
+        "sensor overhead ({} s phases, {} workload thread(s), --events {})",
+        args.seconds, args.threads, args.events
     );
     println!(
         "  idle:          {:.2}% of a core, RSS {:.1} MB",
