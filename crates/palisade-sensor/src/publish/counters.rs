@@ -73,6 +73,8 @@ pub(crate) struct Counters {
     pub send_failures: AtomicU64,
     pub retries: AtomicU64,
     pub batches_spooled: AtomicU64,
+    /// Records in the spooled batches (batches are cut by count, size or age, so they vary).
+    pub records_spooled: AtomicU64,
     pub batches_unspooled: AtomicU64,
     pub dropped_records: [AtomicU64; PublishDropReason::ALL.len()],
     pub dropped_batches: [AtomicU64; PublishDropReason::ALL.len()],
@@ -125,6 +127,7 @@ pub struct PublishCounters {
     /// Attempts that were retries of a batch already tried.
     pub retries: u64,
     pub batches_spooled: u64,
+    pub records_spooled: u64,
     pub batches_unspooled: u64,
     /// Records lost, by reason (every reason present, zero or not).
     pub dropped_records: Vec<(PublishDropReason, u64)>,
@@ -151,6 +154,7 @@ impl PublishCounters {
             send_failures: load(&c.send_failures),
             retries: load(&c.retries),
             batches_spooled: load(&c.batches_spooled),
+            records_spooled: load(&c.records_spooled),
             batches_unspooled: load(&c.batches_unspooled),
             dropped_records: PublishDropReason::ALL
                 .iter()
@@ -195,6 +199,7 @@ impl PublishCounters {
             "send_failures": self.send_failures,
             "retries": self.retries,
             "batches_spooled": self.batches_spooled,
+            "records_spooled": self.records_spooled,
             "spool_bytes": self.gauges.spool_bytes,
             "queue_records": self.gauges.queue_records,
             "dropped_records": drops,

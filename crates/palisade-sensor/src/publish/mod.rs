@@ -312,7 +312,10 @@ impl Shared {
             return;
         };
         match spool.append(&encode::to_frame(batch)) {
-            Ok(()) => Counters::add(&self.counters.batches_spooled, 1),
+            Ok(()) => {
+                Counters::add(&self.counters.batches_spooled, 1);
+                Counters::add(&self.counters.records_spooled, u64::from(batch.records));
+            }
             Err(SpoolError::Full { used, max }) => {
                 tracing::warn!(
                     "spool full ({used} of {max} bytes): batch {} of {} records dropped",
