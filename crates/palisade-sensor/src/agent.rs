@@ -264,7 +264,7 @@ impl AgentMetrics {
             "Node events evaluated by the rules, by event.type.",
         );
         let events = self.events_by_kind();
-        for kind in ALL_KINDS {
+        for kind in NodeEventKind::ALL {
             let name = kind.as_str();
             labelled(
                 &mut out,
@@ -300,22 +300,6 @@ impl AgentMetrics {
         out
     }
 }
-
-const ALL_KINDS: [NodeEventKind; 13] = [
-    NodeEventKind::Exec,
-    NodeEventKind::Exit,
-    NodeEventKind::Connect,
-    NodeEventKind::Accept,
-    NodeEventKind::Dns,
-    NodeEventKind::Open,
-    NodeEventKind::Unlink,
-    NodeEventKind::Ptrace,
-    NodeEventKind::Namespace,
-    NodeEventKind::Module,
-    NodeEventKind::Mount,
-    NodeEventKind::Memfd,
-    NodeEventKind::Chmod,
-];
 
 fn sample_key(s: &Sample) -> String {
     let mut key = s
@@ -452,67 +436,61 @@ pub fn render_publisher(out: &mut String, p: &PublishCounters) {
             *n as f64,
         );
     }
-    let g = |out: &mut String, name: &str, help: &str, v: f64| gauge(out, name, help, v);
-    g(
-        out,
-        "palisade_sensor_publish_backend_up",
-        "1 when the last delivery succeeded.",
-        if p.backend_up { 1.0 } else { 0.0 },
-    );
-    g(
-        out,
-        "palisade_sensor_publish_consecutive_failures",
-        "Failed attempts since the last success.",
-        p.consecutive_failures as f64,
-    );
-    g(
-        out,
-        "palisade_sensor_publish_last_success_timestamp_seconds",
-        "Unix time of the last successful delivery (0: none).",
-        p.last_success_unix_nanos as f64 / 1e9,
-    );
-    g(
-        out,
-        "palisade_sensor_publish_queue_records",
-        "Records waiting in memory to be batched.",
-        p.gauges.queue_records as f64,
-    );
-    g(
-        out,
-        "palisade_sensor_publish_queue_bytes",
-        "Bytes waiting in memory to be batched.",
-        p.gauges.queue_bytes as f64,
-    );
-    g(
-        out,
-        "palisade_sensor_publish_queue_capacity_records",
-        "Queue bound in records.",
-        p.gauges.queue_max_records as f64,
-    );
-    g(
-        out,
-        "palisade_sensor_publish_outbox_batches",
-        "Sealed batches waiting in memory for the backend.",
-        p.gauges.outbox_batches as f64,
-    );
-    g(
-        out,
-        "palisade_sensor_publish_spool_bytes",
-        "Bytes in the disk spool.",
-        p.gauges.spool_bytes as f64,
-    );
-    g(
-        out,
-        "palisade_sensor_publish_spool_segments",
-        "Segment files in the disk spool.",
-        p.gauges.spool_segments as f64,
-    );
-    g(
-        out,
-        "palisade_sensor_publish_spool_capacity_bytes",
-        "Spool bound in bytes (0: no spool).",
-        p.gauges.spool_max_bytes as f64,
-    );
+    let gauges: [(&str, &str, f64); 10] = [
+        (
+            "palisade_sensor_publish_backend_up",
+            "1 when the last delivery succeeded.",
+            if p.backend_up { 1.0 } else { 0.0 },
+        ),
+        (
+            "palisade_sensor_publish_consecutive_failures",
+            "Failed attempts since the last success.",
+            p.consecutive_failures as f64,
+        ),
+        (
+            "palisade_sensor_publish_last_success_timestamp_seconds",
+            "Unix time of the last successful delivery (0: none).",
+            p.last_success_unix_nanos as f64 / 1e9,
+        ),
+        (
+            "palisade_sensor_publish_queue_records",
+            "Records waiting in memory to be batched.",
+            p.gauges.queue_records as f64,
+        ),
+        (
+            "palisade_sensor_publish_queue_bytes",
+            "Bytes waiting in memory to be batched.",
+            p.gauges.queue_bytes as f64,
+        ),
+        (
+            "palisade_sensor_publish_queue_capacity_records",
+            "Queue bound in records.",
+            p.gauges.queue_max_records as f64,
+        ),
+        (
+            "palisade_sensor_publish_outbox_batches",
+            "Sealed batches waiting in memory for the backend.",
+            p.gauges.outbox_batches as f64,
+        ),
+        (
+            "palisade_sensor_publish_spool_bytes",
+            "Bytes in the disk spool.",
+            p.gauges.spool_bytes as f64,
+        ),
+        (
+            "palisade_sensor_publish_spool_segments",
+            "Segment files in the disk spool.",
+            p.gauges.spool_segments as f64,
+        ),
+        (
+            "palisade_sensor_publish_spool_capacity_bytes",
+            "Spool bound in bytes (0: no spool).",
+            p.gauges.spool_max_bytes as f64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        gauge(out, name, help, value);
+    }
 }
 
 // ------------------------------------------------------------------------------ the stages

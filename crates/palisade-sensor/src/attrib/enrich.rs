@@ -86,7 +86,9 @@ impl Enricher {
             })?;
         let now_boot = boot_clock_nanos();
         let sensor_start_boot_ns = config.sensor_start_boot_ns.unwrap_or(now_boot);
-        let boot_to_unix = config.boot_to_unix_nanos.unwrap_or_else(boot_to_unix_nanos);
+        let boot_to_unix = config
+            .boot_to_unix_nanos
+            .unwrap_or_else(crate::kernel::boot_to_unix_offset_nanos);
         let boot_prefix: String = boot_id
             .trim()
             .chars()
@@ -528,27 +530,4 @@ fn bounded(cmdline: &str) -> String {
     cmdline[..end].to_string()
 }
 
-fn clock_nanos(clock: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes it.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec)
-}
-
-/// Now on the kernel's boot clock (CLOCK_BOOTTIME), the clock of `time_boot_ns`.
-pub fn boot_clock_nanos() -> u64 {
-    clock_nanos(libc::CLOCK_BOOTTIME).max(0) as u64
-}
-
-/// CLOCK_REALTIME − CLOCK_BOOTTIME now: add to a boot-clock time to get Unix nanoseconds.
-pub fn boot_to_unix_nanos() -> i64 {
-    let boot = clock_nanos(libc::CLOCK_BOOTTIME);
-    let real = clock_nanos(libc::CLOCK_REALTIME);
-    let boot_after = clock_nanos(libc::CLOCK_BOOTTIME);
-    real - (boot + (boot_after - boot) / 2)
-}
+pub use crate::kernel::boot_clock_nanos;

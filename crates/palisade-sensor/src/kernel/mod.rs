@@ -683,22 +683,29 @@ impl KernelSensor {
     }
 }
 
+/// Now on `clock`, in nanoseconds (0 if the clock cannot be read).
+fn now(clock: libc::clockid_t) -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; both clocks always exist on Linux.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec)
+}
+
+/// Now on the kernel's boot clock (CLOCK_BOOTTIME), the clock of `time_boot_ns`.
+pub fn boot_clock_nanos() -> u64 {
+    now(libc::CLOCK_BOOTTIME).max(0) as u64
+}
+
 /// Nanoseconds to add to a CLOCK_BOOTTIME timestamp (`time_boot_ns`) to get Unix time.
 pub fn boot_to_unix_offset_nanos() -> i64 {
-    fn now(clock: libc::clockid_t) -> i64 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes into the timespec we own; both clocks always exist on Linux.
-        let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
-        if rc != 0 {
-            return 0;
-        }
-        ts.tv_sec
-            .saturating_mul(1_000_000_000)
-            .saturating_add(ts.tv_nsec)
-    }
     // read boot time between two realtime reads to bound the error by the gap
     let r1 = now(libc::CLOCK_REALTIME);
     let b = now(libc::CLOCK_BOOTTIME);
