@@ -164,6 +164,12 @@ else
   export PALISADE_KUBECONFIG=$INFRA/kubeconfig PALISADE_REQUIRE_KUBE=1
 fi
 
+# ------------------------------------------------------------------------------------ disk space
+# A long-lived target directory grows with every edit; below 15 GB free, drop its stale copies.
+section "disk space (prune stale build artefacts when below 15 GB free)"
+python3 scripts/infra/prune-target.py 15 5 "$CARGO_TARGET_DIR" \
+  "${PALISADE_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR}-fuzz}"
+
 # ------------------------------------------------------------------------------------ cargo test
 section "cargo test --workspace"
 echo "PALISADE_TEST_REGISTRY=$PALISADE_TEST_REGISTRY PALISADE_TEST_REGISTRY_AUTH=$PALISADE_TEST_REGISTRY_AUTH"
