@@ -4,15 +4,19 @@
 Every edit of a workspace crate leaves another copy of its test binaries and libraries in
 target/<profile>/deps (hundreds of MB each with debug info); cargo never removes the old ones.
 When the file system holding the target directory has less free space than asked, this removes
-the incremental caches and every copy but the newest two of each artefact name (the two cover a
-crate built with two feature sets), then reports the free space. It exits 1 when the space is
+the incremental caches and, for the workspace's own targets only (from `cargo metadata`), every
+copy but the newest two of each artefact name (the two cover a crate built with two feature
+sets); third-party crates are left alone, as several builds of one of them (host and target,
+other features) are all live. Then it reports the free space. It exits 1 when the space is
 still below the hard minimum, so the test run stops with a clear message instead of failing
 later with "No space left on device" in the middle of a link.
 
 usage: prune-target.py MIN_FREE_GB HARD_MIN_GB TARGET_DIR [TARGET_DIR ...]
 """
+import json
 import os
 import re
+import subprocess
 import shutil
 import sys
 from collections import defaultdict
@@ -24,8 +28,21 @@ def free_gb(path):
     return shutil.disk_usage(path).free / 1e9
 
 
-def prune_profile_dir(profile_dir):
-    """Removes incremental caches and all but the newest two copies of each artefact; bytes freed."""
+def workspace_target_names():
+    """File-name stems of the workspace's own libraries, binaries, tests and benches."""
+    out = subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
+                         check=True, capture_output=True, text=True).stdout
+    names = set()
+    for package in json.loads(out)["packages"]:
+        for target in package["targets"]:
+            stem = target["name"].replace("-", "_")
+            names.update({stem, "lib" + stem})
+    return names
+
+
+def prune_profile_dir(profile_dir, own_names):
+    """Removes incremental caches and all but the newest two copies of each of our artefacts;
+    returns the bytes freed."""
     freed = 0
     incremental = os.path.join(profile_dir, "incremental")
     if os.path.isdir(incremental):
@@ -42,7 +59,7 @@ def prune_profile_dir(profile_dir):
     groups = defaultdict(list)
     for name in os.listdir(deps):
         m = ARTEFACT.match(name)
-        if m:
+        if m and m.group(1) in own_names:
             groups[(m.group(1), m.group(3) or "")].append(name)
     for names in groups.values():
         if len(names) <= 2:
@@ -88,7 +105,8 @@ def main(argv):
     if before >= min_free:
         print(f"disk: {before:.1f} GB free (want {min_free:.0f}): nothing to prune")
         return 0
-    freed = sum(prune_profile_dir(p) for t in targets for p in profile_dirs(t))
+    own_names = workspace_target_names()
+    freed = sum(prune_profile_dir(p, own_names) for t in targets for p in profile_dirs(t))
     after = free_gb(probe)
     print(f"disk: {before:.1f} GB free, below {min_free:.0f} GB: pruned {freed / 1e9:.1f} GB of stale "
           f"build artefacts, now {after:.1f} GB free")

@@ -566,7 +566,8 @@ pub struct PipelineOptions {
     /// Chunks of records the channel holds (each up to `chunk_records`).
     pub channel_chunks: usize,
     pub chunk_records: usize,
-    /// Ring-buffer poll timeout (how quickly a stop is noticed).
+    /// Ring-buffer poll timeout: how quickly a stop is noticed, and with batched wake-ups the
+    /// longest a record waits in the ring when few arrive.
     pub poll_timeout: Duration,
     /// How often aggregates are flushed and stage samples refreshed.
     pub tick: Duration,
@@ -576,13 +577,13 @@ pub struct PipelineOptions {
 }
 
 impl Default for PipelineOptions {
-    /// 1024 chunks of up to 256 records (262 144 records in flight), 100 ms polls, 1 s ticks,
+    /// 128 chunks of up to 256 records (32,768 records, about 15 MB, in flight), 50 ms polls, 1 s ticks,
     /// alerts with their events, 10 s drain.
     fn default() -> Self {
         PipelineOptions {
-            channel_chunks: 1024,
+            channel_chunks: 128,
             chunk_records: 256,
-            poll_timeout: Duration::from_millis(100),
+            poll_timeout: Duration::from_millis(50),
             tick: Duration::from_secs(1),
             events: EventSelection::default(),
             drain_timeout: Duration::from_secs(10),
@@ -977,6 +978,8 @@ pub struct AgentConfig {
     pub sensitive_prefixes: Vec<String>,
     /// The cgroup2 mount (`None`: found in /proc/self/mountinfo).
     pub cgroup_root: Option<std::path::PathBuf>,
+    /// The kernel ring buffer's size (a power of two of at least 4096 bytes).
+    pub ring_buffer_bytes: u32,
     /// /proc of the host (`/host/proc` when mounted so in a pod).
     pub proc_root: std::path::PathBuf,
     pub kubernetes: KubernetesAccess,
@@ -998,6 +1001,7 @@ impl AgentConfig {
             health_addr: None,
             sensitive_prefixes: Vec::new(),
             cgroup_root: None,
+            ring_buffer_bytes: crate::kernel::DEFAULT_RING_BUFFER_BYTES,
             proc_root: std::path::PathBuf::from("/proc"),
             kubernetes: KubernetesAccess::Auto,
             stop: Arc::new(AtomicBool::new(false)),

@@ -478,10 +478,13 @@ fn lineage_payloads_and_process_table() {
     let sleep_pid = loop {
         let children = std::fs::read_to_string(format!("/proc/{sh_pid}/task/{sh_pid}/children"))
             .unwrap_or_default();
+        // The child is listed from its fork: wait until it has exec'd sleep.
         if let Some(pid) = children
             .split_whitespace()
             .next()
             .and_then(|p| p.parse::<u32>().ok())
+            && std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(b"sleep\0"))
         {
             break pid;
         }

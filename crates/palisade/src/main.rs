@@ -10,10 +10,8 @@ macro_rules! outln {
     }};
 }
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod admission;
+mod allocator;
 mod bench;
 mod cli;
 mod db;

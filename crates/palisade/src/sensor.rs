@@ -118,6 +118,10 @@ pub struct RunArgs {
     /// At shutdown, how long undelivered batches may still be sent before they are spooled.
     #[arg(long, default_value = "10s", value_parser = crate::detect::parse_span)]
     pub drain_timeout: Duration,
+    /// The kernel ring buffer in MiB (a power of two): a bigger one rides out longer bursts and
+    /// costs twice its size in RSS; records that do not fit are dropped and counted.
+    #[arg(long, default_value_t = 8, value_name = "MIB")]
+    pub ring_buffer_mib: u32,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +183,12 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig> {
     if args.queue_records == 0 || args.batch_records == 0 {
         bail!("--queue-records and --batch-records must be at least 1");
     }
+    if !args.ring_buffer_mib.is_power_of_two() || args.ring_buffer_mib > 1024 {
+        bail!(
+            "--ring-buffer-mib {}: a power of two from 1 to 1024",
+            args.ring_buffer_mib
+        );
+    }
     publisher.queue_max_records = args.queue_records;
     publisher.batch_max_records = args.batch_records;
     publisher.batch_max_age = args.batch_age;
@@ -201,6 +211,7 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig> {
     config.sensitive_prefixes = args.node.sensitive_prefixes.clone();
     config.cgroup_root = args.node.cgroup_root.clone();
     config.proc_root = args.node.proc_root.clone();
+    config.ring_buffer_bytes = args.ring_buffer_mib << 20;
     config.kubernetes = if args.no_kubernetes {
         KubernetesAccess::Disabled
     } else if let Some(path) = &args.kubeconfig {
@@ -220,6 +231,7 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig> {
 }
 
 fn cmd_run(args: RunArgs) -> Result<u8> {
+    crate::allocator::lean_for_daemon();
     let config = agent_config(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     palisade_sensor::agent::stop_on_signals(Arc::clone(&stop))

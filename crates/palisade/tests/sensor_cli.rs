@@ -66,6 +66,14 @@ fn usage_and_configuration_errors_exit_2() {
         ),
         (vec!["sensor", "run", "--events", "some"], "--events"),
         (
+            vec!["sensor", "run", "--ring-buffer-mib", "3"],
+            "--ring-buffer-mib 3",
+        ),
+        (
+            vec!["sensor", "run", "--ring-buffer-mib", "0"],
+            "--ring-buffer-mib 0",
+        ),
+        (
             vec!["sensor", "run", "--health-addr", "not-an-address"],
             "--health-addr",
         ),

@@ -261,7 +261,10 @@ fn kernel_error(e: KernelError) -> AgentError {
 /// The kernel configuration of an agent configuration: the default prefix lists plus
 /// `--sensitive-prefix`.
 pub fn kernel_config(config: &AgentConfig) -> KernelConfig {
-    let mut kernel = KernelConfig::default();
+    let mut kernel = KernelConfig {
+        ring_buffer_bytes: config.ring_buffer_bytes,
+        ..KernelConfig::default()
+    };
     for prefix in &config.sensitive_prefixes {
         if !kernel.sensitive_prefixes.contains(prefix) {
             kernel.sensitive_prefixes.push(prefix.clone());

@@ -43,6 +43,10 @@ struct sensor_config {
 	__u32 args_cap; /* bytes of argv to copy, <= ARGS_CAP - 1 */
 	__u32 dns_port; /* host order */
 	__u32 modules_enabled; /* the kernel has loadable modules */
+	/* Wake the reader only once this many bytes wait in the ring (0: on every record); below
+	 * it the reader picks records up on its own poll interval. Saves a wake-up per record. */
+	__u32 wakeup_bytes;
+	__u32 _pad;
 };
 
 struct ev_hdr {
@@ -192,6 +196,6 @@ _Static_assert(sizeof(struct ev_mount) == 632, "mount size");
 _Static_assert(__builtin_offsetof(struct ev_memfd, name) == 88, "memfd name");
 _Static_assert(sizeof(struct prefix_key) == 260, "prefix key");
 _Static_assert(sizeof(struct prefix_val) == 16, "prefix val");
-_Static_assert(sizeof(struct sensor_config) == 16, "config");
+_Static_assert(sizeof(struct sensor_config) == 24, "config");
 
 #endif
