@@ -443,3 +443,23 @@ fn not_permitted_without_capabilities() {
         "{line}"
     );
 }
+
+/// Without batched wake-ups the reader is woken for every record; records arrive the same way.
+#[test]
+fn records_arrive_with_a_wakeup_per_record() {
+    if skip() {
+        return;
+    }
+    let cfg = KernelConfig {
+        batch_wakeups: false,
+        ..KernelConfig::default()
+    };
+    let mut h = Harness::start(&cfg);
+    let m = marker("wake");
+    let tag = &m[m.len() - 8..];
+    run(Command::new("/bin/true").arg(tag));
+    let ev = h.wait_for("exec with per-record wake-ups", |e| {
+        exec_of(e).is_some_and(|x| x.args.get(1).is_some_and(|a| a == tag))
+    });
+    assert_eq!(exec_of(&ev).map(|x| x.args.len()), Some(2));
+}
