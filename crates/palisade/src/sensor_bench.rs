@@ -3,9 +3,11 @@
 //! It runs the whole agent (`palisade sensor run`, this same binary, as a child process with its
 //! real eBPF programs), and in one run:
 //! 1. times an exec-heavy workload (fork + exec of `/bin/true`) and a syscall-heavy one (open,
-//!    read, close of an ordinary file) without the sensor;
-//! 2. starts the sensor and samples its CPU and memory while the node is idle;
-//! 3. repeats both workloads with the sensor running: the slowdown ratios;
+//!    read, close of an ordinary file) without the sensor, starts the sensor and times them again
+//!    with it, stops it, and does so `--rounds` times: each round gives a paired slowdown ratio
+//!    and the report gives their median and spread (one pair alone is at the mercy of whatever
+//!    else the machine does in those seconds);
+//! 2. in the last round, samples the sensor's CPU and memory while the node is idle;
 //! 4. drives an open storm of a watched path at fixed rates (every open is an event the sensor
 //!    decodes, attributes, judges and publishes), then unpaced, and reads from the sensor's own
 //!    metrics how many events it processed and dropped.
@@ -31,6 +33,9 @@ pub struct BenchSensorArgs {
     /// Open-storm rates to hold (events per second), comma separated; an unpaced run follows.
     #[arg(long, value_delimiter = ',', default_value = "10000,50000,100000")]
     pub rates: Vec<u64>,
+    /// Rounds of the exec and syscall workloads without and with the sensor (median reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+    pub rounds: u64,
     /// Threads for the exec and syscall workloads.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub threads: u64,
@@ -53,15 +58,57 @@ const PUBLISH_DROPS_METRIC: &str = "palisade_sensor_publish_dropped_records_tota
 struct Report {
     idle_cpu_percent_of_core: f64,
     idle_rss_mb: f64,
-    exec_per_second_without: f64,
-    exec_per_second_with: f64,
-    exec_slowdown_percent: f64,
-    syscall_ops_per_second_without: f64,
-    syscall_ops_per_second_with: f64,
-    syscall_slowdown_percent: f64,
+    exec: Paired,
+    syscall: Paired,
     sensor_cpu_percent_during_exec: f64,
     storms: Vec<Storm>,
     peak_rss_mb: f64,
+}
+
+/// A workload's rate without and with the sensor, round by round.
+#[derive(Debug, Default, Serialize)]
+struct Paired {
+    per_second_without: Vec<f64>,
+    per_second_with: Vec<f64>,
+    /// Each round's slowdown in percent (negative: faster with the sensor, i.e. noise).
+    slowdown_percent_per_round: Vec<f64>,
+    /// The median of the rounds' slowdowns.
+    slowdown_percent: f64,
+}
+
+impl Paired {
+    fn push(&mut self, without: f64, with: f64) {
+        self.per_second_without.push(without);
+        self.per_second_with.push(with);
+        self.slowdown_percent_per_round
+            .push(slowdown(without, with));
+        self.slowdown_percent = median(&self.slowdown_percent_per_round);
+    }
+
+    fn line(&self) -> String {
+        let rounds = self
+            .slowdown_percent_per_round
+            .iter()
+            .map(|r| format!("{r:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "{:.0}/s without, {:.0}/s with: {:.1}% slower (median of rounds: {rounds})",
+            median(&self.per_second_without),
+            median(&self.per_second_with),
+            self.slowdown_percent
+        )
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -306,28 +353,48 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
     let target: PathBuf = watched.path().join("watched-file");
     std::fs::write(&target, b"watched\n")?;
 
-    eprintln!(
-        "exec and syscall workloads without the sensor ({} s each)…",
-        args.seconds
-    );
-    let exec_without = run_workload(args.threads, phase, exec_true);
-    let sys_without = run_workload(args.threads, phase, open_read_close);
-
-    eprintln!("starting the sensor…");
-    let sensor = start_sensor(watched.path(), &args.events)?;
-    std::thread::sleep(Duration::from_secs(2));
-    let cpu0 = cpu_seconds(sensor.pid())?;
-    let t0 = Instant::now();
-    std::thread::sleep(phase);
-    let idle_cpu = (cpu_seconds(sensor.pid())? - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
-    let (idle_rss, _) = memory_mb(sensor.pid())?;
-
-    eprintln!("exec and syscall workloads with the sensor…");
-    let cpu0 = cpu_seconds(sensor.pid())?;
-    let t0 = Instant::now();
-    let exec_with = run_workload(args.threads, phase, exec_true);
-    let exec_cpu = (cpu_seconds(sensor.pid())? - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
-    let sys_with = run_workload(args.threads, phase, open_read_close);
+    let mut exec = Paired::default();
+    let mut syscall = Paired::default();
+    let mut exec_cpu = Vec::new();
+    let mut idle = None;
+    let mut sensor = None;
+    for round in 1..=args.rounds {
+        let last = round == args.rounds;
+        eprintln!(
+            "round {round}/{}: exec and syscall workloads without the sensor ({} s each)…",
+            args.rounds, args.seconds
+        );
+        let exec_without = run_workload(args.threads, phase, exec_true);
+        let sys_without = run_workload(args.threads, phase, open_read_close);
+        eprintln!("round {round}/{}: starting the sensor…", args.rounds);
+        let running = start_sensor(watched.path(), &args.events)?;
+        std::thread::sleep(Duration::from_secs(2));
+        if last {
+            let cpu0 = cpu_seconds(running.pid())?;
+            let t0 = Instant::now();
+            std::thread::sleep(phase);
+            let idle_cpu =
+                (cpu_seconds(running.pid())? - cpu0) / t0.elapsed().as_secs_f64() * 100.0;
+            idle = Some((idle_cpu, memory_mb(running.pid())?.0));
+        }
+        eprintln!(
+            "round {round}/{}: exec and syscall workloads with the sensor…",
+            args.rounds
+        );
+        let cpu0 = cpu_seconds(running.pid())?;
+        let t0 = Instant::now();
+        let exec_with = run_workload(args.threads, phase, exec_true);
+        exec_cpu.push((cpu_seconds(running.pid())? - cpu0) / t0.elapsed().as_secs_f64() * 100.0);
+        let sys_with = run_workload(args.threads, phase, open_read_close);
+        exec.push(exec_without, exec_with);
+        syscall.push(sys_without, sys_with);
+        if last {
+            sensor = Some(running);
+        }
+    }
+    let (Some(sensor), Some((idle_cpu, idle_rss))) = (sensor, idle) else {
+        bail!("no measuring round ran");
+    };
 
     let mut storms = Vec::new();
     let mut rates = args.rates.clone();
@@ -368,13 +435,9 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
     let report = Report {
         idle_cpu_percent_of_core: idle_cpu,
         idle_rss_mb: idle_rss,
-        exec_per_second_without: exec_without,
-        exec_per_second_with: exec_with,
-        exec_slowdown_percent: slowdown(exec_without, exec_with),
-        syscall_ops_per_second_without: sys_without,
-        syscall_ops_per_second_with: sys_with,
-        syscall_slowdown_percent: slowdown(sys_without, sys_with),
-        sensor_cpu_percent_during_exec: exec_cpu,
+        exec,
+        syscall,
+        sensor_cpu_percent_during_exec: median(&exec_cpu),
         storms,
         peak_rss_mb: peak,
     };
@@ -383,21 +446,19 @@ pub fn run(args: BenchSensorArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "sensor overhead ({} s phases, {} workload thread(s), --events {})",
-        args.seconds, args.threads, args.events
+        "sensor overhead ({} s phases, {} round(s), {} workload thread(s), --events {})",
+        args.seconds, args.rounds, args.threads, args.events
     );
     println!(
         "  idle:          {:.2}% of a core, RSS {:.1} MB",
         report.idle_cpu_percent_of_core, report.idle_rss_mb
     );
     println!(
-        "  exec-heavy:    {:.0}/s without, {:.0}/s with: {:.1}% slower (sensor {:.1}% of a core)",
-        exec_without, exec_with, report.exec_slowdown_percent, exec_cpu
+        "  exec-heavy:    {}; sensor {:.1}% of a core",
+        report.exec.line(),
+        report.sensor_cpu_percent_during_exec
     );
-    println!(
-        "  syscall-heavy: {:.0}/s without, {:.0}/s with: {:.1}% slower",
-        sys_without, sys_with, report.syscall_slowdown_percent
-    );
+    println!("  syscall-heavy: {}", report.syscall.line());
     println!("  open storms of a watched path (each open is an event):");
     println!(
         "    target     offered/s   processed/s  kernel drops  user drops  sensor CPU  RSS MB"

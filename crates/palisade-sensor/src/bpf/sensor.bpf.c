@@ -879,9 +879,10 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	}
 	if (is_self())
 		return 0;
-	long a0 = BPF_CORE_READ(regs, di), a1 = BPF_CORE_READ(regs, si);
-	long a2 = BPF_CORE_READ(regs, dx), a3 = BPF_CORE_READ(regs, r10);
-	long a4 = BPF_CORE_READ(regs, r8);
+	/* tp_btf: `regs` is a trusted kernel pointer, read directly (no helper call per syscall). */
+	long a0 = regs->di, a1 = regs->si;
+	long a2 = regs->dx, a3 = regs->r10;
+	long a4 = regs->r8;
 
 	switch (id) {
 	case NR_open:
@@ -990,7 +991,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
 	if (ret < 0)
 		return 0;
-	long id = BPF_CORE_READ(regs, orig_ax);
+	long id = regs->orig_ax;
 	__u64 flags;
 	switch (id) {
 	case NR_accept:
@@ -1002,14 +1003,14 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		flags = 1;
 		break;
 	case NR_open:
-		flags = BPF_CORE_READ(regs, si);
+		flags = regs->si;
 		break;
 	case NR_openat:
-		flags = BPF_CORE_READ(regs, dx);
+		flags = regs->dx;
 		break;
 	case NR_openat2: {
 		flags = 0;
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)BPF_CORE_READ(regs, dx));
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)regs->dx);
 		break;
 	}
 	default:
