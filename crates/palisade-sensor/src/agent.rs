@@ -958,6 +958,8 @@ pub enum KubernetesAccess {
     Auto,
     /// This kubeconfig file.
     Kubeconfig(std::path::PathBuf),
+    /// Pods from this node's kubelet (`/pods`) instead of the API server.
+    Kubelet(crate::attrib::pods::KubeletSource),
     /// No Kubernetes API: container and pod ids from the cgroup only.
     Disabled,
 }

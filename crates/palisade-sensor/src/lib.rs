@@ -9,5 +9,6 @@
 
 pub mod agent;
 pub mod attrib;
+mod https;
 pub mod kernel;
 pub mod publish;

@@ -5,16 +5,27 @@
 //! watcher must resolve container ids to pods for this node only, follow restarts (new container
 //! id) and keep deleted pods for the grace period.
 //!
+//! The kubelet source is checked against the same cluster: a kubelet cannot run here, so a local
+//! HTTPS server answers `/pods` with the real API server's PodList of this node (the kubelet
+//! serves the same v1 `PodList`).
+//!
 //! Skips (saying SKIP) when the binary or etcd is missing, unless PALISADE_REQUIRE_KUBE=1.
 
+mod https_support;
+
+use http_body_util::Full;
+use hyper::Response;
+use hyper::body::Bytes;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use palisade_kube::ClusterOptions;
-use palisade_sensor::attrib::PodCache;
+use palisade_sensor::attrib::{KubeletSource, PodCache};
 use serde_json::json;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Proc {
@@ -260,7 +271,7 @@ fn pod_cache_follows_this_nodes_pods_through_the_api_server() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let pods: Api<Pod> = Api::namespaced(client, "attrib");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "attrib");
 
     // A pod that exists before the watcher starts comes in through the first list.
     let early = rt
@@ -369,6 +380,182 @@ fn pod_cache_follows_this_nodes_pods_through_the_api_server() {
     assert_eq!(counters.lists, 1);
     assert_eq!(counters.errors, 0);
     watcher.stop();
+
+    kubelet_source_reads_the_same_pods(&rt, &client, &pods, &early_id, &other_id);
+}
+
+/// This node's pods as the API server lists them: the body a kubelet's `/pods` answers with.
+fn node_a_pod_list(rt: &tokio::runtime::Runtime, client: &kube::Client) -> Vec<u8> {
+    let request = hyper::Request::get("/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a")
+        .body(Vec::new())
+        .unwrap();
+    rt.block_on(client.request_text(request))
+        .expect("list node-a's pods")
+        .into_bytes()
+}
+
+const KUBELET_TOKEN: &str = "kubelet-token";
+
+/// A stand-in kubelet: `/pods` with the bearer token gets `served`; counts requests.
+struct Kubelet {
+    served: Arc<Mutex<Vec<u8>>>,
+    requests: Arc<AtomicU64>,
+    url: String,
+    ca_pem: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn start_kubelet(body: Vec<u8>) -> Kubelet {
+    let (acceptor, ca_pem) = https_support::tls_acceptor();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(Mutex::new(body));
+    let requests = Arc::new(AtomicU64::new(0));
+    let (body, count) = (Arc::clone(&served), Arc::clone(&requests));
+    rt.spawn(https_support::serve(listener, acceptor, move |req| {
+        let (body, count) = (Arc::clone(&body), Arc::clone(&count));
+        async move {
+            count.fetch_add(1, Ordering::SeqCst);
+            let authorized = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {KUBELET_TOKEN}"));
+            let (status, payload) = if req.uri().path() != "/pods" {
+                (404, b"404 page not found".to_vec())
+            } else if !authorized {
+                (401, b"Unauthorized".to_vec())
+            } else {
+                (200, body.lock().unwrap().clone())
+            };
+            let mut response = Response::new(Full::new(Bytes::from(payload)));
+            *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+            Ok::<_, hyper::Error>(response)
+        }
+    }));
+    Kubelet {
+        served,
+        requests,
+        url: format!("https://localhost:{port}"),
+        ca_pem,
+        _rt: rt,
+    }
+}
+
+fn kubelet_source(kubelet: &Kubelet, token: &str, trust: bool) -> KubeletSource {
+    KubeletSource {
+        url: kubelet.url.clone(),
+        token: Some(token.to_string()),
+        ca_pem: trust.then(|| kubelet.ca_pem.clone().into_bytes()),
+        insecure_skip_tls_verify: false,
+        // Long: anything read sooner was asked for by a miss.
+        interval: Duration::from_secs(300),
+    }
+}
+
+fn kubelet_source_reads_the_same_pods(
+    rt: &tokio::runtime::Runtime,
+    client: &kube::Client,
+    pods: &Api<Pod>,
+    early_id: &str,
+    other_node_id: &str,
+) {
+    let kubelet = start_kubelet(node_a_pod_list(rt, client));
+    let cache = PodCache::new();
+    let watcher = cache
+        .poll_kubelet(kubelet_source(&kubelet, KUBELET_TOKEN, true))
+        .expect("kubelet source");
+    poll("the kubelet's pod list", Duration::from_secs(60), || {
+        cache.is_synced()
+    });
+    let (pod_ref, container) = cache.lookup_container(early_id).expect("early pod");
+    assert_eq!(
+        (pod_ref.name.as_str(), pod_ref.namespace.as_str()),
+        ("early", "attrib")
+    );
+    assert_eq!(container.name, "web");
+    assert_eq!(container.image, "registry.example.com/shop/web:2.3.1");
+    assert!(
+        cache.lookup_container(other_node_id).is_none(),
+        "node-b's pod"
+    );
+
+    // A pod started after the last read: the miss makes the cache ask the kubelet again, long
+    // before the 300 s interval.
+    rt.block_on(pods.create(&PostParams::default(), &pod("late", "node-a")))
+        .expect("create late");
+    let late_id = "7a".repeat(32);
+    rt.block_on(pods.patch_status(
+        "late",
+        &PatchParams::default(),
+        &Patch::Merge(statuses(&late_id, &"7b".repeat(32))),
+    ))
+    .expect("late status");
+    *kubelet.served.lock().unwrap() = node_a_pod_list(rt, client);
+    let asked = Instant::now();
+    poll("the late pod after a miss", Duration::from_secs(60), || {
+        cache.lookup_container(&late_id).is_some()
+    });
+    assert!(asked.elapsed() < Duration::from_secs(60));
+    let counters = cache.counters();
+    assert!(counters.lists >= 2, "{counters:?}");
+    assert_eq!(counters.errors, 0, "{counters:?}");
+    watcher.stop();
+
+    // A token the kubelet refuses, and a serving certificate nobody vouched for: counted
+    // errors, nothing resolves.
+    for (token, trust, what) in [
+        ("not-the-token", true, "a refused token"),
+        (KUBELET_TOKEN, false, "an untrusted certificate"),
+    ] {
+        let before = kubelet.requests.load(Ordering::SeqCst);
+        let cache = PodCache::new();
+        let watcher = cache
+            .poll_kubelet(kubelet_source(&kubelet, token, trust))
+            .expect("valid configuration");
+        poll(what, Duration::from_secs(60), || {
+            cache.counters().errors >= 1
+        });
+        assert!(!cache.is_synced(), "{what}");
+        assert!(cache.lookup_container(early_id).is_none(), "{what}");
+        assert_eq!(cache.counters().lists, 0, "{what}");
+        if trust {
+            assert!(kubelet.requests.load(Ordering::SeqCst) > before, "{what}");
+        }
+        watcher.stop();
+    }
+
+    // Kubelets often serve a self-signed certificate: accepted when told to.
+    let cache = PodCache::new();
+    let watcher = cache
+        .poll_kubelet(KubeletSource {
+            insecure_skip_tls_verify: true,
+            ..kubelet_source(&kubelet, KUBELET_TOKEN, false)
+        })
+        .expect("insecure source");
+    poll(
+        "the pod list without verification",
+        Duration::from_secs(60),
+        || cache.lookup_container(early_id).is_some(),
+    );
+    watcher.stop();
+
+    // A URL that is not one is an error up front.
+    let err = PodCache::new()
+        .poll_kubelet(KubeletSource {
+            url: "ftp://kubelet:10250".into(),
+            ..kubelet_source(&kubelet, KUBELET_TOKEN, true)
+        })
+        .err()
+        .expect("ftp URL");
+    assert!(err.to_string().contains("https://"), "{err}");
 }
 
 #[test]

@@ -4,14 +4,13 @@
 //! is back (also after a restart of the sensor); a full spool drops and counts; file and stdout
 //! outputs write one JSON line per record.
 
+mod https_support;
+
 use flate2::read::GzDecoder;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use palisade_core::spool::SpoolLimits;
-use palisade_core::tls::{ReloadingResolver, SelfSigned, server_config};
 use palisade_detect::node::NodeEvent;
 use palisade_sensor::publish::{
     BATCH_SCHEMA, PublishCounters, PublishDropReason, Publisher, PublisherConfig, RetryPolicy, Sink,
@@ -55,16 +54,9 @@ struct Backend {
 
 impl Backend {
     fn new() -> Backend {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let generated =
-            SelfSigned::generate(&["localhost".into(), "127.0.0.1".into()], 1).expect("certs");
-        let resolver = Arc::new(ReloadingResolver::new(
-            generated.certified_key().expect("key"),
-        ));
-        let mut config = (*server_config(resolver).expect("server config")).clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let (acceptor, ca_pem) = https_support::tls_acceptor();
         let ca_file = tempfile::NamedTempFile::new().expect("ca file");
-        std::fs::write(ca_file.path(), &generated.ca_pem).expect("write ca");
+        std::fs::write(ca_file.path(), &ca_pem).expect("write ca");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -77,7 +69,7 @@ impl Backend {
         drop(probe);
         let mut backend = Backend {
             ca_file,
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor,
             addr,
             state: Arc::new(BackendState::default()),
             rt,
@@ -101,25 +93,12 @@ impl Backend {
             .expect("rebind the backend port");
         let acceptor = self.acceptor.clone();
         let state = Arc::clone(&self.state);
-        self.task = Some(self.rt.spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                let state = Arc::clone(&state);
-                connections.spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        }));
+        self.task = Some(
+            self.rt
+                .spawn(https_support::serve(listener, acceptor, move |req| {
+                    handle(Arc::clone(&state), req)
+                })),
+        );
     }
 
     /// Stops listening and closes every open connection (aborting the task drops them).

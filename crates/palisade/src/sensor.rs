@@ -7,6 +7,7 @@ use palisade_core::spool::SpoolLimits;
 use palisade_sensor::agent::{
     AgentConfig, AgentError, EventSelection, KubernetesAccess, ReadyInfo, check, drop_summary, run,
 };
+use palisade_sensor::attrib::KubeletSource;
 use palisade_sensor::publish::{PublisherConfig, Sink};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -105,6 +106,27 @@ pub struct RunArgs {
     /// No Kubernetes API: attribute to container and pod ids from the cgroup only.
     #[arg(long)]
     pub no_kubernetes: bool,
+    /// Read this node's pods from its kubelet instead of the API server, e.g.
+    /// https://$(NODE_IP):10250 (the service account needs `get` on `nodes/proxy`).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["no_kubernetes", "kubeconfig"])]
+    pub kubelet_url: Option<String>,
+    /// Bearer token for the kubelet (default: the pod's service-account token, when mounted).
+    #[arg(long, value_name = "FILE", requires = "kubelet_url")]
+    pub kubelet_token_file: Option<PathBuf>,
+    /// CA bundle that signed the kubelet's serving certificate (default: the system roots).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "kubelet_url",
+        conflicts_with = "kubelet_insecure_tls"
+    )]
+    pub kubelet_ca_file: Option<PathBuf>,
+    /// Accept the kubelet's serving certificate unverified (kubelets often serve a self-signed one).
+    #[arg(long, requires = "kubelet_url")]
+    pub kubelet_insecure_tls: bool,
+    /// How often the kubelet's pod list is read (also re-read when a container is not found).
+    #[arg(long, default_value = "10s", value_parser = crate::detect::parse_span, requires = "kubelet_url")]
+    pub kubelet_interval: Duration,
     #[command(flatten)]
     pub node: NodeArgs,
     /// Records waiting in memory for the publisher; beyond it they are dropped and counted.
@@ -214,6 +236,8 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig> {
     config.ring_buffer_bytes = args.ring_buffer_mib << 20;
     config.kubernetes = if args.no_kubernetes {
         KubernetesAccess::Disabled
+    } else if let Some(url) = &args.kubelet_url {
+        KubernetesAccess::Kubelet(kubelet_source(url, args)?)
     } else if let Some(path) = &args.kubeconfig {
         if !path.is_file() {
             bail!("--kubeconfig {}: no such file", path.display());
@@ -228,6 +252,41 @@ fn agent_config(args: &RunArgs) -> Result<AgentConfig> {
         }
     }
     Ok(config)
+}
+
+/// The service-account token kubelet requests carry by default (mounted in every pod).
+const SERVICE_ACCOUNT_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+fn kubelet_source(url: &str, args: &RunArgs) -> Result<KubeletSource> {
+    let token_file = match &args.kubelet_token_file {
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from(SERVICE_ACCOUNT_TOKEN)).filter(|p| p.is_file()),
+    };
+    let token = match token_file {
+        Some(path) => {
+            let token = std::fs::read_to_string(&path)
+                .with_context(|| format!("--kubelet-token-file: cannot read {}", path.display()))?;
+            if token.trim().is_empty() {
+                bail!("--kubelet-token-file: {} is empty", path.display());
+            }
+            Some(token.trim().to_string())
+        }
+        None => None,
+    };
+    let ca_pem = match &args.kubelet_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("--kubelet-ca-file: cannot read {}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(KubeletSource {
+        url: url.to_string(),
+        token,
+        ca_pem,
+        insecure_skip_tls_verify: args.kubelet_insecure_tls,
+        interval: args.kubelet_interval,
+    })
 }
 
 fn cmd_run(args: RunArgs) -> Result<u8> {

@@ -66,6 +66,31 @@ fn usage_and_configuration_errors_exit_2() {
         ),
         (vec!["sensor", "run", "--events", "some"], "--events"),
         (
+            vec![
+                "sensor",
+                "run",
+                "--kubelet-url",
+                "https://10.0.0.5:10250",
+                "--no-kubernetes",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec!["sensor", "run", "--kubelet-ca-file", "/etc/hostname"],
+            "--kubelet-url",
+        ),
+        (
+            vec![
+                "sensor",
+                "run",
+                "--kubelet-url",
+                "https://10.0.0.5:10250",
+                "--kubelet-token-file",
+                "/nonexistent/kubelet-token",
+            ],
+            "/nonexistent/kubelet-token",
+        ),
+        (
             vec!["sensor", "run", "--ring-buffer-mib", "3"],
             "--ring-buffer-mib 3",
         ),

@@ -304,6 +304,10 @@ pub fn run(config: AgentConfig) -> Result<AgentSummary, AgentError> {
     let pods = PodCache::new();
     let _watcher = match &config.kubernetes {
         KubernetesAccess::Disabled => None,
+        KubernetesAccess::Kubelet(source) => Some(
+            pods.poll_kubelet(source.clone())
+                .map_err(|e| AgentError::Attrib(e.to_string()))?,
+        ),
         access => {
             let options = palisade_kube::ClusterOptions {
                 kubeconfig: match access {

@@ -16,7 +16,7 @@ pub mod proctable;
 
 pub use cgroup::{Attributor, CgroupCounters, Runtime, parse_container_id, parse_pod_uid};
 pub use enrich::{AttribCounters, Enricher};
-pub use pods::{PodCache, PodCacheCounters, PodContainer, PodRef, PodWatcher};
+pub use pods::{KubeletSource, PodCache, PodCacheCounters, PodContainer, PodRef, PodWatcher};
 pub use proctable::{ProcessCounters, ProcessTable};
 
 use std::path::PathBuf;
@@ -88,4 +88,6 @@ pub enum AttribError {
     Runtime(#[source] std::io::Error),
     #[error("cannot connect to Kubernetes for pod attribution: {0}")]
     Kubernetes(#[source] Box<palisade_kube::ClusterError>),
+    #[error("cannot read pods from the kubelet: {0}")]
+    Kubelet(String),
 }

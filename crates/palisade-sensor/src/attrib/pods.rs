@@ -1,6 +1,11 @@
-//! Container id → pod: a cache of the pods scheduled on this node, filled by listing and then
-//! watching them through the Kubernetes API (`fieldSelector=spec.nodeName=<node>`), so a lookup
-//! per event is a hash-map read and never a network call.
+//! Container id → pod: a cache of the pods scheduled on this node, so a lookup per event is a
+//! hash-map read and never a network call. Two sources fill it:
+//! - the Kubernetes API ([`PodCache::watch_node`]): a list and then a watch of this node's pods
+//!   (`fieldSelector=spec.nodeName=<node>`), the default: it needs only `get/list/watch pods`;
+//! - the kubelet ([`PodCache::poll_kubelet`]): its `/pods` endpoint, read on an interval and
+//!   whenever a container is not found (at most every [`KUBELET_MIN_REFRESH`]), for clusters
+//!   where the sensor should not depend on the API server. The kubelet authorises `/pods` as
+//!   `nodes/proxy`, which also allows exec into pods through the kubelet: grant it knowingly.
 //!
 //! The cache works without Kubernetes too: an empty [`PodCache`] answers nothing, and the
 //! enricher then reports the container id and the pod uid it reads from the cgroup path.
@@ -21,6 +26,27 @@ pub const DELETED_GRACE: Duration = Duration::from_secs(60);
 
 /// Pods held at most (a node runs ~110; this only bounds a misbehaving API).
 pub const MAX_PODS: usize = 4096;
+
+/// The kubelet is asked again on a container miss, but not more often than this.
+pub const KUBELET_MIN_REFRESH: Duration = Duration::from_secs(2);
+
+/// Largest `/pods` answer read from the kubelet (110 pods with long specs are a few MB).
+pub const KUBELET_MAX_BODY: usize = 64 << 20;
+
+/// How to read this node's pods from its kubelet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeletSource {
+    /// The kubelet's base URL, e.g. `https://10.0.0.5:10250` (`/pods` is appended).
+    pub url: String,
+    /// Bearer token (the service account's); `None`: no Authorization header.
+    pub token: Option<String>,
+    /// PEM CA bundle that signed the kubelet's serving certificate; `None`: the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Accept any serving certificate (kubelets often serve a self-signed one).
+    pub insecure_skip_tls_verify: bool,
+    /// How often the pod list is read when nothing asks sooner.
+    pub interval: Duration,
+}
 
 /// Which pod a container belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,6 +111,9 @@ struct Stats {
 pub struct PodCache {
     index: Arc<RwLock<PodIndex>>,
     stats: Arc<Stats>,
+    /// Woken on a container miss: the kubelet poller reads `/pods` again (the API watcher
+    /// needs no asking).
+    wanted: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for PodCache {
@@ -103,11 +132,16 @@ impl PodCache {
 
     /// The pod and container that own container `id`.
     pub fn lookup_container(&self, id: &str) -> Option<(PodRef, PodContainer)> {
-        let index = self.index.read().ok()?;
-        let uid = index.containers.get(id)?;
-        let record = index.pods.get(uid)?;
-        let container = record.containers.iter().find(|c| c.id == id)?;
-        Some((record.pod.clone(), container.clone()))
+        let found = self.index.read().ok().and_then(|index| {
+            let uid = index.containers.get(id)?;
+            let record = index.pods.get(uid)?;
+            let container = record.containers.iter().find(|c| c.id == id)?;
+            Some((record.pod.clone(), container.clone()))
+        });
+        if found.is_none() {
+            self.wanted.notify_one();
+        }
+        found
     }
 
     /// The pod with uid `uid` (when its container statuses do not list the container yet).
@@ -233,6 +267,128 @@ impl PodCache {
             thread: Some(thread),
         })
     }
+}
+
+impl PodCache {
+    /// Starts a thread that reads this node's pods from its kubelet (`GET <url>/pods`) every
+    /// `source.interval`, and sooner when a lookup misses (at most every
+    /// [`KUBELET_MIN_REFRESH`]). A bad URL or CA is an error here; the kubelet failing later is
+    /// retried and counted in [`PodCacheCounters::errors`].
+    pub fn poll_kubelet(&self, source: KubeletSource) -> Result<PodWatcher, super::AttribError> {
+        let url = reqwest::Url::parse(&source.url)
+            .and_then(|u| u.join("pods"))
+            .map_err(|e| super::AttribError::Kubelet(format!("{}: {e}", source.url)))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(super::AttribError::Kubelet(format!(
+                "{}: the kubelet URL must be https:// (or http:// for the read-only port)",
+                source.url
+            )));
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("palisade-sensor/", env!("CARGO_PKG_VERSION")))
+            .tls_danger_accept_invalid_certs(source.insecure_skip_tls_verify);
+        if let Some(pem) = &source.ca_pem {
+            builder = crate::https::trust_only(builder, pem, "the kubelet CA bundle")
+                .map_err(super::AttribError::Kubelet)?;
+        }
+        let client = builder
+            .build()
+            .map_err(|e| super::AttribError::Kubelet(format!("building the HTTPS client: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(super::AttribError::Runtime)?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let cache = self.clone();
+        let thread = std::thread::Builder::new()
+            .name("palisade-kubelet".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        _ = stop_rx => {}
+                        _ = kubelet_loop(client, url, source, cache) => {}
+                    }
+                })
+            })
+            .map_err(super::AttribError::Runtime)?;
+        Ok(PodWatcher {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// The kubelet's `/pods` answer: a v1 `PodList`.
+#[derive(serde::Deserialize)]
+struct KubeletPodList {
+    #[serde(default)]
+    items: Vec<Pod>,
+}
+
+/// Reads `/pods` now, then on the interval or on a miss (spaced by [`KUBELET_MIN_REFRESH`]).
+async fn kubelet_loop(
+    client: reqwest::Client,
+    url: reqwest::Url,
+    source: KubeletSource,
+    cache: PodCache,
+) {
+    let interval = source.interval.max(KUBELET_MIN_REFRESH);
+    loop {
+        let started = tokio::time::Instant::now();
+        match read_kubelet_pods(&client, &url, source.token.as_deref()).await {
+            Ok(pods) => {
+                cache.stats.lists.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(pods = pods.len(), %url, "pod cache read from the kubelet");
+                cache.replace_all(&pods);
+            }
+            Err(e) => {
+                cache.stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%url, error = %e, "reading this node's pods from the kubelet failed; retrying");
+            }
+        }
+        // A miss while reading asks again, but not before the minimum spacing.
+        tokio::time::sleep_until(started + KUBELET_MIN_REFRESH).await;
+        let _ = tokio::time::timeout(
+            interval.saturating_sub(KUBELET_MIN_REFRESH),
+            cache.wanted.notified(),
+        )
+        .await;
+    }
+}
+
+async fn read_kubelet_pods(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    token: Option<&str>,
+) -> Result<Vec<Pod>, String> {
+    let mut request = client.get(url.clone());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(match status.as_u16() {
+            401 => "401 Unauthorized: the kubelet did not accept the token".into(),
+            403 => "403 Forbidden: the service account needs `get` on `nodes/proxy`".into(),
+            _ => format!("HTTP {status}"),
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > KUBELET_MAX_BODY {
+            return Err(format!(
+                "the answer is larger than {} MiB",
+                KUBELET_MAX_BODY >> 20
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice::<KubeletPodList>(&body)
+        .map(|list| list.items)
+        .map_err(|e| format!("the answer is not a PodList: {e}"))
 }
 
 /// The running pod watcher; dropping it stops the thread.

@@ -40,15 +40,8 @@ pub(crate) fn client(
             path: path.display().to_string(),
             source,
         })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| PublishError::Config(format!("{}: {e}", path.display())))?;
-        if certs.is_empty() {
-            return Err(PublishError::Config(format!(
-                "{}: no PEM certificate in the CA file",
-                path.display()
-            )));
-        }
-        builder = builder.tls_certs_only(certs);
+        builder = crate::https::trust_only(builder, &pem, &path.display().to_string())
+            .map_err(PublishError::Config)?;
     }
     builder
         .build()
