@@ -71,7 +71,7 @@ fn exec_and_exit_of_real_processes() {
     for p in &probes {
         if p.name == "module" && !std::path::Path::new("/proc/modules").exists() {
             assert!(
-                matches!(&p.state, ProbeState::Unavailable { reason } if reason.contains("module")),
+                matches!(&p.state, ProbeState::NotApplicable { reason } if reason.contains("module")),
                 "{p:?}"
             );
         } else {

@@ -365,7 +365,7 @@ pub fn run(config: AgentConfig) -> Result<AgentSummary, AgentError> {
                     ProbeState::Unavailable { reason } => {
                         Some((p.name.to_string(), reason.clone()))
                     }
-                    ProbeState::Attached => None,
+                    ProbeState::Attached | ProbeState::NotApplicable { .. } => None,
                 })
                 .collect(),
             health_addr,
@@ -434,6 +434,9 @@ pub fn check(config: &AgentConfig) -> CheckReport {
                     ProbeState::Attached => (true, format!("attached ({})", probe.program)),
                     ProbeState::Unavailable { reason } => {
                         (false, format!("unavailable ({}): {reason}", probe.program))
+                    }
+                    ProbeState::NotApplicable { reason } => {
+                        (true, format!("not applicable ({}): {reason}", probe.program))
                     }
                 };
                 lines.push(CheckLine {

@@ -264,6 +264,11 @@ pub enum ProbeState {
     Unavailable {
         reason: String,
     },
+    /// Nothing to collect: the kernel cannot do what the signal watches (module loads on a
+    /// kernel without loadable modules). Not a fault.
+    NotApplicable {
+        reason: String,
+    },
 }
 
 /// One signal the sensor collects and the program that collects it.
@@ -516,7 +521,7 @@ impl KernelSensor {
                 } else if let Some(err) = failed.get(*program) {
                     ProbeState::Unavailable { reason: format!("{} did not attach: {err}", attach_point(program)) }
                 } else if *signal == "module" && !modules {
-                    ProbeState::Unavailable {
+                    ProbeState::NotApplicable {
                         reason: "the kernel has no loadable-module support (CONFIG_MODULES off, no /proc/modules)".into(),
                     }
                 } else {
