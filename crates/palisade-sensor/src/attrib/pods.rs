@@ -248,24 +248,8 @@ impl PodCache {
         let (client, server) = runtime
             .block_on(palisade_kube::connect(options))
             .map_err(|e| super::AttribError::Kubernetes(Box::new(e)))?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let cache = self.clone();
-        let node = node_name.to_string();
-        let thread = std::thread::Builder::new()
-            .name("palisade-pod-watch".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    tokio::select! {
-                        _ = stop_rx => {}
-                        _ = watch_loop(client, server, node, cache) => {}
-                    }
-                })
-            })
-            .map_err(super::AttribError::Runtime)?;
-        Ok(PodWatcher {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let work = watch_loop(client, server, node_name.to_string(), self.clone());
+        PodWatcher::spawn("palisade-pod-watch", runtime, work)
     }
 }
 
@@ -300,23 +284,8 @@ impl PodCache {
             .enable_all()
             .build()
             .map_err(super::AttribError::Runtime)?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let cache = self.clone();
-        let thread = std::thread::Builder::new()
-            .name("palisade-kubelet".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    tokio::select! {
-                        _ = stop_rx => {}
-                        _ = kubelet_loop(client, url, source, cache) => {}
-                    }
-                })
-            })
-            .map_err(super::AttribError::Runtime)?;
-        Ok(PodWatcher {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        let work = kubelet_loop(client, url, source, self.clone());
+        PodWatcher::spawn("palisade-kubelet", runtime, work)
     }
 }
 
@@ -398,6 +367,30 @@ pub struct PodWatcher {
 }
 
 impl PodWatcher {
+    /// Runs `work` on `runtime` in a thread of its own until the watcher is stopped or dropped.
+    fn spawn(
+        name: &str,
+        runtime: tokio::runtime::Runtime,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<PodWatcher, super::AttribError> {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        _ = stop_rx => {}
+                        _ = work => {}
+                    }
+                })
+            })
+            .map_err(super::AttribError::Runtime)?;
+        Ok(PodWatcher {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
     /// Stops the watcher and waits for its thread.
     pub fn stop(mut self) {
         self.shutdown();
