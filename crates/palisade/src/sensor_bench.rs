@@ -327,11 +327,12 @@ fn start_sensor(watched_dir: &Path, events: &str) -> Result<SensorProc> {
     }
 }
 
-/// Waits until the sensor's processed-event counter stops moving (its queues drained).
+/// Waits until the sensor's processed-event counter stops moving (its queues drained). The
+/// pipeline refreshes its metrics once a second, so "not moving" means over a longer span.
 fn settle(sensor: &SensorProc) -> Result<f64> {
     let mut last = metric(&sensor.metrics()?, EVENTS_METRIC);
     loop {
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(1500));
         let now = metric(&sensor.metrics()?, EVENTS_METRIC);
         if now == last {
             return Ok(now);
