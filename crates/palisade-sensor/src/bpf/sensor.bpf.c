@@ -147,26 +147,6 @@ static __always_inline void *slot(__u32 idx)
 	return bpf_map_lookup_elem(&scratch, &idx);
 }
 
-/* Records are written without waking the reader unless enough wait (see wakeup_bytes): at
- * low rates the reader takes them in batches on its poll interval instead of a context switch
- * per record, which is most of the sensor's cost per exec on a busy node. */
-static __always_inline void emit(void *rec, __u32 size, __u32 kind)
-{
-	struct sensor_config *c = cfg();
-	__u64 flags = 0;
-	if (c && c->wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= c->wakeup_bytes ?
-				BPF_RB_FORCE_WAKEUP :
-				BPF_RB_NO_WAKEUP;
-	/* The callers bound `size`, but across the calls above the compiler may keep it in a
-	 * register the verifier knows nothing of: bound it again on the register passed. */
-	asm volatile("" : "+r"(size));
-	if (size > sizeof(struct ev_exec))
-		return;
-	if (bpf_ringbuf_output(&events, rec, size, flags) != 0)
-		count(kind);
-}
-
 static __always_inline void fill_hdr(struct ev_hdr *h, __u32 kind, __u32 size)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -194,6 +174,27 @@ static __always_inline void fill_hdr(struct ev_hdr *h, __u32 kind, __u32 size)
 	h->pid_ns = BPF_CORE_READ(up.ns, ns.inum);
 	h->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Fills the record's header and writes it to the ring. Records are written without waking the
+ * reader unless enough wait (see wakeup_bytes): at low rates the reader takes them in batches on its poll interval instead of a context switch
+ * per record, which is most of the sensor's cost per exec on a busy node. */
+static __always_inline void emit(void *rec, __u32 size, __u32 kind)
+{
+	fill_hdr((struct ev_hdr *)rec, kind, size);
+	struct sensor_config *c = cfg();
+	__u64 flags = 0;
+	if (c && c->wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= c->wakeup_bytes ?
+				BPF_RB_FORCE_WAKEUP :
+				BPF_RB_NO_WAKEUP;
+	/* The callers bound `size`, but across the calls above the compiler may keep it in a
+	 * register the verifier knows nothing of: bound it again on the register passed. */
+	asm volatile("" : "+r"(size));
+	if (size > sizeof(struct ev_exec))
+		return;
+	if (bpf_ringbuf_output(&events, rec, size, flags) != 0)
+		count(kind);
 }
 
 static __always_inline void inode_key(struct inode *inode, struct wkey *k)
@@ -422,7 +423,6 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	ev->args_len = len;
 
 	__u32 size = offsetof(struct ev_exec, args) + len;
-	fill_hdr(&ev->h, EV_EXEC, size);
 	if (size > sizeof(struct ev_exec))
 		return 0;
 	emit(ev, size, EV_EXEC);
@@ -435,7 +435,6 @@ int BPF_PROG(handle_exit, struct task_struct *p, bool group_dead)
 	if (!group_dead || is_self())
 		return 0;
 	struct ev_exit ev = {};
-	fill_hdr(&ev.h, EV_EXIT, sizeof(ev));
 	int code = BPF_CORE_READ(p, exit_code);
 	ev.exit_code = (code & 0x7f) ? 128 + (code & 0x7f) : (code >> 8) & 0xff;
 	emit(&ev, sizeof(ev), EV_EXIT);
@@ -572,6 +571,15 @@ __noinline __u64 path_hash(struct pbuf *buf, __u32 len)
 	return h;
 }
 
+/* Sends a path record: its size is the fixed part plus the path and its NUL. */
+static __always_inline void emit_path(struct ev_path *ev, __u32 len, __u32 kind)
+{
+	__u32 size = offsetof(struct ev_path, path) + len + 1;
+	if (size > sizeof(struct ev_path))
+		return;
+	emit(ev, size, kind);
+}
+
 static __always_inline bool open_writes(__u64 flags)
 {
 	return (flags & O_ACCMODE) != 0 || (flags & (O_CREAT | O_TRUNC)) != 0;
@@ -596,11 +604,7 @@ static __noinline int on_open(long dirfd, const char *upath, __u64 flags)
 	}
 	ev->extra = 0;
 	ev->flags = flags;
-	__u32 size = offsetof(struct ev_path, path) + len + 1;
-	fill_hdr(&ev->h, EV_OPEN, size);
-	if (size > sizeof(struct ev_path))
-		return 0;
-	emit(ev, size, EV_OPEN);
+	emit_path(ev, len, EV_OPEN);
 	return 0;
 }
 
@@ -618,11 +622,7 @@ static __noinline int on_unlink(long dirfd, const char *upath)
 	}
 	ev->extra = 0;
 	ev->flags = 0;
-	__u32 size = offsetof(struct ev_path, path) + len + 1;
-	fill_hdr(&ev->h, EV_UNLINK, size);
-	if (size > sizeof(struct ev_path))
-		return 0;
-	emit(ev, size, EV_UNLINK);
+	emit_path(ev, len, EV_UNLINK);
 	return 0;
 }
 
@@ -661,11 +661,7 @@ static __noinline int on_chmod(long fd, long dirfd, const char *upath, __u32 mod
 	}
 	ev->flags = mode;
 	ev->extra = recent;
-	__u32 size = offsetof(struct ev_path, path) + len + 1;
-	fill_hdr(&ev->h, EV_CHMOD, size);
-	if (size > sizeof(struct ev_path))
-		return 0;
-	emit(ev, size, EV_CHMOD);
+	emit_path(ev, len, EV_CHMOD);
 	return 0;
 }
 
@@ -698,7 +694,6 @@ static __noinline int on_connect(long fd, const void *uaddr)
 	if (sk)
 		sk_local(sk, ev, family);
 	__u32 size = offsetof(struct ev_sock, payload);
-	fill_hdr(&ev->h, EV_CONNECT, size);
 	emit(ev, size, EV_CONNECT);
 	return 0;
 }
@@ -751,7 +746,6 @@ static __noinline int on_send(long fd, const void *uaddr, const void *buf, __u64
 		len = 0;
 	ev->payload_len = len;
 	__u32 size = offsetof(struct ev_sock, payload) + len;
-	fill_hdr(&ev->h, EV_DNS, size);
 	if (size > sizeof(struct ev_sock))
 		return 0;
 	emit(ev, size, EV_DNS);
@@ -786,7 +780,6 @@ static __noinline int on_ptrace(long req, long pid)
 	struct ev_ptrace ev = {};
 	ev.request = req;
 	ev.target_pid = pid;
-	fill_hdr(&ev.h, EV_PTRACE, sizeof(ev));
 	emit(&ev, sizeof(ev), EV_PTRACE);
 	return 0;
 }
@@ -803,7 +796,6 @@ static __noinline int on_namespace(__u64 flags, __u32 syscall)
 	struct ev_ns ev = {};
 	ev.flags = flags;
 	ev.syscall = syscall;
-	fill_hdr(&ev.h, EV_NAMESPACE, sizeof(ev));
 	emit(&ev, sizeof(ev), EV_NAMESPACE);
 	return 0;
 }
@@ -823,7 +815,6 @@ static __noinline int on_mount(const char *src, const char *target, const char *
 	ev->target[0] = 0;
 	if (target)
 		resolve_user_path(AT_FDCWD, (__u64)target, (struct pbuf *)ev->target);
-	fill_hdr(&ev->h, EV_MOUNT, sizeof(*ev));
 	emit(ev, sizeof(*ev), EV_MOUNT);
 	return 0;
 }
@@ -837,7 +828,6 @@ static __noinline int on_memfd(const char *uname, __u32 flags)
 	ev->name[0] = 0;
 	if (uname)
 		bpf_probe_read_user_str(ev->name, NAME_LEN, uname);
-	fill_hdr(&ev->h, EV_MEMFD, sizeof(*ev));
 	emit(ev, sizeof(*ev), EV_MEMFD);
 	return 0;
 }
@@ -857,7 +847,6 @@ static __noinline int on_module(long fd, __u32 syscall)
 		if (f)
 			bpf_probe_read_kernel_str(ev->name, NAME_LEN, BPF_CORE_READ(f, f_path.dentry, d_name.name));
 	}
-	fill_hdr(&ev->h, EV_MODULE, sizeof(*ev));
 	emit(ev, sizeof(*ev), EV_MODULE);
 	return 0;
 }
@@ -968,7 +957,6 @@ static __noinline int on_accept(long fd)
 		bpf_probe_read_kernel(ev->src, 16, &sk->__sk_common.skc_v6_daddr);
 	}
 	__u32 size = offsetof(struct ev_sock, payload);
-	fill_hdr(&ev->h, EV_ACCEPT, size);
 	emit(ev, size, EV_ACCEPT);
 	return 0;
 }
