@@ -116,6 +116,30 @@ impl ResolvesServerCert for ReloadingResolver {
     }
 }
 
+/// How long a client may take to finish the TLS handshake before the connection is dropped (a
+/// slow or silent client must not hold a task and a socket for ever).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the TLS handshake of an accepted connection; `None` (logged at debug level with the peer)
+/// when it fails or takes longer than [`HANDSHAKE_TIMEOUT`].
+pub async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
 /// A server configuration (TLS 1.2 and 1.3, ALPN h2 and http/1.1) answering with `resolver`.
 pub fn server_config(
     resolver: Arc<ReloadingResolver>,

@@ -251,23 +251,11 @@ impl AuditServer {
                     let acceptor = acceptor.clone();
                     let (tx, rx) = tokio::sync::oneshot::channel();
                     tokio::spawn(async move {
-                        let tls = match tokio::time::timeout(
-                            Duration::from_secs(10),
-                            acceptor.accept(stream),
-                        )
-                        .await
+                        if let Some(tls) =
+                            palisade_core::tls::handshake(&acceptor, stream, peer).await
                         {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, "TLS handshake failed: {e}");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                        let _ = tx.send(tls);
+                            let _ = tx.send(tls);
+                        }
                     });
                     // The handshake runs on its own task; the connection joins the graceful
                     // set once it is established.

@@ -171,20 +171,9 @@ impl<P: Policies> WebhookServer<P> {
             let acceptor = self.acceptor.clone();
             let service = TowerToHyperService::new(router.clone());
             tokio::spawn(async move {
-                let tls =
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, "TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
+                let Some(tls) = palisade_core::tls::handshake(&acceptor, stream, peer).await else {
+                    return;
+                };
                 if let Err(e) = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await
