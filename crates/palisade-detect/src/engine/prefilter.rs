@@ -11,8 +11,9 @@
 //!
 //! A requirement is derived only where the condition cannot hold without it:
 //! - a field test requires the literals of any one of its positive string operators (every
-//!   operator must hold); negated operators (`ne`, `not_in`), `exists`, numbers, CIDRs and
-//!   regexes yield nothing;
+//!   operator must hold); negated operators (`ne`, `not_in`), `exists`, numbers and CIDRs yield
+//!   nothing; a regex (or a glob) yields the literals one of which each of its matches contains,
+//!   when there are such (see `rule::literals`);
 //! - `eq`/`in` only when every operand is a plain string (not one that also compares as a number
 //!   or boolean, no `null`) and the test is case-sensitive (Unicode lowercasing can turn
 //!   non-ASCII characters into ASCII ones, which an ASCII-case-insensitive scan would miss);
@@ -167,7 +168,11 @@ fn matcher_literals(m: &Matcher) -> Option<Vec<(&str, bool)>> {
             }
             Some(out)
         }
-        Matcher::Regex(_) | Matcher::Compare { .. } | Matcher::Cidr(_) => None,
+        Matcher::Regex {
+            literals: Some(literals),
+            ..
+        } => non_empty(literals.iter().map(String::as_str).collect(), false),
+        Matcher::Regex { literals: None, .. } | Matcher::Compare { .. } | Matcher::Cidr(_) => None,
     }
 }
 
@@ -510,9 +515,20 @@ mod tests {
         );
         assert_eq!(
             req(
-                json!({"any": [{"field": "cmd", "contains": "nc "}, {"field": "cmd", "regex": "x"}]})
+                json!({"any": [{"field": "cmd", "contains": "nc "}, {"field": "cmd", "regex": "\\d+"}]})
             ),
             None
+        );
+        // A regex requires the literals one of which each of its matches contains.
+        assert_eq!(
+            req(
+                json!({"any": [{"field": "cmd", "contains": "nc "}, {"field": "cmd", "regex": "x"}]})
+            ),
+            Some(vec![t("cmd", "nc ", false), t("cmd", "x", false)])
+        );
+        assert_eq!(
+            req(json!({"field": "cmd", "regex": "\\b(curl|wget)\\s+-O", "icase": true})),
+            Some(vec![t("cmd", "curl", false), t("cmd", "wget", false)])
         );
         // Negations, non-string equalities, case folding beyond ASCII, element tests: nothing.
         assert_eq!(req(json!({"not": {"field": "cmd", "contains": "x"}})), None);
@@ -553,7 +569,11 @@ mod tests {
             req(json!({"field": "img", "glob": ["*xmrig*", "miner*"]})),
             Some(vec![t("img", "miner", false), t("img", "xmrig", false)])
         );
-        assert_eq!(req(json!({"field": "img", "glob": ["*xm?ig*"]})), None);
+        assert_eq!(
+            req(json!({"field": "img", "glob": ["*xm?ig*"]})),
+            Some(vec![t("img", "xm", false)])
+        );
+        assert_eq!(req(json!({"field": "img", "glob": ["*[a-z]*"]})), None);
         // An empty list matches nothing: a requirement nothing meets.
         assert_eq!(req(json!({"field": "ip", "in": []})), Some(vec![]));
     }

@@ -251,8 +251,12 @@ pub(crate) enum Matcher {
     },
     /// Any of several matchers (a glob list split into literal tests and one regex).
     Union(Vec<Matcher>),
-    /// Globs and regexes, both compiled into one regex (alternation of the patterns).
-    Regex(Regex),
+    /// Globs and regexes, both compiled into one regex (alternation of the patterns), with the
+    /// literals one of which every match contains (see [`super::literals`]), for the prefilter.
+    Regex {
+        re: Regex,
+        literals: Option<Vec<String>>,
+    },
     Compare {
         op: CmpOp,
         bound: f64,
@@ -404,7 +408,7 @@ impl Matcher {
                 value.as_str().is_some_and(|s| automaton.is_match(s))
             }
             Matcher::Union(matchers) => matchers.iter().any(|m| m.matches_scalar(value)),
-            Matcher::Regex(re) => value.as_str().is_some_and(|s| re.is_match(s)),
+            Matcher::Regex { re, .. } => value.as_str().is_some_and(|s| re.is_match(s)),
             Matcher::Compare { op, bound } => match as_number(value) {
                 Some(n) => match op {
                     CmpOp::Gt => n > *bound,
