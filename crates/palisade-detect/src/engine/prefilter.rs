@@ -36,6 +36,7 @@ use crate::rule::condition::{FieldRef, Matcher, Node, Op};
 use crate::value::Val;
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
+use aho_corasick::nfa::contiguous;
 use aho_corasick::{Anchored, MatchKind, StartKind};
 use std::collections::HashMap;
 
@@ -198,13 +199,76 @@ impl PairKey {
     }
 }
 
+/// An ASCII-case-insensitive multi-literal automaton stepped byte by byte: every state reports
+/// all patterns ending at that byte (standard semantics), i.e. an overlapping search without
+/// per-match restarts. A DFA (one table lookup per byte), or a contiguous NFA where the DFA
+/// cannot be built (it is much smaller, and slower per byte).
+#[derive(Debug, Clone)]
+enum Scanner {
+    Dfa(DFA, StateID),
+    Nfa(contiguous::NFA, StateID),
+}
+
+impl Scanner {
+    fn build(patterns: &[String]) -> Option<Scanner> {
+        let dfa = DFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Unanchored)
+            // No prefilter: start states are then not special, so the loop only branches on
+            // matches.
+            .prefilter(false)
+            .build(patterns)
+            .ok();
+        if let Some(dfa) = dfa {
+            let start = dfa.start_state(Anchored::No).ok()?;
+            return Some(Scanner::Dfa(dfa, start));
+        }
+        let nfa = contiguous::NFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .ok()?;
+        let start = nfa.start_state(Anchored::No).ok()?;
+        Some(Scanner::Nfa(nfa, start))
+    }
+
+    /// Calls `found` with the id of every pattern occurring in `bytes`.
+    #[inline]
+    fn scan(&self, bytes: &[u8], found: &mut impl FnMut(usize)) {
+        match self {
+            Scanner::Dfa(dfa, start) => step(dfa, *start, bytes, found),
+            Scanner::Nfa(nfa, start) => step(nfa, *start, bytes, found),
+        }
+    }
+}
+
+#[inline]
+fn step<A: Automaton>(aut: &A, start: StateID, bytes: &[u8], found: &mut impl FnMut(usize)) {
+    let mut sid = start;
+    for &byte in bytes {
+        sid = aut.next_state(Anchored::No, sid, byte);
+        if aut.is_special(sid) {
+            if aut.is_dead(sid) {
+                break;
+            }
+            if aut.is_match(sid) {
+                for i in 0..aut.match_len(sid) {
+                    found(aut.match_pattern(sid, i).as_usize());
+                }
+            }
+        }
+    }
+}
+
 /// One scanned field: its automaton and, per pattern, the rules it keeps.
 #[derive(Debug, Clone)]
 struct FieldScan<F> {
     field: F,
     /// `None` when the field has no substring literals, or the automaton could not be built (its
     /// rules are then not gated).
-    automaton: Option<(DFA, StateID)>,
+    automaton: Option<Scanner>,
     /// Per pattern: bitset of the rules whose requirement includes it on this field.
     pattern_rules: Vec<Vec<u64>>,
     /// Substring literals but no automaton (it could not be built): rules needing them are never
@@ -212,6 +276,41 @@ struct FieldScan<F> {
     broken: bool,
     /// Exact values (from `eq`/`in`) → bitset of the rules requiring the field to equal them.
     exact: FxHashMap<Box<str>, Vec<u64>>,
+    /// A quick rejection before hashing a value: which lengths (bit `min(len, 63)`) and first
+    /// bytes the exact values have.
+    exact_filter: ExactFilter,
+}
+
+/// Lengths and first bytes of a set of strings: a string with a length or first byte none of
+/// them has is not in the set (most values scanned, cheaper than hashing them).
+#[derive(Debug, Clone, Default)]
+struct ExactFilter {
+    lengths: u64,
+    first: [u64; 4],
+}
+
+impl ExactFilter {
+    fn of<'a>(items: impl Iterator<Item = &'a str>) -> ExactFilter {
+        let mut f = ExactFilter::default();
+        for s in items {
+            f.lengths |= 1 << s.len().min(63);
+            if let Some(&b) = s.as_bytes().first() {
+                f.first[usize::from(b >> 6)] |= 1 << (b & 63);
+            }
+        }
+        f
+    }
+
+    #[inline]
+    fn may_contain(&self, s: &str) -> bool {
+        if self.lengths & (1 << s.len().min(63)) == 0 {
+            return false;
+        }
+        match s.as_bytes().first() {
+            Some(&b) => self.first[usize::from(b >> 6)] & (1 << (b & 63)) != 0,
+            None => true,
+        }
+    }
 }
 
 /// The compiled prefilter of a rule set.
@@ -300,19 +399,7 @@ impl<F: Clone> Prefilter<F> {
             let automaton = if b.patterns.is_empty() {
                 None
             } else {
-                // Stepped byte by byte in `mark`: every state reports all patterns ending at
-                // that byte (standard semantics), i.e. an overlapping search without per-match
-                // restarts.
-                DFA::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .start_kind(StartKind::Unanchored)
-                    .build(&b.patterns)
-                    .ok()
-                    .and_then(|dfa| {
-                        let start = dfa.start_state(Anchored::No).ok()?;
-                        Some((dfa, start))
-                    })
+                Scanner::build(&b.patterns)
             };
             paths.insert(path.as_str().into(), fields.len() as u16);
             fields.push(FieldScan {
@@ -320,6 +407,7 @@ impl<F: Clone> Prefilter<F> {
                 field: b.field,
                 automaton,
                 pattern_rules: b.rules,
+                exact_filter: ExactFilter::of(b.exact.keys().map(|k| &**k)),
                 exact: b.exact,
             });
         }
@@ -407,29 +495,17 @@ impl<F> Prefilter<F> {
                 }
             };
             scan_strings(&value, &mut |s| {
-                if !scan.exact.is_empty()
+                if scan.exact_filter.may_contain(s)
                     && let Some(bits) = scan.exact.get(s)
                 {
                     or(bits);
                 }
-                if let Some((dfa, start)) = &scan.automaton {
-                    let mut sid = *start;
-                    for &byte in s.as_bytes() {
-                        sid = dfa.next_state(Anchored::No, sid, byte);
-                        if dfa.is_special(sid) {
-                            if dfa.is_dead(sid) {
-                                break;
-                            }
-                            if dfa.is_match(sid) {
-                                for i in 0..dfa.match_len(sid) {
-                                    let pattern = dfa.match_pattern(sid, i).as_usize();
-                                    if let Some(bits) = scan.pattern_rules.get(pattern) {
-                                        or(bits);
-                                    }
-                                }
-                            }
+                if let Some(scanner) = &scan.automaton {
+                    scanner.scan(s.as_bytes(), &mut |pattern| {
+                        if let Some(bits) = scan.pattern_rules.get(pattern) {
+                            or(bits);
                         }
-                    }
+                    });
                 }
             });
         }
