@@ -146,6 +146,7 @@ impl<F> ContextFields<F> {
                 let v = event.get(f);
                 let first = match &v {
                     Val::List(items) => items.first().cloned().unwrap_or(Val::Missing),
+                    Val::Strs(items) => items.first().map_or(Val::Missing, |s| Val::Str(s)),
                     Val::Json(serde_json::Value::Array(items)) => {
                         items.first().map(Val::from_json).unwrap_or(Val::Missing)
                     }
@@ -343,17 +344,14 @@ impl<S: EventSchema> Engine<S> {
         let index = &rules.index;
         let candidates: &Candidates = match index.ids_of(event, ids) {
             Some(key) => {
-                if !cache.contains_key(&key) {
-                    if cache.len() >= config.max_cached_tuples {
-                        cache.clear();
-                    }
+                if cache.len() >= config.max_cached_tuples && !cache.contains_key(&key) {
+                    cache.clear();
+                }
+                // One lookup when the tuple is cached (nearly always).
+                cache.entry(key).or_insert_with(|| {
                     scratch.fill(rules, ids);
-                    cache.insert(key, scratch.clone());
-                }
-                match cache.get(&key) {
-                    Some(c) => c,
-                    None => return,
-                }
+                    scratch.clone()
+                })
             }
             None => {
                 scratch.fill(rules, ids);

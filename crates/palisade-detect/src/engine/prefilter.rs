@@ -518,6 +518,7 @@ fn scan_strings(value: &Val<'_>, f: &mut impl FnMut(&str)) {
     match value {
         Val::Str(s) => f(s),
         Val::List(items) => items.iter().for_each(|i| scan_strings(i, f)),
+        Val::Strs(items) => items.iter().for_each(|s| f(s)),
         Val::Json(v) => scan_json(v, f),
         Val::Missing | Val::Null | Val::Bool(_) | Val::Int(_) | Val::Float(_) => {}
     }

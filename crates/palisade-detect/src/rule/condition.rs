@@ -112,6 +112,13 @@ fn for_each_element<'e>(value: &Val<'e>, f: &mut dyn FnMut(&Val<'e>) -> bool) {
                 }
             }
         }
+        Val::Strs(items) => {
+            for item in items.iter() {
+                if !f(&Val::Str(item)) {
+                    return;
+                }
+            }
+        }
         Val::Json(serde_json::Value::Array(items)) => {
             for item in items {
                 if !f(&Val::from_json(item)) {
@@ -331,6 +338,7 @@ impl Matcher {
         match value {
             Val::Missing => false,
             Val::List(items) => items.iter().any(|i| self.matches_scalar(i)),
+            Val::Strs(items) => items.iter().any(|s| self.matches_scalar(&Val::Str(s))),
             Val::Json(serde_json::Value::Array(items)) => items
                 .iter()
                 .any(|i| self.matches_scalar(&Val::from_json(i))),
