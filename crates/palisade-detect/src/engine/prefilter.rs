@@ -120,9 +120,16 @@ fn best<'a, F>(
     let score = |req: &[Need<'a, F>]| {
         (
             req.iter().all(|n| !index_paths.contains(&n.path)),
-            // An exact value is as selective as a long literal.
+            // An exact value is as selective as a literal twice its length (`read` is common,
+            // `.bash_history` is not).
             req.iter()
-                .map(|n| if n.exact { 16 } else { n.literal.len().min(16) })
+                .map(|n| {
+                    if n.exact {
+                        (2 * n.literal.len()).min(16)
+                    } else {
+                        n.literal.len().min(16)
+                    }
+                })
                 .min()
                 .unwrap_or(usize::MAX),
             std::cmp::Reverse(req.len()),
