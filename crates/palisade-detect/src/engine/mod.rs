@@ -397,6 +397,9 @@ impl<S: EventSchema> Engine<S> {
                 scratch
             }
         };
+        if candidates.rules.is_empty() {
+            return;
+        }
         let prefilter = config.literal_prefilter.then_some(&rules.prefilter);
         if let Some(p) = prefilter {
             p.mark(event, &candidates.fields, present);
