@@ -16,6 +16,9 @@ pub enum Val<'a> {
     Json(&'a serde_json::Value),
     /// A list the event model holds natively (user groups, source IPs, argv).
     List(Vec<Val<'a>>),
+    /// A list of strings the event model holds natively (argv, capabilities), borrowed as it is:
+    /// reading it allocates nothing. Behaves exactly like a `List` of `Str`.
+    Strs(&'a [String]),
 }
 
 impl<'a> Val<'a> {

@@ -300,6 +300,7 @@ fn get_field(e: &AuditEvent<'_>, path: &str) -> Value {
             Val::Str(s) => json!(s),
             Val::Json(j) => (*j).clone(),
             Val::List(items) => Value::Array(items.iter().map(to_json).collect()),
+            Val::Strs(items) => json!(items),
         }
     }
     to_json(&e.get(&f))

@@ -146,6 +146,7 @@ impl<F> ContextFields<F> {
                 let v = event.get(f);
                 let first = match &v {
                     Val::List(items) => items.first().cloned().unwrap_or(Val::Missing),
+                    Val::Strs(items) => items.first().map_or(Val::Missing, |s| Val::Str(s)),
                     Val::Json(serde_json::Value::Array(items)) => {
                         items.first().map(Val::from_json).unwrap_or(Val::Missing)
                     }
@@ -249,8 +250,14 @@ pub enum StateFileError {
 #[derive(Debug, Clone, Default)]
 struct Candidates {
     rules: Box<[u32]>,
+    /// `rules` as a bitset (words of [`prefilter::Prefilter::words`]), so the rules to evaluate
+    /// are found a word at a time: candidates not gated, or gated and present.
+    bits: Box<[u64]>,
     fields: Box<[u16]>,
     gated: Box<[u64]>,
+    /// Events judged with this list since it was cached: each was one evaluation of each of its
+    /// rules (counted here once per event, not once per rule; see [`Engine::stats`]).
+    hits: u64,
 }
 
 impl Candidates {
@@ -276,9 +283,26 @@ impl Candidates {
                 prefilter::requirement(&rule.condition, S::INDEX_DIMENSIONS, &known),
             ))
         }));
+        let mut bits = vec![0u64; rules.prefilter.words()];
+        for &r in &list {
+            if let Some(w) = bits.get_mut(r as usize / 64) {
+                *w |= 1 << (r % 64);
+            }
+        }
+        self.bits = bits.into_boxed_slice();
         self.fields = fields;
         self.gated = gated;
         self.rules = list.into_boxed_slice();
+        self.hits = 0;
+    }
+
+    /// Adds this list's evaluations into per-rule counters.
+    fn flush(&self, evaluations: &mut [u64]) {
+        for &r in self.rules.iter() {
+            if let Some(n) = evaluations.get_mut(r as usize) {
+                *n += self.hits;
+            }
+        }
     }
 }
 
@@ -293,12 +317,17 @@ pub struct Engine<S: EventSchema> {
     present: Vec<u64>,
     state: StateStore,
     events: u64,
+    /// Matches and suppressions per rule (evaluations and prefiltered are derived in `stats`).
     per_rule: Vec<RuleStats>,
+    /// Per rule: candidate evaluations of lists no longer cached (see `Candidates::hits`).
+    evaluations: Vec<u64>,
+    /// Per rule: conditions evaluated (candidates the prefilter did not rule out).
+    conditions: Vec<u64>,
 }
 
 impl<S: EventSchema> Engine<S> {
     pub fn new(rules: Arc<RuleSet<S>>, config: EngineConfig) -> Self {
-        let per_rule = rules
+        let per_rule: Vec<RuleStats> = rules
             .rules()
             .iter()
             .map(|m| RuleStats {
@@ -317,6 +346,8 @@ impl<S: EventSchema> Engine<S> {
             present,
             state,
             events: 0,
+            evaluations: vec![0; per_rule.len()],
+            conditions: vec![0; per_rule.len()],
             per_rule,
         }
     }
@@ -338,77 +369,109 @@ impl<S: EventSchema> Engine<S> {
             state,
             events,
             per_rule,
+            evaluations,
+            conditions,
         } = self;
         *events += 1;
         let index = &rules.index;
         let candidates: &Candidates = match index.ids_of(event, ids) {
             Some(key) => {
-                if !cache.contains_key(&key) {
-                    if cache.len() >= config.max_cached_tuples {
-                        cache.clear();
+                if cache.len() >= config.max_cached_tuples && !cache.contains_key(&key) {
+                    for c in cache.values() {
+                        c.flush(evaluations);
                     }
+                    cache.clear();
+                }
+                // One lookup when the tuple is cached (nearly always).
+                let c = cache.entry(key).or_insert_with(|| {
                     scratch.fill(rules, ids);
-                    cache.insert(key, scratch.clone());
-                }
-                match cache.get(&key) {
-                    Some(c) => c,
-                    None => return,
-                }
+                    scratch.clone()
+                });
+                c.hits += 1;
+                c
             }
             None => {
                 scratch.fill(rules, ids);
+                scratch.hits = 1;
+                scratch.flush(evaluations);
                 scratch
             }
         };
+        if candidates.rules.is_empty() {
+            return;
+        }
         let prefilter = config.literal_prefilter.then_some(&rules.prefilter);
         if let Some(p) = prefilter {
             p.mark(event, &candidates.fields, present);
         }
-        for &r in candidates.rules.iter() {
-            let r = r as usize;
-            let Some(rule) = rules.compiled.get(r) else {
-                continue;
+        for (w, &word) in candidates.bits.iter().enumerate() {
+            // Candidates the scan does not rule out: not gated, or one of their literals occurred.
+            let mut word = match prefilter {
+                Some(_) => {
+                    let gated = candidates.gated.get(w).copied().unwrap_or(0);
+                    let seen = present.get(w).copied().unwrap_or(0);
+                    word & (!gated | seen)
+                }
+                None => word,
             };
-            let stats = &mut per_rule[r];
-            stats.evaluations += 1;
-            let bit = 1u64 << (r % 64);
-            if prefilter.is_some()
-                && candidates.gated.get(r / 64).is_some_and(|w| w & bit != 0)
-                && present.get(r / 64).is_some_and(|w| w & bit == 0)
-            {
-                stats.prefiltered += 1;
-                continue;
+            while word != 0 {
+                let r = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                let Some(rule) = rules.compiled.get(r) else {
+                    continue;
+                };
+                if let Some(n) = conditions.get_mut(r) {
+                    *n += 1;
+                }
+                if !rule.condition.eval(event, None) {
+                    continue;
+                }
+                if rule.exceptions.iter().any(|e| e.eval(event, None)) {
+                    per_rule[r].suppressed += 1;
+                    continue;
+                }
+                let mut extra = serde_json::Map::new();
+                if let Some(spec) = &rule.stateful
+                    && !stateful_step(state, r, spec, event, &mut extra)
+                {
+                    continue;
+                }
+                per_rule[r].matches += 1;
+                out.push(build_match(r, rule, rules, event, extra));
             }
-            if !rule.condition.eval(event, None) {
-                continue;
-            }
-            if rule.exceptions.iter().any(|e| e.eval(event, None)) {
-                stats.suppressed += 1;
-                continue;
-            }
-            let mut extra = serde_json::Map::new();
-            if let Some(spec) = &rule.stateful
-                && !stateful_step(state, r, spec, event, &mut extra)
-            {
-                continue;
-            }
-            stats.matches += 1;
-            out.push(build_match(r, rule, rules, event, extra));
         }
     }
 
     /// Counters since the engine started.
     pub fn stats(&self) -> EngineStats {
+        let mut evaluations = self.evaluations.clone();
+        for c in self.cache.values() {
+            c.flush(&mut evaluations);
+        }
+        let rules: Vec<RuleStats> = self
+            .per_rule
+            .iter()
+            .enumerate()
+            .map(|(r, s)| {
+                let evaluations = evaluations.get(r).copied().unwrap_or(0);
+                let conditions = self.conditions.get(r).copied().unwrap_or(0);
+                RuleStats {
+                    evaluations,
+                    prefiltered: evaluations.saturating_sub(conditions),
+                    ..s.clone()
+                }
+            })
+            .collect();
         EngineStats {
             events: self.events,
-            evaluations: self.per_rule.iter().map(|r| r.evaluations).sum(),
-            prefiltered: self.per_rule.iter().map(|r| r.prefiltered).sum(),
-            matches: self.per_rule.iter().map(|r| r.matches).sum(),
-            suppressed: self.per_rule.iter().map(|r| r.suppressed).sum(),
+            evaluations: rules.iter().map(|r| r.evaluations).sum(),
+            prefiltered: rules.iter().map(|r| r.prefiltered).sum(),
+            matches: rules.iter().map(|r| r.matches).sum(),
+            suppressed: rules.iter().map(|r| r.suppressed).sum(),
             state_keys: self.state.keys() as u64,
             state_evictions: self.state.evictions,
             value_evictions: self.state.value_evictions,
-            rules: self.per_rule.clone(),
+            rules,
         }
     }
 

@@ -11,8 +11,9 @@
 //!
 //! A requirement is derived only where the condition cannot hold without it:
 //! - a field test requires the literals of any one of its positive string operators (every
-//!   operator must hold); negated operators (`ne`, `not_in`), `exists`, numbers, CIDRs and
-//!   regexes yield nothing;
+//!   operator must hold); negated operators (`ne`, `not_in`), `exists`, numbers and CIDRs yield
+//!   nothing; a regex (or a glob) yields the literals one of which each of its matches contains,
+//!   when there are such (see `rule::literals`);
 //! - `eq`/`in` only when every operand is a plain string (not one that also compares as a number
 //!   or boolean, no `null`) and the test is case-sensitive (Unicode lowercasing can turn
 //!   non-ASCII characters into ASCII ones, which an ASCII-case-insensitive scan would miss);
@@ -35,6 +36,7 @@ use crate::rule::condition::{FieldRef, Matcher, Node, Op};
 use crate::value::Val;
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
+use aho_corasick::nfa::contiguous;
 use aho_corasick::{Anchored, MatchKind, StartKind};
 use std::collections::HashMap;
 
@@ -118,9 +120,16 @@ fn best<'a, F>(
     let score = |req: &[Need<'a, F>]| {
         (
             req.iter().all(|n| !index_paths.contains(&n.path)),
-            // An exact value is as selective as a long literal.
+            // An exact value is as selective as a literal twice its length (`read` is common,
+            // `.bash_history` is not).
             req.iter()
-                .map(|n| if n.exact { 16 } else { n.literal.len().min(16) })
+                .map(|n| {
+                    if n.exact {
+                        (2 * n.literal.len()).min(16)
+                    } else {
+                        n.literal.len().min(16)
+                    }
+                })
                 .min()
                 .unwrap_or(usize::MAX),
             std::cmp::Reverse(req.len()),
@@ -167,7 +176,11 @@ fn matcher_literals(m: &Matcher) -> Option<Vec<(&str, bool)>> {
             }
             Some(out)
         }
-        Matcher::Regex(_) | Matcher::Compare { .. } | Matcher::Cidr(_) => None,
+        Matcher::Regex {
+            literals: Some(literals),
+            ..
+        } => non_empty(literals.iter().map(String::as_str).collect(), false),
+        Matcher::Regex { literals: None, .. } | Matcher::Compare { .. } | Matcher::Cidr(_) => None,
     }
 }
 
@@ -193,13 +206,76 @@ impl PairKey {
     }
 }
 
+/// An ASCII-case-insensitive multi-literal automaton stepped byte by byte: every state reports
+/// all patterns ending at that byte (standard semantics), i.e. an overlapping search without
+/// per-match restarts. A DFA (one table lookup per byte), or a contiguous NFA where the DFA
+/// cannot be built (it is much smaller, and slower per byte).
+#[derive(Debug, Clone)]
+enum Scanner {
+    Dfa(DFA, StateID),
+    Nfa(contiguous::NFA, StateID),
+}
+
+impl Scanner {
+    fn build(patterns: &[String]) -> Option<Scanner> {
+        let dfa = DFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Unanchored)
+            // No prefilter: start states are then not special, so the loop only branches on
+            // matches.
+            .prefilter(false)
+            .build(patterns)
+            .ok();
+        if let Some(dfa) = dfa {
+            let start = dfa.start_state(Anchored::No).ok()?;
+            return Some(Scanner::Dfa(dfa, start));
+        }
+        let nfa = contiguous::NFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .ok()?;
+        let start = nfa.start_state(Anchored::No).ok()?;
+        Some(Scanner::Nfa(nfa, start))
+    }
+
+    /// Calls `found` with the id of every pattern occurring in `bytes`.
+    #[inline]
+    fn scan(&self, bytes: &[u8], found: &mut impl FnMut(usize)) {
+        match self {
+            Scanner::Dfa(dfa, start) => step(dfa, *start, bytes, found),
+            Scanner::Nfa(nfa, start) => step(nfa, *start, bytes, found),
+        }
+    }
+}
+
+#[inline]
+fn step<A: Automaton>(aut: &A, start: StateID, bytes: &[u8], found: &mut impl FnMut(usize)) {
+    let mut sid = start;
+    for &byte in bytes {
+        sid = aut.next_state(Anchored::No, sid, byte);
+        if aut.is_special(sid) {
+            if aut.is_dead(sid) {
+                break;
+            }
+            if aut.is_match(sid) {
+                for i in 0..aut.match_len(sid) {
+                    found(aut.match_pattern(sid, i).as_usize());
+                }
+            }
+        }
+    }
+}
+
 /// One scanned field: its automaton and, per pattern, the rules it keeps.
 #[derive(Debug, Clone)]
 struct FieldScan<F> {
     field: F,
     /// `None` when the field has no substring literals, or the automaton could not be built (its
     /// rules are then not gated).
-    automaton: Option<(DFA, StateID)>,
+    automaton: Option<Scanner>,
     /// Per pattern: bitset of the rules whose requirement includes it on this field.
     pattern_rules: Vec<Vec<u64>>,
     /// Substring literals but no automaton (it could not be built): rules needing them are never
@@ -207,6 +283,41 @@ struct FieldScan<F> {
     broken: bool,
     /// Exact values (from `eq`/`in`) → bitset of the rules requiring the field to equal them.
     exact: FxHashMap<Box<str>, Vec<u64>>,
+    /// A quick rejection before hashing a value: which lengths (bit `min(len, 63)`) and first
+    /// bytes the exact values have.
+    exact_filter: ExactFilter,
+}
+
+/// Lengths and first bytes of a set of strings: a string with a length or first byte none of
+/// them has is not in the set (most values scanned, cheaper than hashing them).
+#[derive(Debug, Clone, Default)]
+struct ExactFilter {
+    lengths: u64,
+    first: [u64; 4],
+}
+
+impl ExactFilter {
+    fn of<'a>(items: impl Iterator<Item = &'a str>) -> ExactFilter {
+        let mut f = ExactFilter::default();
+        for s in items {
+            f.lengths |= 1 << s.len().min(63);
+            if let Some(&b) = s.as_bytes().first() {
+                f.first[usize::from(b >> 6)] |= 1 << (b & 63);
+            }
+        }
+        f
+    }
+
+    #[inline]
+    fn may_contain(&self, s: &str) -> bool {
+        if self.lengths & (1 << s.len().min(63)) == 0 {
+            return false;
+        }
+        match s.as_bytes().first() {
+            Some(&b) => self.first[usize::from(b >> 6)] & (1 << (b & 63)) != 0,
+            None => true,
+        }
+    }
 }
 
 /// The compiled prefilter of a rule set.
@@ -295,19 +406,7 @@ impl<F: Clone> Prefilter<F> {
             let automaton = if b.patterns.is_empty() {
                 None
             } else {
-                // Stepped byte by byte in `mark`: every state reports all patterns ending at
-                // that byte (standard semantics), i.e. an overlapping search without per-match
-                // restarts.
-                DFA::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .start_kind(StartKind::Unanchored)
-                    .build(&b.patterns)
-                    .ok()
-                    .and_then(|dfa| {
-                        let start = dfa.start_state(Anchored::No).ok()?;
-                        Some((dfa, start))
-                    })
+                Scanner::build(&b.patterns)
             };
             paths.insert(path.as_str().into(), fields.len() as u16);
             fields.push(FieldScan {
@@ -315,6 +414,7 @@ impl<F: Clone> Prefilter<F> {
                 field: b.field,
                 automaton,
                 pattern_rules: b.rules,
+                exact_filter: ExactFilter::of(b.exact.keys().map(|k| &**k)),
                 exact: b.exact,
             });
         }
@@ -402,29 +502,17 @@ impl<F> Prefilter<F> {
                 }
             };
             scan_strings(&value, &mut |s| {
-                if !scan.exact.is_empty()
+                if scan.exact_filter.may_contain(s)
                     && let Some(bits) = scan.exact.get(s)
                 {
                     or(bits);
                 }
-                if let Some((dfa, start)) = &scan.automaton {
-                    let mut sid = *start;
-                    for &byte in s.as_bytes() {
-                        sid = dfa.next_state(Anchored::No, sid, byte);
-                        if dfa.is_special(sid) {
-                            if dfa.is_dead(sid) {
-                                break;
-                            }
-                            if dfa.is_match(sid) {
-                                for i in 0..dfa.match_len(sid) {
-                                    let pattern = dfa.match_pattern(sid, i).as_usize();
-                                    if let Some(bits) = scan.pattern_rules.get(pattern) {
-                                        or(bits);
-                                    }
-                                }
-                            }
+                if let Some(scanner) = &scan.automaton {
+                    scanner.scan(s.as_bytes(), &mut |pattern| {
+                        if let Some(bits) = scan.pattern_rules.get(pattern) {
+                            or(bits);
                         }
-                    }
+                    });
                 }
             });
         }
@@ -437,6 +525,7 @@ fn scan_strings(value: &Val<'_>, f: &mut impl FnMut(&str)) {
     match value {
         Val::Str(s) => f(s),
         Val::List(items) => items.iter().for_each(|i| scan_strings(i, f)),
+        Val::Strs(items) => items.iter().for_each(|s| f(s)),
         Val::Json(v) => scan_json(v, f),
         Val::Missing | Val::Null | Val::Bool(_) | Val::Int(_) | Val::Float(_) => {}
     }
@@ -510,9 +599,20 @@ mod tests {
         );
         assert_eq!(
             req(
-                json!({"any": [{"field": "cmd", "contains": "nc "}, {"field": "cmd", "regex": "x"}]})
+                json!({"any": [{"field": "cmd", "contains": "nc "}, {"field": "cmd", "regex": "\\d+"}]})
             ),
             None
+        );
+        // A regex requires the literals one of which each of its matches contains.
+        assert_eq!(
+            req(
+                json!({"any": [{"field": "cmd", "contains": "nc "}, {"field": "cmd", "regex": "x"}]})
+            ),
+            Some(vec![t("cmd", "nc ", false), t("cmd", "x", false)])
+        );
+        assert_eq!(
+            req(json!({"field": "cmd", "regex": "\\b(curl|wget)\\s+-O", "icase": true})),
+            Some(vec![t("cmd", "curl", false), t("cmd", "wget", false)])
         );
         // Negations, non-string equalities, case folding beyond ASCII, element tests: nothing.
         assert_eq!(req(json!({"not": {"field": "cmd", "contains": "x"}})), None);
@@ -553,7 +653,11 @@ mod tests {
             req(json!({"field": "img", "glob": ["*xmrig*", "miner*"]})),
             Some(vec![t("img", "miner", false), t("img", "xmrig", false)])
         );
-        assert_eq!(req(json!({"field": "img", "glob": ["*xm?ig*"]})), None);
+        assert_eq!(
+            req(json!({"field": "img", "glob": ["*xm?ig*"]})),
+            Some(vec![t("img", "xm", false)])
+        );
+        assert_eq!(req(json!({"field": "img", "glob": ["*[a-z]*"]})), None);
         // An empty list matches nothing: a requirement nothing meets.
         assert_eq!(req(json!({"field": "ip", "in": []})), Some(vec![]));
     }

@@ -274,7 +274,7 @@ fn u64v(v: u64) -> Val<'static> {
 
 #[inline]
 fn list(items: &[String]) -> Val<'_> {
-    Val::List(items.iter().map(|i| Val::Str(i)).collect())
+    Val::Strs(items)
 }
 
 #[inline]
@@ -288,8 +288,9 @@ fn at(items: &[String], i: usize) -> Val<'_> {
 /// The last `/`-separated component (the whole string when there is none).
 #[inline]
 pub(crate) fn basename(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(p) => &path[p + 1..],
+    // A plain backwards loop: paths are short, and rules read names often.
+    match path.bytes().rposition(|b| b == b'/') {
+        Some(p) => path.get(p + 1..).unwrap_or(""),
         None => path,
     }
 }

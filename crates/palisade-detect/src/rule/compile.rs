@@ -4,6 +4,7 @@
 
 use super::condition::{CmpOp, FieldRef, FieldTest, Matcher, Node, Op, ScalarSet, StrSet};
 use super::condition::{Fold, glob_to_regex, parse_cidr};
+use super::literals::required_literals;
 use crate::event::EventSchema;
 use crate::path::JsonPath;
 use aho_corasick::AhoCorasick;
@@ -379,16 +380,21 @@ impl<'a, S: EventSchema> CondCompiler<'a, S> {
                                 .map_err(|e| format!("{here}: bad regex {p:?}: {e}"))?;
                         }
                     }
-                    let re = RegexBuilder::new(&format!("(?s){alternation}"))
+                    let pattern = format!("(?s){alternation}");
+                    let re = RegexBuilder::new(&pattern)
                         .case_insensitive(icase)
                         .size_limit(REGEX_SIZE_LIMIT)
                         .build()
                         .map_err(|e| format!("{here}: {e}"))?;
+                    let re = Matcher::Regex {
+                        re,
+                        literals: required_literals(&pattern, icase),
+                    };
                     if literal_tests.is_empty() {
-                        Op::Any(Matcher::Regex(re))
+                        Op::Any(re)
                     } else {
                         if !items.is_empty() {
-                            literal_tests.push(Matcher::Regex(re));
+                            literal_tests.push(re);
                         }
                         Op::Any(Matcher::Union(literal_tests))
                     }

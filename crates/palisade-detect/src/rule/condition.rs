@@ -112,6 +112,13 @@ fn for_each_element<'e>(value: &Val<'e>, f: &mut dyn FnMut(&Val<'e>) -> bool) {
                 }
             }
         }
+        Val::Strs(items) => {
+            for item in items.iter() {
+                if !f(&Val::Str(item)) {
+                    return;
+                }
+            }
+        }
         Val::Json(serde_json::Value::Array(items)) => {
             for item in items {
                 if !f(&Val::from_json(item)) {
@@ -251,8 +258,12 @@ pub(crate) enum Matcher {
     },
     /// Any of several matchers (a glob list split into literal tests and one regex).
     Union(Vec<Matcher>),
-    /// Globs and regexes, both compiled into one regex (alternation of the patterns).
-    Regex(Regex),
+    /// Globs and regexes, both compiled into one regex (alternation of the patterns), with the
+    /// literals one of which every match contains (see [`super::literals`]), for the prefilter.
+    Regex {
+        re: Regex,
+        literals: Option<Vec<String>>,
+    },
     Compare {
         op: CmpOp,
         bound: f64,
@@ -327,6 +338,7 @@ impl Matcher {
         match value {
             Val::Missing => false,
             Val::List(items) => items.iter().any(|i| self.matches_scalar(i)),
+            Val::Strs(items) => items.iter().any(|s| self.matches_scalar(&Val::Str(s))),
             Val::Json(serde_json::Value::Array(items)) => items
                 .iter()
                 .any(|i| self.matches_scalar(&Val::from_json(i))),
@@ -404,7 +416,7 @@ impl Matcher {
                 value.as_str().is_some_and(|s| automaton.is_match(s))
             }
             Matcher::Union(matchers) => matchers.iter().any(|m| m.matches_scalar(value)),
-            Matcher::Regex(re) => value.as_str().is_some_and(|s| re.is_match(s)),
+            Matcher::Regex { re, .. } => value.as_str().is_some_and(|s| re.is_match(s)),
             Matcher::Compare { op, bound } => match as_number(value) {
                 Some(n) => match op {
                     CmpOp::Gt => n > *bound,

@@ -4,6 +4,7 @@
 
 pub(crate) mod compile;
 pub(crate) mod condition;
+pub(crate) mod literals;
 pub(crate) mod raw;
 pub(crate) mod template;
 #[cfg(test)]

@@ -104,6 +104,14 @@ pub(crate) fn render_val(value: &Val<'_>, out: &mut String) {
                 render_val(item, out);
             }
         }
+        Val::Strs(items) => {
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(item);
+            }
+        }
         Val::Json(serde_json::Value::Array(items)) => {
             for (n, item) in items.iter().enumerate() {
                 if n > 0 {
@@ -139,6 +147,12 @@ pub(crate) fn val_json(value: &Val<'_>) -> Option<serde_json::Value> {
         Val::Str(s) => serde_json::Value::String((*s).to_string()),
         Val::Json(v) => (*v).clone(),
         Val::List(items) => serde_json::Value::Array(items.iter().filter_map(val_json).collect()),
+        Val::Strs(items) => serde_json::Value::Array(
+            items
+                .iter()
+                .map(|s| serde_json::Value::String(s.clone()))
+                .collect(),
+        ),
     })
 }
 
