@@ -637,8 +637,8 @@ rules:
     fn absent_parts_read_as_missing() {
         let event = NodeEvent {
             container: Some(ContainerInfo::default()),
-            file: Some(FileInfo::default()),
-            net: Some(NetInfo::default()),
+            file: Some(Box::new(FileInfo::default())),
+            net: Some(Box::new(NetInfo::default())),
             ..NodeEvent::default()
         };
         for path in [

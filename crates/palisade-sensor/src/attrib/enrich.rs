@@ -382,11 +382,11 @@ impl Enricher {
             }
             KernelPayload::Connect(socket) => {
                 out.kind = NodeEventKind::Connect;
-                out.net = Some(net_info(&socket, "outbound"));
+                out.net = Some(Box::new(net_info(&socket, "outbound")));
             }
             KernelPayload::Accept(socket) => {
                 out.kind = NodeEventKind::Accept;
-                out.net = Some(net_info(&socket, "inbound"));
+                out.net = Some(Box::new(net_info(&socket, "inbound")));
             }
             KernelPayload::Dns {
                 server,
@@ -401,28 +401,28 @@ impl Enricher {
                         (String::new(), String::new())
                     }
                 };
-                out.dns = Some(DnsInfo {
+                out.dns = Some(Box::new(DnsInfo {
                     query,
                     qtype,
                     server: canonical(server).to_string(),
-                });
+                }));
             }
             KernelPayload::Open { path, flags } => {
                 out.kind = NodeEventKind::Open;
-                out.file = Some(FileInfo {
+                out.file = Some(Box::new(FileInfo {
                     path,
                     flags,
                     access: decode::open_access(flags).to_string(),
                     ..FileInfo::default()
-                });
+                }));
             }
             KernelPayload::Unlink { path } => {
                 out.kind = NodeEventKind::Unlink;
-                out.file = Some(FileInfo {
+                out.file = Some(Box::new(FileInfo {
                     path,
                     access: "delete".to_string(),
                     ..FileInfo::default()
-                });
+                }));
             }
             KernelPayload::Ptrace {
                 request,
@@ -434,26 +434,26 @@ impl Enricher {
                     .get(target_pid)
                     .map(|p| p.comm)
                     .unwrap_or_default();
-                out.ptrace = Some(PtraceInfo {
+                out.ptrace = Some(Box::new(PtraceInfo {
                     request: decode::ptrace_request_name(request),
                     target_pid,
                     target_comm,
-                });
+                }));
             }
             KernelPayload::Namespace { syscall, flags } => {
                 out.kind = NodeEventKind::Namespace;
-                out.namespace = Some(NamespaceInfo {
+                out.namespace = Some(Box::new(NamespaceInfo {
                     syscall: syscall.to_string(),
                     types: decode::namespace_types(flags),
                     flags,
-                });
+                }));
             }
             KernelPayload::Module { name, syscall } => {
                 out.kind = NodeEventKind::Module;
-                out.module = Some(ModuleInfo {
+                out.module = Some(Box::new(ModuleInfo {
                     name,
                     syscall: syscall.to_string(),
-                });
+                }));
             }
             KernelPayload::Mount {
                 source,
@@ -462,16 +462,16 @@ impl Enricher {
                 flags,
             } => {
                 out.kind = NodeEventKind::Mount;
-                out.mount = Some(MountInfo {
+                out.mount = Some(Box::new(MountInfo {
                     source,
                     target,
                     fstype,
                     flags,
-                });
+                }));
             }
             KernelPayload::Memfd { name, flags } => {
                 out.kind = NodeEventKind::Memfd;
-                out.memfd = Some(MemfdInfo { name, flags });
+                out.memfd = Some(Box::new(MemfdInfo { name, flags }));
             }
             KernelPayload::Chmod {
                 path,
@@ -479,13 +479,13 @@ impl Enricher {
                 written_recently,
             } => {
                 out.kind = NodeEventKind::Chmod;
-                out.file = Some(FileInfo {
+                out.file = Some(Box::new(FileInfo {
                     path,
                     mode,
                     written_recently,
                     access: "chmod".to_string(),
                     ..FileInfo::default()
-                });
+                }));
             }
         }
     }
