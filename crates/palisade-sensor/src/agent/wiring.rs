@@ -435,9 +435,10 @@ pub fn check(config: &AgentConfig) -> CheckReport {
                     ProbeState::Unavailable { reason } => {
                         (false, format!("unavailable ({}): {reason}", probe.program))
                     }
-                    ProbeState::NotApplicable { reason } => {
-                        (true, format!("not applicable ({}): {reason}", probe.program))
-                    }
+                    ProbeState::NotApplicable { reason } => (
+                        true,
+                        format!("not applicable ({}): {reason}", probe.program),
+                    ),
                 };
                 lines.push(CheckLine {
                     what: format!("probe {}", probe.name),
