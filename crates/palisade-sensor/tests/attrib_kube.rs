@@ -601,3 +601,32 @@ fn unreachable_api_server_is_retried_and_counted() {
         .expect("missing kubeconfig");
     assert!(err.to_string().contains("Kubernetes"), "{err}");
 }
+
+/// A kubelet answering something that is not a PodList: a counted error, the cache keeps what it
+/// had (here nothing) and never claims to be synced.
+#[test]
+fn kubelet_answer_that_is_not_a_pod_list_is_a_counted_error() {
+    for body in [
+        b"<html>proxy error</html>".to_vec(),
+        b"{\"kind\":\"PodList\",\"items\":[{\"metadata\":".to_vec(),
+        b"{\"kind\":\"PodList\",\"items\":\"many\"}".to_vec(),
+    ] {
+        let kubelet = start_kubelet(body.clone());
+        let cache = PodCache::new();
+        let watcher = cache
+            .poll_kubelet(kubelet_source(&kubelet, KUBELET_TOKEN, true))
+            .expect("valid configuration");
+        poll("a counted error", Duration::from_secs(60), || {
+            cache.counters().errors >= 1
+        });
+        let counters = cache.counters();
+        assert_eq!(
+            (counters.lists, counters.pods),
+            (0, 0),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(!cache.is_synced());
+        watcher.stop();
+    }
+}

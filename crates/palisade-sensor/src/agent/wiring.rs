@@ -186,7 +186,7 @@ fn attrib_samples(c: &AttribCounters) -> Vec<Sample> {
     ));
     out.extend(family(
         "palisade_sensor_attrib_pod_watch_total",
-        "Pod watcher: full lists, watch events applied, failed requests (retried).",
+        "Pod source: full lists (API server lists or kubelet /pods reads), watch events applied, failed requests (retried).",
         "kind",
         &[
             ("list", c.pods.lists),

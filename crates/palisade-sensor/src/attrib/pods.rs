@@ -88,7 +88,8 @@ struct PodIndex {
 pub struct PodCacheCounters {
     pub pods: u64,
     pub containers: u64,
-    /// Full lists (the first, and after the watch expired).
+    /// Full lists: the API server's (the first, and after the watch expired) or the kubelet's
+    /// `/pods` reads.
     pub lists: u64,
     /// Watch events applied.
     pub watch_events: u64,
