@@ -11,14 +11,18 @@ use palisade_policy::webhook::{
 };
 use serde_json::{Value, json};
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use webhook_support::{pod, pod_review, post, start};
 
 /// Denies privileged containers, warns about a missing `owner` label, records (dryrun) a
 /// missing `team` label; sleeps for the annotation `test/sleep-ms`, panics on `test/panic`.
+#[derive(Default)]
 struct StandIn {
     constraints: usize,
+    /// How many evaluations have started sleeping: lets a test wait for a worker to be busy.
+    sleeping: Arc<AtomicUsize>,
 }
 
 impl Policies for StandIn {
@@ -41,6 +45,7 @@ impl Policies for StandIn {
         let object = request.object().ok_or(failure("no object"))?;
         let annotations = &object["metadata"]["annotations"];
         if let Some(ms) = annotations["test/sleep-ms"].as_str() {
+            self.sleeping.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
         }
         if annotations["test/panic"].is_string() {
@@ -100,7 +105,10 @@ impl Policies for StandIn {
 }
 
 fn standin() -> Option<StandIn> {
-    Some(StandIn { constraints: 3 })
+    Some(StandIn {
+        constraints: 3,
+        ..StandIn::default()
+    })
 }
 
 #[derive(Clone, Default)]
@@ -343,13 +351,35 @@ async fn full_queue_engine_error_and_panic_get_the_failure_policy() {
         queue_capacity: 1,
         ..WebhookOptions::default()
     };
-    let server = start(standin(), options, None, Arc::new(Metrics::new())).await;
-    // One evaluating, one queued, the third refused at once. The third waits long enough for the
-    // first two to be accepted on a loaded machine (TLS handshakes included).
+    let sleeping = Arc::new(AtomicUsize::new(0));
+    let policies = StandIn {
+        constraints: 3,
+        sleeping: Arc::clone(&sleeping),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let server = start(Some(policies), options, None, Arc::clone(&metrics)).await;
+    // One evaluating, one queued, the third refused at once. Each step waits for the previous
+    // one to be in place (the worker busy, then the queue holding one), so the order does not
+    // depend on how fast the machine accepts connections.
     let slow = pod_review("admission.k8s.io/v1", "slow", slow_pod(2000));
-    let (a, b) = (post(&server, &slow), post(&server, &slow));
+    let wait_until = |what: &'static str, done: Box<dyn Fn() -> bool + Send>| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "never {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let a = post(&server, &slow);
+    let b = async {
+        let busy = Arc::clone(&sleeping);
+        wait_until("busy", Box::new(move || busy.load(Ordering::SeqCst) == 1)).await;
+        post(&server, &slow).await
+    };
     let third = async {
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        let busy = Arc::clone(&sleeping);
+        wait_until("busy", Box::new(move || busy.load(Ordering::SeqCst) == 1)).await;
+        let queued = Arc::clone(&metrics);
+        wait_until("queued", Box::new(move || queued.queue_depth() == 1)).await;
         post(
             &server,
             &pod_review("admission.k8s.io/v1", "third", pod("x", false, json!({}))),
@@ -440,7 +470,10 @@ async fn health_readiness_and_metrics_endpoints() {
 
     server
         .policies
-        .send(Some(Arc::new(StandIn { constraints: 3 })))
+        .send(Some(Arc::new(StandIn {
+            constraints: 3,
+            ..StandIn::default()
+        })))
         .unwrap();
     let response = get("/readyz").await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
@@ -455,7 +488,10 @@ async fn health_readiness_and_metrics_endpoints() {
     // A new set: workers rebuild their evaluators, the gauges follow.
     server
         .policies
-        .send(Some(Arc::new(StandIn { constraints: 5 })))
+        .send(Some(Arc::new(StandIn {
+            constraints: 5,
+            ..StandIn::default()
+        })))
         .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let response = get("/metrics").await.unwrap();
