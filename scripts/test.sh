@@ -170,6 +170,22 @@ section "disk space (prune stale build artefacts when below 15 GB free)"
 python3 scripts/infra/prune-target.py 15 5 "$CARGO_TARGET_DIR" \
   "${PALISADE_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR}-fuzz}"
 
+# ------------------------------------------------------------------------------ shared target dir
+# Test binaries keep the checkout's path (env!("CARGO_MANIFEST_DIR")) and cargo judges freshness by
+# mtimes, so a target directory last built from another checkout of the same commits can hand this
+# one binaries that read fixtures from the other checkout. When the checkout changes, mark the
+# workspace's own sources as changed (third-party crates are reused).
+claim_target_dir() {
+  local stamp="$1/.palisade-checkout"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$ROOT" ]; then
+    echo "$1 was last built from $(cat "$stamp" 2>/dev/null || echo 'an unknown checkout'): rebuilding the workspace crates"
+    find "$ROOT/crates" "$ROOT/fuzz" -type f \( -name '*.rs' -o -name 'Cargo.toml' \) -exec touch {} +
+    mkdir -p "$1" && echo "$ROOT" >"$stamp"
+  fi
+}
+claim_target_dir "$CARGO_TARGET_DIR"
+claim_target_dir "${PALISADE_FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR}-fuzz}"
+
 # ------------------------------------------------------------------------------------ cargo test
 section "cargo test --workspace"
 echo "PALISADE_TEST_REGISTRY=$PALISADE_TEST_REGISTRY PALISADE_TEST_REGISTRY_AUTH=$PALISADE_TEST_REGISTRY_AUTH"
