@@ -74,7 +74,9 @@ impl<S: EventSchema> Pair<S> {
 fn node_bench_mix_matches_are_identical_with_and_without_the_prefilter() {
     let rules = Arc::new(node_rules().expect("built-in node rules"));
     let mut pair = Pair::new(&rules);
-    for e in bench::events(200_000) {
+    // Half the events carry a value not seen before: the prefilter's memo of recent values is
+    // both found and missed, and replaced in its slots.
+    for e in bench::events_with_unique(200_000, 50) {
         pair.judge(&e, "bench mix");
     }
     pair.check_stats();
@@ -85,6 +87,12 @@ fn node_bench_mix_matches_are_identical_with_and_without_the_prefilter() {
         "the prefilter skips most candidates on the mix: {} of {}",
         stats.prefiltered,
         stats.evaluations
+    );
+    assert!(
+        stats.prefilter_memo_hits > 100_000 && stats.prefilter_memo_misses > 50_000,
+        "memo found {} values and missed {}",
+        stats.prefilter_memo_hits,
+        stats.prefilter_memo_misses
     );
 }
 

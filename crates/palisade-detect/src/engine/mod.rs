@@ -34,6 +34,9 @@ pub struct EngineConfig {
     /// Skip candidate rules whose required literals do not occur in the event (one scan per
     /// field; see the prefilter module). Results are the same either way; off only to compare.
     pub literal_prefilter: bool,
+    /// Remember what the prefilter's scan found in recent field values and look values up
+    /// instead of scanning them again. Results are the same either way; off only to compare.
+    pub prefilter_memo: bool,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +45,7 @@ impl Default for EngineConfig {
             max_state_keys: 100_000,
             max_cached_tuples: 16_384,
             literal_prefilter: true,
+            prefilter_memo: true,
         }
     }
 }
@@ -227,6 +231,10 @@ pub struct EngineStats {
     pub state_evictions: u64,
     /// Rarity values forgotten because a key reached `max_values_per_key`.
     pub value_evictions: u64,
+    /// Field values the literal prefilter found in its memo of recent values, and values it
+    /// scanned.
+    pub prefilter_memo_hits: u64,
+    pub prefilter_memo_misses: u64,
     pub rules: Vec<RuleStats>,
 }
 
@@ -315,6 +323,8 @@ pub struct Engine<S: EventSchema> {
     scratch: Candidates,
     /// Per rule: one of its required literals occurred in the current event.
     present: Vec<u64>,
+    /// What the literal scan found in recently seen values.
+    memo: prefilter::ScanMemo,
     state: StateStore,
     events: u64,
     /// Matches and suppressions per rule (evaluations and prefiltered are derived in `stats`).
@@ -337,6 +347,7 @@ impl<S: EventSchema> Engine<S> {
             .collect();
         let state = StateStore::new(rules.len(), config.max_state_keys);
         let present = vec![0; rules.prefilter.words()];
+        let memo = prefilter::ScanMemo::new(config.prefilter_memo);
         Engine {
             rules,
             config,
@@ -344,6 +355,7 @@ impl<S: EventSchema> Engine<S> {
             ids: Vec::new(),
             scratch: Candidates::default(),
             present,
+            memo,
             state,
             events: 0,
             evaluations: vec![0; per_rule.len()],
@@ -366,6 +378,7 @@ impl<S: EventSchema> Engine<S> {
             ids,
             scratch,
             present,
+            memo,
             state,
             events,
             per_rule,
@@ -402,7 +415,7 @@ impl<S: EventSchema> Engine<S> {
         }
         let prefilter = config.literal_prefilter.then_some(&rules.prefilter);
         if let Some(p) = prefilter {
-            p.mark(event, &candidates.fields, present);
+            p.mark(event, &candidates.fields, present, memo);
         }
         for (w, &word) in candidates.bits.iter().enumerate() {
             // Candidates the scan does not rule out: not gated, or one of their literals occurred.
@@ -471,6 +484,8 @@ impl<S: EventSchema> Engine<S> {
             state_keys: self.state.keys() as u64,
             state_evictions: self.state.evictions,
             value_evictions: self.state.value_evictions,
+            prefilter_memo_hits: self.memo.hits,
+            prefilter_memo_misses: self.memo.misses,
             rules,
         }
     }

@@ -30,7 +30,7 @@
 //! literal across any element of a list), so it may keep a rule that then does not match, never
 //! drop one that would.
 
-use super::index::FxHashMap;
+use super::index::{FxHashMap, FxHasher};
 use crate::event::Event;
 use crate::rule::condition::{FieldRef, Matcher, Node, Op};
 use crate::value::Val;
@@ -39,6 +39,7 @@ use aho_corasick::dfa::DFA;
 use aho_corasick::nfa::contiguous;
 use aho_corasick::{Anchored, MatchKind, StartKind};
 use std::collections::HashMap;
+use std::hash::Hasher;
 
 /// One (field, literal) pair of a requirement.
 #[derive(Debug, Clone)]
@@ -483,10 +484,16 @@ impl<F> Prefilter<F> {
     }
 
     /// Sets in `present` the bit of every rule one of whose literals occurs in `fields` of
-    /// `event`. `present` has [`Prefilter::words`] words and is cleared first.
+    /// `event`. `present` has [`Prefilter::words`] words and is cleared first. Values seen
+    /// recently are looked up in `memo` instead of scanned again.
     #[inline]
-    pub(crate) fn mark<E>(&self, event: &E, fields: &[u16], present: &mut [u64])
-    where
+    pub(crate) fn mark<E>(
+        &self,
+        event: &E,
+        fields: &[u16],
+        present: &mut [u64],
+        memo: &mut ScanMemo,
+    ) where
         E: Event,
         E::Schema: crate::event::EventSchema<Field = F>,
     {
@@ -496,26 +503,166 @@ impl<F> Prefilter<F> {
                 continue;
             };
             let value = event.get(&scan.field);
-            let mut or = |bits: &[u64]| {
-                for (p, b) in present.iter_mut().zip(bits) {
-                    *p |= b;
-                }
-            };
-            scan_strings(&value, &mut |s| {
-                if scan.exact_filter.may_contain(s)
-                    && let Some(bits) = scan.exact.get(s)
-                {
-                    or(bits);
-                }
-                if let Some(scanner) = &scan.automaton {
-                    scanner.scan(s.as_bytes(), &mut |pattern| {
-                        if let Some(bits) = scan.pattern_rules.get(pattern) {
-                            or(bits);
-                        }
-                    });
+            scan_strings(
+                &value,
+                &mut |s| match memo.slot(usize::from(f), s, self.words) {
+                    Some((slot, true)) => or_into(present, &slot.bits),
+                    Some((slot, false)) => {
+                        scan.scan(s, &mut slot.bits);
+                        or_into(present, &slot.bits);
+                    }
+                    None => scan.scan(s, present),
+                },
+            );
+        }
+    }
+}
+
+impl<F> FieldScan<F> {
+    /// Sets in `out` the bits of the rules whose literals on this field occur in `s`.
+    #[inline]
+    fn scan(&self, s: &str, out: &mut [u64]) {
+        if self.exact_filter.may_contain(s)
+            && let Some(bits) = self.exact.get(s)
+        {
+            or_into(out, bits);
+        }
+        if let Some(scanner) = &self.automaton {
+            scanner.scan(s.as_bytes(), &mut |pattern| {
+                if let Some(bits) = self.pattern_rules.get(pattern) {
+                    or_into(out, bits);
                 }
             });
         }
+    }
+}
+
+#[inline]
+fn or_into(out: &mut [u64], bits: &[u64]) {
+    for (o, b) in out.iter_mut().zip(bits) {
+        *o |= b;
+    }
+}
+
+/// Values longer than this are scanned every time: they are rarely repeated, and copying them
+/// into the memo would cost more than it saves.
+const MEMO_MAX_LEN: usize = 256;
+/// Slots per field (a power of two): direct-mapped, a new value replaces the one in its slot.
+const MEMO_SLOTS_LOG2: u32 = 9;
+
+/// What the scan found in values seen recently, per field. Node and audit streams repeat the
+/// same executables, command lines, paths, images and names over and over; looking a value up
+/// (one hash and one comparison) costs a fraction of stepping an automaton through it byte by
+/// byte, and a value not seen before costs one hash and one copy more than a plain scan. A
+/// field whose values rarely repeat (fewer than one in [`MEMO_MIN_HIT_RATE`] found over a window)
+/// is scanned directly for a while. Owned by an engine (one per thread); bounded: at most
+/// [`MEMO_MAX_LEN`] bytes in each of 2^[`MEMO_SLOTS_LOG2`] slots per scanned field.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanMemo {
+    enabled: bool,
+    fields: Vec<FieldMemo>,
+    slots_log2: u32,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+}
+
+/// Lookups per window over which a field's hit rate is judged.
+const MEMO_WINDOW: u32 = 1024;
+/// Below one hit in this many lookups, the field bypasses the memo.
+const MEMO_MIN_HIT_RATE: u32 = 8;
+/// Values scanned directly before a bypassed field tries the memo again.
+const MEMO_BYPASS: u32 = 16 * MEMO_WINDOW;
+
+#[derive(Debug, Clone, Default)]
+struct FieldMemo {
+    slots: Vec<MemoSlot>,
+    window_lookups: u32,
+    window_hits: u32,
+    bypass: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MemoSlot {
+    valid: bool,
+    hash: u64,
+    text: String,
+    bits: Vec<u64>,
+}
+
+impl ScanMemo {
+    /// A memo; a disabled one memoises nothing (every value is scanned).
+    pub(crate) fn new(enabled: bool) -> ScanMemo {
+        ScanMemo {
+            enabled,
+            ..ScanMemo::with_slots(MEMO_SLOTS_LOG2)
+        }
+    }
+
+    fn with_slots(slots_log2: u32) -> ScanMemo {
+        ScanMemo {
+            enabled: true,
+            fields: Vec::new(),
+            slots_log2: slots_log2.clamp(0, 16),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// The slot of `s` on `field` and whether it already holds the result for `s`; on a miss
+    /// the slot is emptied and claimed for `s`, for the caller to fill. `None`: not memoised.
+    #[inline]
+    fn slot(&mut self, field: usize, s: &str, words: usize) -> Option<(&mut MemoSlot, bool)> {
+        if !self.enabled || s.len() > MEMO_MAX_LEN {
+            return None;
+        }
+        if self.fields.len() <= field {
+            self.fields.resize_with(field + 1, FieldMemo::default);
+        }
+        let memo = &mut self.fields[field];
+        if memo.bypass > 0 {
+            memo.bypass -= 1;
+            return None;
+        }
+        if memo.slots.is_empty() {
+            memo.slots
+                .resize_with(1 << self.slots_log2, MemoSlot::default);
+        }
+        let mut hasher = FxHasher::default();
+        hasher.write(s.as_bytes());
+        let hash = hasher.finish();
+        // The multiply of the hash mixes into the high bits: index with those.
+        let index = match self.slots_log2 {
+            0 => 0,
+            bits => (hash >> (64 - bits)) as usize,
+        };
+        let hit = {
+            let slot = &memo.slots[index];
+            slot.valid && slot.hash == hash && slot.text == s
+        };
+        memo.window_lookups += 1;
+        if hit {
+            memo.window_hits += 1;
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        if memo.window_lookups == MEMO_WINDOW {
+            if memo.window_hits < MEMO_WINDOW / MEMO_MIN_HIT_RATE {
+                memo.bypass = MEMO_BYPASS;
+            }
+            memo.window_lookups = 0;
+            memo.window_hits = 0;
+        }
+        let slot = &mut memo.slots[index];
+        if !hit {
+            slot.valid = true;
+            slot.hash = hash;
+            slot.text.clear();
+            slot.text.push_str(s);
+            slot.bits.clear();
+            slot.bits.resize(words, 0);
+        }
+        Some((slot, hit))
     }
 }
 
@@ -753,5 +900,88 @@ mod tests {
         // Every event where a rule's literal is absent skipped it: 30 candidates, 6 kept (A on
         // event 0; B, an exact value, on 2 and 3; C on 5, 6 and 7, whose `/etc/` is no prefix).
         assert_eq!((stats.evaluations, stats.prefiltered), (30, 24));
+    }
+
+    /// The memo returns what a scan returns: values repeated, replaced in their slot (one slot:
+    /// every new value evicts the last), empty, longer than the memo keeps, and in lists.
+    #[test]
+    fn memo_gives_what_the_scan_gives() {
+        let doc = json!({"rules": [
+            {"id": "A", "title": "a", "severity": "low", "source": "json",
+             "condition": {"field": "cmd", "contains": ["xmrig", "stratum+tcp"]}},
+            {"id": "B", "title": "b", "severity": "low", "source": "json",
+             "condition": {"field": "cmd", "in": ["", "sh"]}},
+            {"id": "C", "title": "c", "severity": "low", "source": "json",
+             "condition": {"field": "cmd", "suffix": "minerd"}},
+        ]});
+        let set: RuleSet<JsonSchema> =
+            RuleSet::load(&[RuleSource::new("t.yaml", doc.to_string())]).expect("loads");
+        let prefilter = &set.prefilter;
+        let fields: Vec<u16> = (0..prefilter.fields.len() as u16).collect();
+        let long = format!("{} xmrig", "a".repeat(MEMO_MAX_LEN));
+        let values = [
+            json!("xmrig -o stratum+tcp://pool"),
+            json!("sh"),
+            json!("xmrig -o stratum+tcp://pool"),
+            json!(""),
+            json!("./minerd"),
+            json!(""),
+            json!(long),
+            json!(["sh", "ls", "minerd"]),
+            json!("sh"),
+            json!("sh"),
+            json!(long),
+            json!("ls"),
+        ];
+        for slots_log2 in [0, 1, MEMO_SLOTS_LOG2] {
+            let mut memo = ScanMemo::with_slots(slots_log2);
+            for round in 0..3 {
+                for (i, v) in values.iter().enumerate() {
+                    let event = JsonEvent::new(json!({"cmd": v}));
+                    let mut remembered = vec![0; prefilter.words()];
+                    let mut scanned = vec![0; prefilter.words()];
+                    prefilter.mark(&event, &fields, &mut remembered, &mut memo);
+                    prefilter.mark(&event, &fields, &mut scanned, &mut ScanMemo::new(false));
+                    assert_eq!(
+                        remembered, scanned,
+                        "slots 2^{slots_log2}, round {round}, value {i}"
+                    );
+                }
+            }
+            assert!(
+                memo.hits > 0 && memo.misses > 0,
+                "{} {}",
+                memo.hits,
+                memo.misses
+            );
+        }
+    }
+
+    /// A field whose values never repeat stops using the memo after a window (no copies), and
+    /// tries again later; answers stay those of a scan throughout.
+    #[test]
+    fn memo_steps_aside_for_values_that_never_repeat() {
+        let set = set(json!({"field": "cmd", "contains": ["xmrig"]}));
+        let prefilter = &set.prefilter;
+        let fields: Vec<u16> = (0..prefilter.fields.len() as u16).collect();
+        let mut memo = ScanMemo::new(true);
+        let total = MEMO_WINDOW + MEMO_BYPASS + 10;
+        for i in 0..total {
+            let value = if i % 3 == 0 {
+                format!("xmrig {i}")
+            } else {
+                format!("ls {i}")
+            };
+            let event = JsonEvent::new(json!({"cmd": value}));
+            let (mut remembered, mut scanned) = (vec![0; 1], vec![0; 1]);
+            prefilter.mark(&event, &fields, &mut remembered, &mut memo);
+            prefilter.mark(&event, &fields, &mut scanned, &mut ScanMemo::new(false));
+            assert_eq!(remembered, scanned, "value {i}");
+            if i == MEMO_WINDOW {
+                assert_eq!((memo.hits, memo.misses), (0, u64::from(MEMO_WINDOW)));
+            }
+        }
+        // One window of copies, the bypass, then the memo is tried again.
+        assert_eq!(memo.misses, u64::from(MEMO_WINDOW) + 10);
     }
 }
