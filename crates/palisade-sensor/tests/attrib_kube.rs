@@ -20,172 +20,11 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use palisade_kube::ClusterOptions;
 use palisade_sensor::attrib::{KubeletSource, PodCache};
+use palisade_testkit::{Cluster, ClusterTools, free_port, log_tail, poll};
 use serde_json::json;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Proc {
-    name: &'static str,
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
-fn kube_apiserver() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Ok(infra) = std::env::var("PALISADE_INFRA") {
-        candidates.push(PathBuf::from(infra).join("bin/kube-apiserver"));
-    }
-    candidates.push(PathBuf::from("/var/tmp/palisade-infra/bin/kube-apiserver"));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-fn skip_or_fail(why: &str) {
-    if std::env::var("PALISADE_REQUIRE_KUBE").as_deref() == Ok("1") {
-        panic!("PALISADE_REQUIRE_KUBE=1 but {why}");
-    }
-    eprintln!("SKIP: {why} (scripts/infra/kube-apiserver.sh build caches the binary)");
-}
-
-fn poll(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// etcd + kube-apiserver; the kubeconfig path for an admin with a static token.
-struct Cluster {
-    _etcd: Proc,
-    kube: Proc,
-    kubeconfig: PathBuf,
-    log: PathBuf,
-}
-
-fn start_cluster(d: &Path, apiserver: &Path, etcd: &Path, openssl: &Path) -> Cluster {
-    let (client_port, peer_port) = (free_port(), free_port());
-    let mut etcd = Proc {
-        name: "etcd",
-        child: Command::new(etcd)
-            .args(["--name", "attrib", "--data-dir"])
-            .arg(d.join("etcd"))
-            .arg(format!(
-                "--listen-client-urls=http://127.0.0.1:{client_port}"
-            ))
-            .arg(format!(
-                "--advertise-client-urls=http://127.0.0.1:{client_port}"
-            ))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
-            ))
-            .arg(format!(
-                "--initial-cluster=attrib=http://127.0.0.1:{peer_port}"
-            ))
-            .arg("--unsafe-no-fsync")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("etcd.log")).unwrap())
-            .spawn()
-            .expect("start etcd"),
-    };
-    poll("etcd to listen", Duration::from_secs(60), || {
-        if let Ok(Some(status)) = etcd.child.try_wait() {
-            panic!("{} exited: {status}", etcd.name);
-        }
-        std::net::TcpStream::connect(("127.0.0.1", client_port)).is_ok()
-    });
-    let kapi = d.join("kapi");
-    std::fs::create_dir_all(&kapi).unwrap();
-    let status = Command::new(openssl)
-        .args(["genrsa", "-out"])
-        .arg(kapi.join("sa.key"))
-        .arg("2048")
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::write(
-        kapi.join("tokens.csv"),
-        "attrib-admin-token,attrib-admin,1,\"system:masters\"\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let log = d.join("kube-apiserver.log");
-    let kube = Proc {
-        name: "kube-apiserver",
-        child: Command::new(apiserver)
-            .arg(format!("--etcd-servers=http://127.0.0.1:{client_port}"))
-            .arg("--etcd-prefix=/palisade-attrib")
-            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
-            .arg(format!("--secure-port={port}"))
-            .arg("--insecure-port=0")
-            .arg(format!("--cert-dir={}", kapi.display()))
-            .arg(format!(
-                "--token-auth-file={}",
-                kapi.join("tokens.csv").display()
-            ))
-            .args([
-                "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                "--service-account-issuer=https://kubernetes.default.svc",
-            ])
-            .arg(format!(
-                "--service-account-key-file={}",
-                kapi.join("sa.key").display()
-            ))
-            .arg(format!(
-                "--service-account-signing-key-file={}",
-                kapi.join("sa.key").display()
-            ))
-            .args([
-                "--allow-privileged=true",
-                "--disable-admission-plugins=ServiceAccount",
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start kube-apiserver"),
-    };
-    let kubeconfig = d.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: attrib-admin-token\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: admin\ncurrent-context: t\n"
-        ),
-    )
-    .unwrap();
-    Cluster {
-        _etcd: etcd,
-        kube,
-        kubeconfig,
-        log,
-    }
-}
 
 fn pod(name: &str, node: &str) -> Pod {
     serde_json::from_value(json!({
@@ -214,20 +53,11 @@ fn statuses(web_id: &str, sidecar_id: &str) -> serde_json::Value {
 
 #[test]
 fn pod_cache_follows_this_nodes_pods_through_the_api_server() {
-    let Some(apiserver) = kube_apiserver() else {
-        skip_or_fail("no kube-apiserver binary in $PALISADE_INFRA/bin");
-        return;
-    };
-    let Some(etcd) = on_path("etcd") else {
-        skip_or_fail("etcd is not installed");
-        return;
-    };
-    let Some(openssl) = on_path("openssl") else {
-        skip_or_fail("openssl is not installed");
+    let Some(tools) = ClusterTools::find() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = start_cluster(dir.path(), &apiserver, &etcd, &openssl);
+    let mut cluster = Cluster::start(dir.path(), &tools, "attrib", &[]);
     let options = ClusterOptions {
         kubeconfig: Some(cluster.kubeconfig.clone()),
         ..ClusterOptions::default()
@@ -239,11 +69,6 @@ fn pod_cache_follows_this_nodes_pods_through_the_api_server() {
     let (client, _) = rt
         .block_on(palisade_kube::connect(&options))
         .expect("client");
-    let log_tail = |log: &Path| {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    };
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
@@ -257,17 +82,17 @@ fn pod_cache_follows_this_nodes_pods_through_the_api_server() {
         {
             break;
         }
-        if let Ok(Some(status)) = cluster.kube.child.try_wait() {
+        if let Ok(Some(status)) = cluster.apiserver.child.try_wait() {
             panic!(
                 "{} exited ({status}):\n{}",
-                cluster.kube.name,
-                log_tail(&cluster.log)
+                cluster.apiserver.name,
+                log_tail(&cluster.log, 20)
             );
         }
         assert!(
             Instant::now() < deadline,
             "kube-apiserver not ready:\n{}",
-            log_tail(&cluster.log)
+            log_tail(&cluster.log, 20)
         );
         std::thread::sleep(Duration::from_millis(300));
     }

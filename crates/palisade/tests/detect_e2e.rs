@@ -10,85 +10,22 @@
 //!
 //! Skips (saying SKIP) when the binary or etcd is missing, unless PALISADE_REQUIRE_KUBE=1.
 
+use palisade_testkit::{Cluster, ClusterTools, Proc, log_tail};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills the child on drop (test failures included).
-struct Proc {
-    name: &'static str,
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-}
-
-/// The cached kube-apiserver binary: `$PALISADE_INFRA/bin`, or beside `$PALISADE_KUBECONFIG`.
-fn kube_apiserver() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Ok(infra) = std::env::var("PALISADE_INFRA") {
-        candidates.push(PathBuf::from(infra).join("bin/kube-apiserver"));
-    }
-    if let Ok(kubeconfig) = std::env::var("PALISADE_KUBECONFIG")
-        && let Some(dir) = Path::new(&kubeconfig).parent()
-    {
-        candidates.push(dir.join("bin/kube-apiserver"));
-    }
-    candidates.push(PathBuf::from("/var/tmp/palisade-infra/bin/kube-apiserver"));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-fn skip_or_fail(why: &str) {
-    if std::env::var("PALISADE_REQUIRE_KUBE").as_deref() == Ok("1") {
-        panic!("PALISADE_REQUIRE_KUBE=1 but {why}");
-    }
-    eprintln!("SKIP: {why} (scripts/infra/kube-apiserver.sh build caches the binary)");
-}
-
-fn wait_for(what: &str, timeout: Duration, child: &mut Proc, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if ready() {
-            return;
-        }
-        if let Ok(Some(status)) = child.child.try_wait() {
-            panic!("{} exited ({status}) before {what}", child.name);
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 struct Api {
     base: String,
+    token: String,
     client: reqwest::Client,
     rt: tokio::runtime::Runtime,
 }
 
 impl Api {
-    fn new(port: u16) -> Api {
+    fn new(port: u16, token: &str) -> Api {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .tls_danger_accept_invalid_certs(true)
@@ -97,6 +34,7 @@ impl Api {
             .unwrap();
         Api {
             base: format!("https://127.0.0.1:{port}"),
+            token: token.to_string(),
             client,
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -110,7 +48,7 @@ impl Api {
             let mut request = self
                 .client
                 .request(method, format!("{}{path}", self.base))
-                .bearer_auth("e2e-admin-token");
+                .bearer_auth(&self.token);
             if let Some(body) = body {
                 request = request
                     .header("content-type", "application/json")
@@ -160,16 +98,7 @@ fn has_alert(alerts: &[Value], rule: &str, resource: &str) -> bool {
 
 #[test]
 fn kube_apiserver_audit_webhook_raises_alerts() {
-    let Some(apiserver) = kube_apiserver() else {
-        skip_or_fail("no kube-apiserver binary in $PALISADE_INFRA/bin");
-        return;
-    };
-    let Some(etcd) = on_path("etcd") else {
-        skip_or_fail("etcd is not installed");
-        return;
-    };
-    let Some(openssl) = on_path("openssl") else {
-        skip_or_fail("openssl is not installed");
+    let Some(tools) = ClusterTools::find() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -178,9 +107,9 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
 
     // 1. detect serve with a generated certificate.
     let alerts_path = d.join("alerts.jsonl");
-    let mut serve = Proc {
-        name: "palisade detect serve",
-        child: Command::new(palisade)
+    let mut serve = Proc::spawn(
+        "palisade detect serve",
+        Command::new(palisade)
             .args(["detect", "serve", "--listen", "127.0.0.1:0"])
             .arg("--tls-self-signed")
             .arg(d.join("tls"))
@@ -189,10 +118,8 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
             .arg(&alerts_path)
             .args(["--window", "10m"])
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start palisade detect serve"),
-    };
+            .stderr(Stdio::piped()),
+    );
     let stderr = serve.child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let mut port = None;
@@ -230,109 +157,25 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // 3. Our own etcd and kube-apiserver on free ports.
-    let (client_port, peer_port) = (free_port(), free_port());
-    let mut etcd = Proc {
-        name: "etcd",
-        child: Command::new(etcd)
-            .args(["--name", "detect-e2e", "--data-dir"])
-            .arg(d.join("etcd"))
-            .arg(format!(
-                "--listen-client-urls=http://127.0.0.1:{client_port}"
-            ))
-            .arg(format!(
-                "--advertise-client-urls=http://127.0.0.1:{client_port}"
-            ))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"
-            ))
-            .arg(format!(
-                "--initial-cluster=detect-e2e=http://127.0.0.1:{peer_port}"
-            ))
-            .arg("--unsafe-no-fsync")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("etcd.log")).unwrap())
-            .spawn()
-            .expect("start etcd"),
-    };
-    wait_for("etcd to listen", Duration::from_secs(30), &mut etcd, || {
-        std::net::TcpStream::connect(("127.0.0.1", client_port)).is_ok()
-    });
-    let kapi = d.join("kapi");
-    std::fs::create_dir_all(&kapi).unwrap();
-    let status = Command::new(openssl)
-        .args(["genrsa", "-out"])
-        .arg(kapi.join("sa.key"))
-        .arg("2048")
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    std::fs::write(
-        kapi.join("tokens.csv"),
-        "e2e-admin-token,e2e-admin,1,\"system:masters\"\n",
-    )
-    .unwrap();
-    let api_port = free_port();
-    let api_log = d.join("kube-apiserver.log");
-    let mut kube = Proc {
-        name: "kube-apiserver",
-        child: Command::new(&apiserver)
-            .arg(format!("--etcd-servers=http://127.0.0.1:{client_port}"))
-            .arg("--etcd-prefix=/palisade-detect-e2e")
-            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
-            .arg(format!("--secure-port={api_port}"))
-            .arg("--insecure-port=0")
-            .arg(format!("--cert-dir={}", kapi.display()))
-            .arg(format!(
-                "--token-auth-file={}",
-                kapi.join("tokens.csv").display()
-            ))
-            .args([
-                "--authorization-mode=RBAC",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                "--service-account-issuer=https://kubernetes.default.svc",
-            ])
-            .arg(format!(
-                "--service-account-key-file={}",
-                kapi.join("sa.key").display()
-            ))
-            .arg(format!(
-                "--service-account-signing-key-file={}",
-                kapi.join("sa.key").display()
-            ))
-            .args([
-                "--allow-privileged=true",
-                "--disable-admission-plugins=ServiceAccount",
-            ])
-            .arg(format!(
-                "--audit-policy-file={}",
-                d.join("policy.yaml").display()
-            ))
-            .arg(format!(
-                "--audit-webhook-config-file={}",
-                d.join("webhook.kubeconfig").display()
-            ))
-            .arg("--audit-webhook-batch-max-wait=1s")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&api_log).unwrap())
-            .spawn()
-            .expect("start kube-apiserver"),
-    };
-    let api = Api::new(api_port);
-    let log_tail = || {
-        let text = std::fs::read_to_string(&api_log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    };
+    // 3. Our own etcd and kube-apiserver on free ports, sending audit events to the webhook.
+    let audit_args = [
+        format!("--audit-policy-file={}", d.join("policy.yaml").display()),
+        format!(
+            "--audit-webhook-config-file={}",
+            d.join("webhook.kubeconfig").display()
+        ),
+        "--audit-webhook-batch-max-wait=1s".to_string(),
+    ];
+    let mut cluster = Cluster::start(d, &tools, "detect-e2e", &audit_args);
+    let api = Api::new(cluster.port, &cluster.token);
+    let log_tail = || log_tail(&cluster.log, 30);
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let (code, body) = api.call(reqwest::Method::GET, "/readyz", None);
         if code == 200 && body.trim() == "ok" {
             break;
         }
-        if let Ok(Some(status)) = kube.child.try_wait() {
+        if let Ok(Some(status)) = cluster.apiserver.child.try_wait() {
             panic!("kube-apiserver exited ({status}):\n{}", log_tail());
         }
         assert!(
@@ -403,7 +246,7 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
         .iter()
         .find(|a| a["rule.id"] == "K8S_PrivilegedContainer")
         .unwrap();
-    assert_eq!(privileged["user.name"], "e2e-admin");
+    assert_eq!(privileged["user.name"], cluster.user.as_str());
     assert_eq!(privileged["orchestrator.namespace"], "detect-e2e");
     assert!(
         privileged["event.id"]
@@ -468,7 +311,7 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
     );
 
     // 6. Graceful stop on SIGTERM.
-    drop(kube);
+    drop(cluster.apiserver);
     let status = Command::new("kill")
         .args(["-TERM", &serve.child.id().to_string()])
         .status()
@@ -493,5 +336,5 @@ fn kube_apiserver_audit_webhook_raises_alerts() {
             .any(|l| l.contains("palisade detect: stopped")),
         "{serve_log:?}"
     );
-    drop(etcd);
+    drop(cluster.etcd);
 }

@@ -19,24 +19,13 @@
 //!
 //! Needs root and BPF. It fails when they are missing, unless PALISADE_SKIP_BPF_TESTS=1.
 
+use palisade_testkit::{Proc, free_port};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills the child on drop (test failures included).
-struct Proc {
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Removes the fake container cgroups on drop (after their processes ended).
 struct FakeContainer {
@@ -144,14 +133,6 @@ fn run_in(container: &FakeContainer, script: &str, env: &[(&str, &str)]) {
         "could not enter the cgroup: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -265,25 +246,25 @@ fn sensor_raises_node_alerts_on_real_attack_behaviour_and_stays_quiet_on_benign_
     .expect("fake kubeconfig");
     let output = work.path().join("sensor.jsonl");
     let health = free_port();
-    let sensor = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args([
-            "sensor",
-            "run",
-            "--no-kubernetes",
-            "--node-name",
-            "e2e-node",
-        ])
-        .arg("--output")
-        .arg(&output)
-        .arg("--health-addr")
-        .arg(format!("127.0.0.1:{health}"))
-        .arg("--sensitive-prefix")
-        .arg(format!("{}/", work.path().display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start palisade sensor");
-    let mut sensor = Proc { child: sensor };
+    let mut sensor = Proc::spawn(
+        "palisade sensor run",
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args([
+                "sensor",
+                "run",
+                "--no-kubernetes",
+                "--node-name",
+                "e2e-node",
+            ])
+            .arg("--output")
+            .arg(&output)
+            .arg("--health-addr")
+            .arg(format!("127.0.0.1:{health}"))
+            .arg("--sensitive-prefix")
+            .arg(format!("{}/", work.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
