@@ -343,6 +343,15 @@ async fn timeout_answers_with_the_failure_policy() {
     }
 }
 
+/// Polls `done` every 5 ms; fails the test after 20 s.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never saw {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn full_queue_engine_error_and_panic_get_the_failure_policy() {
     let options = WebhookOptions {
@@ -363,24 +372,15 @@ async fn full_queue_engine_error_and_panic_get_the_failure_policy() {
     // one to be in place (the worker busy, then the queue holding one), so the order does not
     // depend on how fast the machine accepts connections.
     let slow = pod_review("admission.k8s.io/v1", "slow", slow_pod(2000));
-    let wait_until = |what: &'static str, done: Box<dyn Fn() -> bool + Send>| async move {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !done() {
-            assert!(std::time::Instant::now() < deadline, "never {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
+    let busy = || sleeping.load(Ordering::SeqCst) == 1;
     let a = post(&server, &slow);
     let b = async {
-        let busy = Arc::clone(&sleeping);
-        wait_until("busy", Box::new(move || busy.load(Ordering::SeqCst) == 1)).await;
+        wait_until("the worker busy", busy).await;
         post(&server, &slow).await
     };
     let third = async {
-        let busy = Arc::clone(&sleeping);
-        wait_until("busy", Box::new(move || busy.load(Ordering::SeqCst) == 1)).await;
-        let queued = Arc::clone(&metrics);
-        wait_until("queued", Box::new(move || queued.queue_depth() == 1)).await;
+        wait_until("the worker busy", busy).await;
+        wait_until("one request queued", || metrics.queue_depth() == 1).await;
         post(
             &server,
             &pod_review("admission.k8s.io/v1", "third", pod("x", false, json!({}))),
