@@ -491,4 +491,10 @@ fn main() {
         n as f64 / wall,
         alerts / 5
     );
+    if let Some(bytes) = palisade_testkit::peak_rss_bytes() {
+        println!(
+            "node_engine: peak RSS {:.1} MB (the {n} events held in memory included)",
+            bytes as f64 / 1048576.0
+        );
+    }
 }

@@ -15,12 +15,7 @@ use std::io::Read;
 use std::time::Instant;
 
 fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    palisade_testkit::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1024.0 * 1024.0))
 }
 
 #[test]

@@ -202,17 +202,6 @@ fn generate() -> (Inventory, VulnIndex) {
     (inv, vulns)
 }
 
-fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn bench(c: &mut Criterion) {
     let (inv, vulns) = generate();
     let rbac_count = inv
@@ -243,8 +232,8 @@ fn bench(c: &mut Criterion) {
         total - build_time,
         total
     );
-    if let Some(kb) = peak_rss_kb() {
-        eprintln!("peak RSS (VmHWM): {:.1} MB", kb as f64 / 1024.0);
+    if let Some(bytes) = palisade_testkit::peak_rss_bytes() {
+        eprintln!("peak RSS (VmHWM): {:.1} MB", bytes as f64 / 1048576.0);
     }
     for q in query::BUILTIN {
         let start = Instant::now();
@@ -263,10 +252,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
-    if let Some(kb) = peak_rss_kb() {
+    if let Some(bytes) = palisade_testkit::peak_rss_bytes() {
         eprintln!(
             "peak RSS after benchmark (VmHWM): {:.1} MB",
-            kb as f64 / 1024.0
+            bytes as f64 / 1048576.0
         );
     }
 }

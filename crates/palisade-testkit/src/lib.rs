@@ -101,6 +101,19 @@ pub fn wait_for(
     });
 }
 
+/// This process's peak resident memory (`VmHWM`), for benchmarks that report it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// The last `lines` lines of a log file, for failure messages.
 pub fn log_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -280,6 +293,12 @@ mod tests {
     fn waiting_stops_when_the_watched_process_exits() {
         let mut quick = Proc::spawn("true", &mut Command::new("true"));
         wait_for("never", Duration::from_secs(10), &mut quick, || false);
+    }
+
+    #[test]
+    fn peak_rss_is_read() {
+        let peak = peak_rss_bytes().unwrap_or(0);
+        assert!(peak > 1024 * 1024, "{peak}");
     }
 
     #[test]
